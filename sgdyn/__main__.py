@@ -1,0 +1,3 @@
+from sgdyn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``sgdyn`` command; see ``sgdyn.cli.COMMAND_MODULES``."""

@@ -1,0 +1,191 @@
+"""Problem: the spectrum of a linear-regression problem and its initial error, in the eigenbasis.
+
+Conventions (THEORY.md section 0): model ``f(x) = <w, x>``, targets ``y = <w*, x> + eps``,
+``E eps^2 = sigma^2`` (``label_noise``); Hessian ``H = E[x x^T]`` with eigenvalues ``lambda_k > 0``;
+``initial[k] = c_k = E[e_{k,0}^2]``, ``e = w - w*`` in the eigenbasis. The population loss is
+``L = 1/2 sum_k lambda_k E[e_k^2] + sigma^2 / 2``.
+
+``data_size`` (optional) says the batches are drawn without replacement from a finite data set of
+that many points (the core paper's experiments); ``None`` means i.i.d. draws from the population.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theory import checks
+
+
+@dataclass(frozen=True)
+class Problem:
+    eigenvalues: np.ndarray
+    initial: np.ndarray
+    label_noise: float = 0.0
+    data_size: int | None = None
+    name: str = field(default="problem", compare=False)
+
+    def __post_init__(self):
+        lam = checks.real_array("eigenvalues", self.eigenvalues, positive_entries=True)
+        init = checks.real_array("initial", self.initial)
+        if init.shape != lam.shape:
+            raise ValueError(
+                f"initial must have the same length as eigenvalues ({lam.size}), got {init.size}")
+        object.__setattr__(self, "eigenvalues", lam)
+        object.__setattr__(self, "initial", init)
+        object.__setattr__(self, "label_noise", checks.nonnegative("label_noise", self.label_noise))
+        if self.data_size is not None:
+            object.__setattr__(self, "data_size", checks.integer("data_size", self.data_size, 1))
+
+    # -- derived quantities -------------------------------------------------------------------
+    @property
+    def n_modes(self) -> int:
+        return self.eigenvalues.size
+
+    @property
+    def trace(self) -> float:
+        """``Tr H``: sets the small-alpha noise limit ``alpha_eff < 2 b / (tau1 Tr H)``."""
+        return float(self.eigenvalues.sum())
+
+    @property
+    def initial_loss(self) -> float:
+        """``L_0 = 1/2 sum_k lambda_k c_k + sigma^2/2``."""
+        return 0.5 * float(self.eigenvalues @ self.initial) + 0.5 * self.label_noise
+
+    def replace(self, **changes) -> "Problem":
+        kw = dict(eigenvalues=self.eigenvalues, initial=self.initial, label_noise=self.label_noise,
+                  data_size=self.data_size, name=self.name)
+        kw.update(changes)
+        return Problem(**kw)
+
+    # -- constructors ------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, eigenvalues, initial, label_noise: float = 0.0,
+                    data_size: int | None = None, name: str = "arrays") -> "Problem":
+        return cls(eigenvalues, initial, label_noise, data_size, name)
+
+    @classmethod
+    def power_law(cls, nu: float, kappa: float, n: int, scale: float = 1.0,
+                  label_noise: float = 0.0, data_size: int | None = None) -> "Problem":
+        """``lambda_k = scale * k^-nu`` and ``lambda_k c_k = scale * k^-(kappa+1)``, k = 1..n.
+
+        These are the exponents of the core paper (Velikanov et al. 2023, section 5): eigenvalues
+        decay with exponent ``nu > 1`` and the target's spectral measure ``lambda_k c_k`` with
+        ``kappa + 1`` (``kappa > 0``), so the noiseless (GD) loss decays like ``t^-zeta``,
+        ``zeta = kappa / nu``, and the noise kernel like ``t^-(2 - 1/nu)``.
+        """
+        nu = checks.positive("nu", nu)
+        kappa = checks.positive("kappa", kappa)
+        n = checks.integer("n", n, 1)
+        scale = checks.positive("scale", scale)
+        k = np.arange(1, n + 1, dtype=np.float64)
+        lam = scale * k ** -nu
+        init = k ** (nu - kappa - 1.0)
+        return cls(lam, init, label_noise, data_size, f"powerlaw:nu={nu:g},kappa={kappa:g},n={n}")
+
+    @classmethod
+    def from_data(cls, X, y, w0=None, rtol: float = 1e-10, name: str = "data") -> "Problem":
+        """The least-squares problem on the rows of ``X`` (n x d) with targets ``y``.
+
+        ``H = X^T X / n`` (uncentered: the model has no bias), ``w*`` the least-squares solution,
+        ``c_k = <w0 - w*, u_k>^2`` (``w0`` defaults to 0), ``sigma^2`` the mean squared residual of
+        ``w*``, ``data_size = n`` (batches without replacement). Directions with
+        ``lambda_k <= rtol * lambda_max`` are dropped: no row has a component there, so their
+        error never moves and never enters the loss.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"X must be a non-empty 2-D array (samples x features), got shape {X.shape}")
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must be 1-D with one target per row of X ({X.shape[0]}), got shape {y.shape}")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+            raise ValueError("X and y must not contain NaN or inf")
+        n, d = X.shape
+        w0 = np.zeros(d) if w0 is None else np.asarray(w0, dtype=np.float64)
+        if w0.shape != (d,) or not np.all(np.isfinite(w0)):
+            raise ValueError(f"w0 must be a finite vector of length {d}, got shape {w0.shape}")
+        H = X.T @ X / n
+        lam, U = np.linalg.eigh(H)
+        keep = lam > rtol * lam.max()
+        if not np.any(keep):
+            raise ValueError("X has no direction with positive variance")
+        w_star, *_ = np.linalg.lstsq(X, y, rcond=None)
+        sigma2 = float(np.mean((X @ w_star - y) ** 2))
+        e0 = U[:, keep].T @ (w0 - w_star)
+        order = np.argsort(lam[keep])[::-1]
+        return cls(lam[keep][order], (e0 ** 2)[order], sigma2, n, name)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Problem":
+        """Read ``.npz`` or ``.json`` with keys ``eigenvalues``, ``initial`` and optional
+        ``label_noise`` and ``data_size``."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise ValueError(f"problem file {path!r} does not exist")
+        if path.endswith(".json"):
+            try:
+                with open(path) as fh:
+                    data = json.load(fh)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"problem file {path!r} is not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise ValueError(f"problem file {path!r} must hold a JSON object")
+        elif path.endswith(".npz"):
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    data = {k: npz[k] for k in npz.files}
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"problem file {path!r} is not a readable .npz: {exc}") from None
+        else:
+            raise ValueError(f"problem file {path!r} must end in .json or .npz")
+        missing = [k for k in ("eigenvalues", "initial") if k not in data]
+        if missing:
+            raise ValueError(f"problem file {path!r} is missing key(s): {', '.join(missing)}")
+        unknown = set(data) - {"eigenvalues", "initial", "label_noise", "data_size"}
+        if unknown:
+            raise ValueError(f"problem file {path!r} has unknown key(s): {', '.join(sorted(unknown))}")
+        label_noise = data.get("label_noise", 0.0)
+        data_size = data.get("data_size")
+        if isinstance(label_noise, np.ndarray):
+            label_noise = label_noise.item()
+        if isinstance(data_size, np.ndarray):
+            data_size = data_size.item()
+        return cls(data["eigenvalues"], data["initial"], label_noise, data_size,
+                   os.path.basename(path))
+
+    @classmethod
+    def parse(cls, spec: str) -> "Problem":
+        """A file path, or ``powerlaw:nu=..,kappa=..,n=..[,scale=..]``."""
+        if spec.startswith("powerlaw:"):
+            params = {}
+            for item in filter(None, spec[len("powerlaw:"):].split(",")):
+                key, sep, val = item.partition("=")
+                if not sep:
+                    raise ValueError(f"problem spec item {item!r} must read key=value")
+                try:
+                    params[key.strip()] = float(val)
+                except ValueError:
+                    raise ValueError(f"problem spec value {val!r} for {key!r} is not a number") from None
+            allowed = {"nu", "kappa", "n", "scale"}
+            if set(params) - allowed or not {"nu", "kappa", "n"} <= set(params):
+                raise ValueError(f"powerlaw spec needs nu, kappa, n (optional scale), got {sorted(params)}")
+            return cls.power_law(params["nu"], params["kappa"], params["n"], params.get("scale", 1.0))
+        return cls.from_file(spec)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the problem as ``.json`` or ``.npz`` (the format ``from_file`` reads)."""
+        path = os.fspath(path)
+        data = {"eigenvalues": self.eigenvalues, "initial": self.initial,
+                "label_noise": self.label_noise}
+        if self.data_size is not None:
+            data["data_size"] = self.data_size
+        if path.endswith(".json"):
+            with open(path, "w") as fh:
+                json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in data.items()}, fh)
+        elif path.endswith(".npz"):
+            np.savez(path, **data)
+        else:
+            raise ValueError(f"problem file {path!r} must end in .json or .npz")

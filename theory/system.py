@@ -1,0 +1,77 @@
+"""ModeSystem: one problem, method, batch and noise model, validated and turned into per-mode
+numeric arrays (from the symbolic derivation) that every numeric route shares."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from theory import checks
+from theory.methods import Method, get_method
+from theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from theory.problem import Problem
+from theory.symbolic import Derivation, derive
+
+
+@dataclass(frozen=True)
+class ModeSystem:
+    problem: Problem
+    method: Method
+    alpha: float
+    beta: float
+    batch: int
+    noise: NoiseModel
+    gamma: float          # noise factor: 1/b (i.i.d.) or (N - b)/((N - 1) b) (without replacement)
+
+    @classmethod
+    def build(cls, problem: Problem, alpha, beta, batch, method="heavy-ball",
+              noise: NoiseModel = GAUSSIAN) -> "ModeSystem":
+        if not isinstance(problem, Problem):
+            raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
+        if not isinstance(noise, NoiseModel):
+            raise ValueError(f"noise must be a theory.NoiseModel, got {type(noise).__name__}")
+        m = get_method(method)
+        a, bt = m.check_params(alpha, beta)
+        bsz = checks.integer("batch", batch, 1)
+        return cls(problem, m, a, bt, bsz, noise, batch_factor(bsz, problem.data_size))
+
+    @property
+    def derivation(self) -> Derivation:
+        return derive(self.method.name)
+
+    @property
+    def args(self) -> tuple:
+        """Per-mode numeric arguments (alpha, beta, lambda_k, gamma, tau1, tau2) of the lambdified forms."""
+        return (self.alpha, self.beta, self.problem.eigenvalues, self.gamma,
+                self.noise.tau1, self.noise.tau2)
+
+    def arrays(self) -> "ModeArrays":
+        nf = self.derivation.numeric
+        lam = self.problem.eigenvalues
+        A = nf.A(*self.args)
+        kk = nf.kk(*self.args)
+        g = nf.g_row(*self.args)
+        x0 = nf.x0(*self.args)
+        return ModeArrays(
+            A=np.ascontiguousarray(A, dtype=np.float64),
+            coupling=np.ascontiguousarray((self.gamma * self.noise.tau1 * lam)[:, None] * kk),
+            source=np.ascontiguousarray((self.gamma * self.problem.label_noise * lam)[:, None] * kk),
+            drive=np.ascontiguousarray(lam[:, None] * g),
+            loss=np.ascontiguousarray(0.5 * lam[:, None] * nf.e_row()[None, :]),
+            X0=np.ascontiguousarray(self.problem.initial[:, None] * x0),
+            floor=0.5 * self.problem.label_noise,
+        )
+
+
+@dataclass(frozen=True)
+class ModeArrays:
+    """``X_{k,t+1} = A_k X_{k,t} + coupling_k D_t + source_k``, ``D_t = sum_k drive_k . X_{k,t}``,
+    ``L_t = sum_k loss_k . X_{k,t} + floor`` (X = vech of the per-mode state second moments)."""
+
+    A: np.ndarray          # (N, q, q)
+    coupling: np.ndarray   # (N, q)
+    source: np.ndarray     # (N, q)
+    drive: np.ndarray      # (N, q)
+    loss: np.ndarray       # (N, q)
+    X0: np.ndarray         # (N, q)
+    floor: float
