@@ -1,0 +1,7 @@
+"""sgdyn.simulate: real stochastic optimisation of linear models, many independent runs at once.
+
+Imports only ``theory.problem`` (and the method / noise descriptions) from the theory wing.
+"""
+from simulate.trajectories import Trajectories
+
+__all__ = ["Trajectories"]
