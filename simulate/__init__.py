@@ -2,6 +2,7 @@
 
 Imports only ``theory.problem`` (and the method / noise descriptions) from the theory wing.
 """
+from simulate.spec import SimulationSpec
 from simulate.trajectories import Trajectories
 
-__all__ = ["Trajectories"]
+__all__ = ["SimulationSpec", "Trajectories"]
