@@ -3,18 +3,23 @@
 With ``S_t``-type sequences summed as ``F(z) = sum_t F_t z^t`` (THEORY.md section 1):
 ``U(z) = sum_k u(z; lambda_k)`` (noise feedback), ``V(z) = sum_k c_k v(z; lambda_k)`` (signal),
 ``W(z)`` (label-noise source), the loss ``L(z)`` (``theory.symbolic``). From them: the radius of
-convergence of ``L(z)`` and so the asymptotic rate ``rho`` (``L_t ~ rho^t``):
-``rho = max( max_k spectral radius of A_k , 1 / z* )`` with ``z*`` the smallest positive root of
-``U(z) = 1`` (U has non-negative Taylor coefficients for valid noise, so by Pringsheim's theorem the
-root nearest the origin is real and positive).
+convergence of ``L(z)`` and so the asymptotic rate ``rho`` (``L_t ~ rho^t``): ``rho = 1 / z*`` with
+``z*`` the first positive root of ``det(I - z T)`` for the full coupled second-moment map ``T``
+(equal to the first root of ``U(z) = 1`` below the poles when ``tau2 <= 0``), bounded by the worst
+noiseless mode: ``rho >= max_k rho(A0_k)``. ``rate_arrays`` evaluates it for many parameter points
+at once in numba (the optimiser's inner loop).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-from scipy import optimize
+import functools
 
+import numpy as np
+import sympy as sp
+from numba import njit
+
+from theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, z
 from theory.system import ModeSystem
 
 _CHUNK = 1 << 22   # complex evaluations per block (memory ~ 100 MB at most)
@@ -68,10 +73,10 @@ class GeneratingFunctions:
 class Singularities:
     """Where the loss generating function stops converging, and what that means."""
 
-    mode_radius: float      # 1 / max_k spectral radius(A_k)   (inf if every A_k is nilpotent)
-    worst_mode: int         # index of the mode with the largest spectral radius
-    z_star: float           # smallest positive root of U(z) = 1 (inf if none before mode_radius)
-    noise_feedback: float   # U(1) (inf if a mode is already unstable at z = 1)
+    mode_radius: float      # 1 / max_k rho(A0_k): A0_k the noiseless second-moment map (inf if nilpotent)
+    worst_mode: int         # index of the mode with the largest rho(A0_k)
+    z_star: float           # first positive root of U(z) = 1 (inf if none before mode_radius)
+    noise_feedback: float   # U(1) (inf if some mode or its self-noise is unstable at z = 1)
     rate: float             # rho = 1 / min(mode_radius, z_star): L_t ~ rho^t
     limited_by: str         # "noise" or "mode stability"
 
@@ -92,36 +97,183 @@ class Singularities:
         return f"{verdict}: rate {self.rate:.10g} per step, limited by {self.limited_by} ({what})"
 
 
-def spectral_radii(system: ModeSystem) -> np.ndarray:
-    """Spectral radius of each per-mode second-moment map A_k (tau2 self-term included)."""
-    A = system.derivation.numeric.A(*system.args)
-    return np.abs(np.linalg.eigvals(A)).max(axis=-1)
+class TransferPolynomials:
+    """``u(z; lambda) = num(z) / den(z)`` with ``den(z) = det(I - z A)`` (``den(0) = 1``), the
+    polynomial coefficients (ascending powers of z) lambdified from ``theory.symbolic.derive``.
+
+    Also the coefficients of the characteristic polynomial ``det(mu I - M)`` (highest first), whose
+    roots ``r_i`` give the noiseless second-moment map's spectral radius ``max |r_i|^2``.
+    """
+
+    def __init__(self, method_name: str):
+        d = derive(method_name)
+        num, den = sp.fraction(sp.cancel(sp.together(d.u.subs(b, 1 / gamma))))
+        den0 = sp.Poly(den, z).all_coeffs()[-1]
+        if den0.free_symbols or den0 == 0:
+            raise ValueError(f"det(I - zA) of {method_name!r} must be 1 at z = 0, got {den0}")
+        self._num = [_lambdify_plain(c) for c in reversed(sp.Poly(sp.expand(num / den0), z).all_coeffs())]
+        self._den = [_lambdify_plain(c) for c in reversed(sp.Poly(sp.expand(den / den0), z).all_coeffs())]
+        self._char = [_lambdify_plain(c) for c in sp.Poly(d.char_poly, mu).all_coeffs()]
+        if len(self._char) > 3:
+            raise ValueError("the rate kernel handles per-mode states of dimension <= 2")
+
+    @staticmethod
+    def _stack(fns, args):
+        shape = np.broadcast(*args).shape
+        return np.ascontiguousarray(np.stack([f(*args) + np.zeros(shape) for f in fns], axis=-1))
+
+    def numerator(self, *args) -> np.ndarray:
+        return self._stack(self._num, args)
+
+    def denominator(self, *args) -> np.ndarray:
+        return self._stack(self._den, args)
+
+    def char_coeffs(self, *args) -> np.ndarray:
+        """Highest power first, padded in front with zeros to degree 2."""
+        c = self._stack(self._char, args)
+        pad = 3 - c.shape[-1]
+        return np.concatenate([np.zeros(c.shape[:-1] + (pad,)), c], axis=-1) if pad else c
+
+
+def _lambdify_plain(expr):
+    return sp.lambdify(NUMERIC_ARGS, expr, modules="numpy")
+
+
+@functools.lru_cache(maxsize=None)
+def transfer_polynomials(method_name: str) -> TransferPolynomials:
+    return TransferPolynomials(method_name)
+
+
+@njit(cache=True)
+def _root_modulus(a, b_, c):
+    """Largest |root| of a x^2 + b x + c (a = 0: the linear case)."""
+    if a == 0.0:
+        return abs(c / b_) if b_ != 0.0 else 0.0
+    disc = b_ * b_ - 4.0 * a * c
+    if disc < 0.0:
+        return np.sqrt(c / a)          # complex pair: |r|^2 = c / a
+    q = -0.5 * (b_ + np.copysign(np.sqrt(disc), b_))   # no cancellation (Numerical Recipes 5.6)
+    if q == 0.0:
+        return 0.0
+    return max(abs(q / a), abs(c / q))
+
+
+@njit(cache=True)
+def _horner(coef, x):
+    acc = 0.0
+    for i in range(coef.shape[0] - 1, -1, -1):
+        acc = acc * x + coef[i]
+    return acc
+
+
+@njit(cache=True)
+def _signed_gap(z, num, den, weights):
+    """``(1 - U(z)) * sign(prod_k det(I - z A_k))``: same sign as ``det(I - z T)`` of the full
+    coupled system (T = blockdiag(A_k) + rank-one coupling), continuous through the poles of U."""
+    U = 0.0
+    flip = False
+    for k in range(num.shape[0]):
+        d = _horner(den[k], z)
+        if d < 0.0:
+            flip = not flip
+        if d == 0.0:
+            d = 1e-300
+        U += weights[k] * _horner(num[k], z) / d
+    return -(1.0 - U) if flip else 1.0 - U
+
+
+@njit(cache=True)
+def _first_root(num, den, weights, Z, grid):
+    """First positive root of det(I - z T) in (0, Z): bracket on ``grid`` (fractions of Z, or
+    absolute points when Z is inf), then bisect to machine precision. inf if none."""
+    lo = 0.0
+    for j in range(grid.shape[0]):
+        hi = grid[j] * Z if np.isfinite(Z) else grid[j]
+        if _signed_gap(hi, num, den, weights) <= 0.0:
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if mid <= lo or mid >= hi:
+                    break
+                if _signed_gap(mid, num, den, weights) <= 0.0:
+                    hi = mid
+                else:
+                    lo = mid
+            return hi
+        lo = hi
+    return np.inf
+
+
+# Dense near 0 (a root pair cannot hide between points) and geometric toward the pole at Z.
+_GRID_FINITE = np.unique(np.concatenate([np.linspace(0.0, 0.98, 50)[1:],
+                                         1.0 - np.logspace(-1.7, -15, 80)]))
+_GRID_INFINITE = np.logspace(-3, 6, 91)
+
+
+@njit(cache=True)
+def _rate_kernel(num, den, weights, char, out_rate, out_zstar, out_Z, out_worst, grid_f, grid_i):
+    """Per parameter point p: ``Z = 1 / max_k max|r|^2`` and ``z*`` (first root in (0, Z))."""
+    for p in range(num.shape[0]):
+        worst = 0
+        radius = 0.0
+        for k in range(char.shape[1]):
+            r = _root_modulus(char[p, k, 0], char[p, k, 1], char[p, k, 2])
+            if r * r > radius:
+                radius = r * r
+                worst = k
+        Z = 1.0 / radius if radius > 0.0 else np.inf
+        zs = _first_root(num[p], den[p], weights, Z, grid_f if np.isfinite(Z) else grid_i)
+        out_zstar[p] = zs
+        out_Z[p] = Z
+        out_worst[p] = worst
+        if zs < np.inf:
+            out_rate[p] = 1.0 / zs
+        else:
+            out_rate[p] = radius
+
+
+def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weights=None):
+    """Rates for arrays of parameter points (alpha, beta broadcast to shape P), modes lam (N).
+
+    Returns (rate, z_star, Z, worst) arrays of shape P. ``weights`` (N) multiply each mode's
+    ``u`` (1 by default; a mode standing for several equal eigenvalues carries their number).
+    """
+    tp = transfer_polynomials(method_name)
+    alpha, beta = np.broadcast_arrays(np.atleast_1d(np.asarray(alpha, float)),
+                                      np.atleast_1d(np.asarray(beta, float)))
+    args = (alpha[..., None], beta[..., None], np.asarray(lam, float), gamma_, tau1_, tau2_)
+    shape = alpha.shape
+    P = alpha.size
+    N = np.asarray(lam).size
+    num = tp.numerator(*args).reshape(P, N, -1)
+    den = tp.denominator(*args).reshape(P, N, -1)
+    char = tp.char_coeffs(*args).reshape(P, N, 3)
+    w = np.ones(N) if weights is None else np.ascontiguousarray(weights, dtype=float)
+    out = [np.empty(P), np.empty(P), np.empty(P), np.empty(P, dtype=np.int64)]
+    _rate_kernel(num, den, w, char, *out, _GRID_FINITE, _GRID_INFINITE)
+    return tuple(o.reshape(shape) for o in out)
 
 
 def singularities(system: ModeSystem) -> Singularities:
-    radii = spectral_radii(system)
-    worst = int(np.argmax(radii))
-    mode_radius = np.inf if radii[worst] == 0 else 1.0 / radii[worst]
-    gf = GeneratingFunctions(system)
+    """Radius of convergence of ``L(z)`` and the rate ``rho = 1 / z*``.
 
-    def excess(x):
-        return float(gf.U(np.array(x))) - 1.0
-
-    U1 = float(gf.U(np.array(1.0))) if mode_radius > 1.0 else np.inf
-    # Bracket the first crossing of U = 1 below the first pole: U(0) = 0 and U increases.
-    if np.isfinite(mode_radius):
-        grid = mode_radius * (1.0 - np.logspace(-0.3, -15, 60))
-    else:
-        grid = np.logspace(-3, 6, 60)
-    z_star, lo = np.inf, 0.0
-    for x in grid:
-        if excess(x) >= 0.0:
-            z_star = optimize.brentq(excess, lo, x, xtol=1e-300, rtol=4 * np.finfo(float).eps,
-                                     maxiter=500) if lo < x else x
-            break
-        lo = x
-    if z_star < mode_radius:
-        rate, limited_by = 1.0 / z_star, "noise"
-    else:
-        rate, limited_by = (0.0 if np.isinf(mode_radius) else 1.0 / mode_radius), "mode stability"
-    return Singularities(mode_radius, worst, z_star, U1, rate, limited_by)
+    ``L(z) = V(z) / (2 (1 - U(z)))``: the poles of the single-mode maps cancel between V and U, and
+    the singularity nearest the origin is the first positive root of ``det(I - z T)`` (``T`` the
+    full coupled second-moment map; Pringsheim: L has non-negative coefficients). ``T`` dominates
+    the noiseless maps ``A0_k`` (noise only adds variance), so ``z* <= Z = 1/max_k rho(A0_k)``;
+    when no root of ``1 - U`` shows before ``Z (1 - 1e-15)`` the rate is the worst mode's own,
+    ``rho(A0_k) = max |r|^2`` over the roots r of the characteristic polynomial.
+    The root is searched with the sign of ``(1 - U) prod_k det(I - z A_k)``, which stays right
+    across the poles of U: with ``tau2 > 0`` the maps ``A_k`` may have eigenvalues beyond the
+    loss's rate (even below -1) that cancel in L.
+    """
+    a, bt, lam, g, t1, t2 = system.args
+    rate, zs, Z, worst = (float(x[0]) if x.dtype.kind == "f" else int(x[0])
+                          for x in rate_arrays(system.method.name, lam, a, bt, g, t1, t2))
+    U1 = np.inf
+    if Z > 1.0:
+        tp = transfer_polynomials(system.method.name)
+        den1 = tp.denominator(*system.args).sum(axis=-1)
+        if np.all(den1 > 0.0):   # no self-noise pole of A_k inside (0, 1]
+            U1 = float(np.sum(tp.numerator(*system.args).sum(axis=-1) / den1))
+    limited_by = "noise" if zs < np.inf else "mode stability"
+    return Singularities(Z, worst, zs, U1, rate, limited_by)
