@@ -228,26 +228,33 @@ _GRID_FINITE = np.unique(np.concatenate([np.linspace(0.0, 0.9, 10)[1:],
 _GRID_INFINITE = np.logspace(-3, 6, 46)
 
 
+@njit(cache=True)
+def _rate_point(num, den, weights, char, grid_f, grid_i):
+    """One parameter point: (rate, z*, Z = 1 / max_k max|r|^2, worst mode)."""
+    worst = 0
+    radius = 0.0
+    for k in range(char.shape[0]):
+        r = _root_modulus(char[k, 0], char[k, 1], char[k, 2])
+        if r * r > radius:
+            radius = r * r
+            worst = k
+    Z = 1.0 / radius if radius > 0.0 else np.inf
+    zs = _first_root(num, den, weights, Z, grid_f if np.isfinite(Z) else grid_i)
+    return (1.0 / zs if zs < np.inf else radius), zs, Z, worst
+
+
+@njit(cache=True)
+def _rate_serial(num, den, weights, char, out_rate, out_zstar, out_Z, out_worst, grid_f, grid_i):
+    for p in range(num.shape[0]):
+        out_rate[p], out_zstar[p], out_Z[p], out_worst[p] = _rate_point(
+            num[p], den[p], weights, char[p], grid_f, grid_i)
+
+
 @njit(cache=True, parallel=True)
-def _rate_kernel(num, den, weights, char, out_rate, out_zstar, out_Z, out_worst, grid_f, grid_i):
-    """Per parameter point p: ``Z = 1 / max_k max|r|^2`` and ``z*`` (first root in (0, Z))."""
+def _rate_parallel(num, den, weights, char, out_rate, out_zstar, out_Z, out_worst, grid_f, grid_i):
     for p in prange(num.shape[0]):
-        worst = 0
-        radius = 0.0
-        for k in range(char.shape[1]):
-            r = _root_modulus(char[p, k, 0], char[p, k, 1], char[p, k, 2])
-            if r * r > radius:
-                radius = r * r
-                worst = k
-        Z = 1.0 / radius if radius > 0.0 else np.inf
-        zs = _first_root(num[p], den[p], weights, Z, grid_f if np.isfinite(Z) else grid_i)
-        out_zstar[p] = zs
-        out_Z[p] = Z
-        out_worst[p] = worst
-        if zs < np.inf:
-            out_rate[p] = 1.0 / zs
-        else:
-            out_rate[p] = radius
+        out_rate[p], out_zstar[p], out_Z[p], out_worst[p] = _rate_point(
+            num[p], den[p], weights, char[p], grid_f, grid_i)
 
 
 def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weights=None):
@@ -268,7 +275,9 @@ def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weight
     char = tp.char_coeffs(*args).reshape(P, N, 3)
     w = np.ones(N) if weights is None else np.ascontiguousarray(weights, dtype=float)
     out = [np.empty(P), np.empty(P), np.empty(P), np.empty(P, dtype=np.int64)]
-    _rate_kernel(num, den, w, char, *out, _GRID_FINITE, _GRID_INFINITE)
+    # threads pay off for grids; a single point avoids the parallel launch overhead
+    kernel = _rate_parallel if P >= 16 else _rate_serial
+    kernel(num, den, w, char, *out, _GRID_FINITE, _GRID_INFINITE)
     return tuple(o.reshape(shape) for o in out)
 
 

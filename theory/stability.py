@@ -1,0 +1,404 @@
+"""Convergence region, critical learning rate and batch size, asymptotic rates and rate-optimal
+hyperparameters of mini-batch SGD / momentum under the SE noise model (THEORY.md section 1;
+Velikanov, Kuznedelev, Yarotsky, ICLR 2023, arXiv 2206.11124, section 4).
+
+**When does the loss converge?** The per-mode second moments evolve by the full coupled map
+``T = blockdiag(A_k) + (rank-one noise coupling)``; with SE noise (``tau2 <= tau1``) ``T`` maps
+positive semi-definite second moments to positive semi-definite ones, so ``rho(T) < 1`` iff the
+stationary equations have a positive solution (Krein-Rutman). Solving them mode by mode (matrix
+determinant lemma for the tau2 self-term) gives *(derived)*: the loss converges iff
+
+1. every mode is stable without noise: the roots of ``det(mu I - M(lambda_k))`` lie in the open
+   unit disk; the Schur-Cohn conditions of that polynomial (``mode_stability_conditions``, derived
+   symbolically; for degree 2 they are ``|c0| < 1, |c1| < 1 + c0``);
+2. no mode's own second-moment map ``A_k`` (tau2 self-term included) has a pole in ``(0, 1]``:
+   ``det(I - A_k) > 0``, i.e. ``1 + tau2 gamma lambda_k^2 G_k > 0`` (binding only for tau2 < 0);
+3. the noise feedback ``U(1) = sum_k u(1; lambda_k) < 1``, ``u`` the transfer function of
+   ``theory.symbolic.derive``; for heavy ball, ``tau2 = 0``:
+   ``U(1) = (alpha tau1 gamma) sum_k lambda_k (1 + beta) / ((1 - beta)(2 + 2 beta - alpha lambda_k))``.
+
+Each per-mode quantity depends on ``alpha lambda_k`` and ``beta`` only, and ``U(1)`` increases with
+alpha and with the batch factor ``gamma`` (1/b, or (N - b)/((N - 1) b) without replacement), so
+the convergent alphas form an interval ``(0, alpha_crit)`` and the convergent batches
+``[batch_crit, inf)``. For ``|beta| < 1`` some alpha always converges: ``U(1) = O(alpha)``.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from scipy import optimize
+
+from theory import checks
+from theory.methods import alpha, beta, get_method, lam
+from theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from theory.problem import Problem
+from theory.symbolic import derive, mu, z
+from theory.system import ModeSystem
+from theory.transfer import Singularities, rate_arrays, singularities, transfer_polynomials
+
+_x = sp.Symbol("x", positive=True)   # alpha * lambda
+
+
+# -- symbolic: Schur-Cohn ------------------------------------------------------------------------
+def schur_cohn_conditions(coeffs) -> tuple[sp.Expr, ...]:
+    """Conditions ``c_j > 0`` (all j) that hold iff every root of the real polynomial with
+    coefficients ``coeffs`` (highest power first) lies in the open unit disk.
+
+    Schur-Cohn reduction (Jury's table row by row): with ``p*(z) = z^n p(1/z)``, if
+    ``|a_0| < |a_n|`` then ``p`` is Schur stable iff ``(a_n p(z) - a_0 p*(z)) / z`` is; each level
+    contributes ``a_n^2 - a_0^2 > 0``. Degree 2, monic: ``1 - c0^2 > 0`` and
+    ``(1 - c0)^2 ((1 + c0)^2 - c1^2) > 0``.
+    """
+    p = [sp.sympify(c) for c in coeffs]
+    while len(p) > 1 and p[0] == 0:
+        p = p[1:]
+    conds = []
+    while len(p) > 1:
+        an, a0 = p[0], p[-1]
+        conds.append(sp.expand(an ** 2 - a0 ** 2))
+        rev = p[::-1]
+        p = [sp.expand(an * p[i] - a0 * rev[i]) for i in range(len(p) - 1)]   # constant term is 0
+    return tuple(conds)
+
+
+def _sign_part(expr: sp.Expr, implied_nonzero) -> sp.Expr:
+    """``expr`` with squared factors and positive constants dropped: same sign wherever the
+    dropped factors do not vanish (they are powers of expressions already known to be nonzero)."""
+    const, factors = sp.factor_list(expr)
+    keep = [f ** (m % 2) for f, m in factors]
+    dropped = [f for f, m in factors if m % 2 == 0]
+    for f in dropped:
+        if not any(sp.simplify(f - g) == 0 or sp.simplify(f + g) == 0 for g in implied_nonzero):
+            keep.append(f ** 2)     # cannot justify dropping it: keep the square
+    return sp.sign(const) * sp.Mul(*keep)
+
+
+@functools.lru_cache(maxsize=None)
+def mode_stability_conditions(method: str = "heavy-ball") -> tuple[sp.Expr, ...]:
+    """Per-mode stability of the noiseless map ``M(lambda)``: expressions in alpha, beta, lambda
+    that are all ``> 0`` iff the roots of ``det(mu I - M)`` lie in the open unit disk.
+
+    Derived from ``derive(method).char_poly`` by ``schur_cohn_conditions``. Heavy ball:
+    ``1 - beta^2 > 0`` and ``alpha lambda (2 + 2 beta - alpha lambda) > 0``. The spectral radius of
+    the noiseless second-moment map ``A0`` is the square of the largest root modulus, so the
+    same conditions decide ``rho(A0) < 1``.
+    """
+    name = get_method(method).name
+    coeffs = sp.Poly(derive(name).char_poly, mu).all_coeffs()
+    out = []
+    for j, c in enumerate(schur_cohn_conditions(coeffs)):
+        # degree 2: the square (a_n - a_0)^2 in the second condition is nonzero by the first
+        implied = [coeffs[0] - coeffs[-1]] if j == 1 and len(coeffs) == 3 else []
+        out.append(sp.factor(_sign_part(c, implied)))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def noise_feedback_per_mode(method: str = "heavy-ball") -> sp.Expr:
+    """Closed form of one mode's share of ``U(1)``: ``u(z = 1; lambda)`` from the derivation, in
+    alpha, beta, lambda, b, tau1, tau2 (the tau2 self-term folded in: Sherman-Morrison)."""
+    return sp.factor(sp.cancel(derive(get_method(method).name).u.subs(z, 1)))
+
+
+# -- numeric forms ----------------------------------------------------------------------------
+class _Forms:
+    """Lambdified stability conditions: in (alpha, beta, lambda), and in x = alpha lambda as
+    polynomial coefficients in beta (to find the deterministic edge x_edge(beta))."""
+
+    def __init__(self, name: str):
+        conds = mode_stability_conditions(name)
+        self.conditions = [sp.lambdify((alpha, beta, lam), c, modules="numpy") for c in conds]
+        self.x_polys = []
+        for c in conds:
+            e = sp.expand(sp.cancel(c.subs(alpha, _x / lam)))
+            if lam in e.free_symbols:
+                raise ValueError(f"stability of {name!r} depends on more than alpha * lambda")
+            self.x_polys.append([sp.lambdify(beta, co, modules="numpy")
+                                 for co in sp.Poly(e, _x).all_coeffs()])
+
+    def stable(self, a, b, lam_) -> np.ndarray:
+        out = np.ones(np.broadcast(a, b, lam_).shape, dtype=bool)
+        for f in self.conditions:
+            out &= np.asarray(f(a, b, lam_)) > 0
+        return out
+
+    def x_edge(self, b: float) -> float:
+        """Largest X with every mode stable for 0 < alpha lambda < X (0 if none, inf if unbounded)."""
+        polys = [np.array([float(f(b)) for f in p]) for p in self.x_polys]
+        roots = []
+        for c in polys:
+            if c.size > 1 and np.any(c[:-1] != 0):
+                r = np.roots(c)
+                roots += [float(v.real) for v in r if abs(v.imag) <= 1e-12 * abs(v) and v.real > 0]
+        roots = sorted(set(roots))
+        cuts = [0.0] + roots
+
+        def ok(x):
+            return all(np.polyval(c, x) > 0 for c in polys)
+        for i, r in enumerate(cuts):
+            nxt = cuts[i + 1] if i + 1 < len(cuts) else (2 * r + 1.0)
+            if not ok(0.5 * (r + nxt)):
+                return r
+        return np.inf
+
+
+@functools.lru_cache(maxsize=None)
+def _forms(name: str) -> _Forms:
+    return _Forms(name)
+
+
+def mode_stable(alpha_value, beta_value, lam_value, method: str = "heavy-ball") -> np.ndarray:
+    """Boolean (broadcast): the noiseless mode ``lambda`` is stable (Schur-Cohn conditions)."""
+    return _forms(get_method(method).name).stable(
+        np.asarray(alpha_value, float), np.asarray(beta_value, float), np.asarray(lam_value, float))
+
+
+def _feedback(name, lam_, a, b, g, t1, t2):
+    """For parameter arrays a, b (shape P): (conditions 1-2 hold, U(1), largest u_k(1) / U(1))."""
+    a = np.asarray(a, float)[..., None]
+    b = np.asarray(b, float)[..., None]
+    g = np.asarray(g, float)[..., None]
+    tp = transfer_polynomials(name)
+    args = (a, b, lam_, g, t1, t2)
+    den1 = tp.denominator(*args).sum(axis=-1)
+    ok = _forms(name).stable(a, b, lam_).all(axis=-1) & (den1 > 0).all(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(den1 > 0, tp.numerator(*args).sum(axis=-1) / np.where(den1 > 0, den1, 1.0), 0.0)
+    U1 = np.where(ok, u.sum(axis=-1), np.inf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(U1 > 0, u.max(axis=-1) / U1, 1.0)
+    return ok, U1, share
+
+
+def _setup(problem, method, noise):
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
+    if not isinstance(noise, NoiseModel):
+        raise ValueError(f"noise must be a theory.NoiseModel, got {type(noise).__name__}")
+    return get_method(method)
+
+
+def noise_feedback(problem: Problem, alpha_value, beta_value, batch, method="heavy-ball",
+                   noise: NoiseModel = GAUSSIAN) -> float:
+    """``U(1)`` (inf when condition 1 or 2 of the module docstring fails)."""
+    s = ModeSystem.build(problem, alpha_value, beta_value, batch, method, noise)
+    return float(_feedback(s.method.name, problem.eigenvalues, s.alpha, s.beta, s.gamma,
+                           noise.tau1, noise.tau2)[1])
+
+
+def converges(problem: Problem, alpha_value, beta_value, batch, method="heavy-ball",
+              noise: NoiseModel = GAUSSIAN) -> bool:
+    """Conditions 1-3 of the module docstring (``U(1) < 1`` with every mode stable)."""
+    return noise_feedback(problem, alpha_value, beta_value, batch, method, noise) < 1.0
+
+
+# -- critical learning rate -------------------------------------------------------------------
+@dataclass(frozen=True)
+class CriticalLearningRate:
+    alpha_crit: float         # sup of the convergent alphas (0 if none)
+    alpha_eff_crit: float     # alpha_crit / (1 - beta)
+    limited_by: str           # "mode stability", "noise", or "diverges for every alpha"
+    mode_edge: float          # alpha at which the worst noiseless mode turns unstable
+    mode_share: float         # largest single-mode share of U(1) at alpha_crit
+    beta: float
+    batch: int
+
+    @property
+    def reason(self) -> str:
+        if self.limited_by == "diverges for every alpha":
+            return "diverges for every alpha"
+        return (f"alpha_crit = {self.alpha_crit:.12g} (alpha_eff = {self.alpha_eff_crit:.12g}), "
+                f"limited by {self.limited_by}: the noiseless modes turn unstable at alpha = "
+                f"{self.mode_edge:.12g}; at alpha_crit the worst mode carries "
+                f"{100 * self.mode_share:.3g} % of U(1) = 1")
+
+
+def _critical_alphas(name, lam_, betas, g, t1, t2):
+    """Vectorised bisection over betas: (alpha_crit, mode_edge, mode_share) arrays."""
+    betas = np.atleast_1d(np.asarray(betas, float))
+    forms = _forms(name)
+    edge = np.array([forms.x_edge(b) for b in betas]) / lam_.max()
+    hi = np.where(np.isfinite(edge), edge, 1.0 / lam_.max())
+    lo = np.zeros_like(hi)
+    # unbounded edge: grow until the noise feedback stops it
+    for _ in range(2000):
+        grow = ~np.isfinite(edge) & _feedback(name, lam_, hi, betas, g, t1, t2)[0] & \
+            (_feedback(name, lam_, hi, betas, g, t1, t2)[1] < 1)
+        if not grow.any() or np.any(hi > 1e300):
+            break
+        lo = np.where(grow, hi, lo)
+        hi = np.where(grow, 2 * hi, hi)
+    for _ in range(200):
+        if np.all(hi - lo <= 1e-15 * hi):
+            break
+        mid = 0.5 * (lo + hi)
+        ok, U1, _ = _feedback(name, lam_, mid, betas, g, t1, t2)
+        good = ok & (U1 < 1.0)
+        lo = np.where(good, mid, lo)
+        hi = np.where(good, hi, mid)
+    share = _feedback(name, lam_, np.where(lo > 0, lo, hi * 1e-300), betas, g, t1, t2)[2]
+    return lo, edge, share
+
+
+def critical_learning_rate(problem: Problem, beta_value=0.0, batch=1, method="heavy-ball",
+                           noise: NoiseModel = GAUSSIAN) -> CriticalLearningRate:
+    """The largest alpha for which the loss converges (conditions 1-3 of the module docstring),
+    to relative accuracy ~1e-14 (bisection on the exact convergence test; float64 suffices
+    because ``U(1)`` grows at least linearly in alpha, so its rounding moves the root by
+    ~1e-16 relative; checked against mpmath in the tests).
+
+    ``limited_by``: "mode stability" when the noiseless edge binds (alpha_crit equal to
+    ``mode_edge``, e.g. full batch ``gamma = 0``) or one mode carries more than half of
+    ``U(1) = 1`` at alpha_crit (its own second-moment resonance: one mode, a dominant eigenvalue,
+    large batches); "noise" when the collective feedback ``U(1) ~ alpha_eff tau1 gamma Tr H / 2``
+    sets it.
+    """
+    m = _setup(problem, method, noise)
+    if m.has_momentum:
+        b = checks.momentum("beta", beta_value)
+    else:
+        b = m.check_params(1.0, beta_value)[1]
+    bsz = checks.integer("batch", batch, 1)
+    g = batch_factor(bsz, problem.data_size)
+    a, edge, share = (float(v[0]) for v in _critical_alphas(
+        m.name, problem.eigenvalues, b, g, noise.tau1, noise.tau2))
+    if a == 0.0:
+        return CriticalLearningRate(0.0, 0.0, "diverges for every alpha", edge, float("nan"), b, bsz)
+    mode_bound = a >= edge * (1 - 1e-10) or share > 0.5
+    return CriticalLearningRate(a, a / (1 - b), "mode stability" if mode_bound else "noise",
+                                edge, share, b, bsz)
+
+
+# -- critical batch -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CriticalBatch:
+    batch_crit: int | None     # smallest convergent batch (None: diverges for every batch)
+    batch_crit_real: float     # the batch size at which U(1) = 1 (continuous; 0 if b = 1 converges)
+    gamma_crit: float          # the batch factor at which U(1) = 1
+    alpha: float
+    beta: float
+
+    @property
+    def diverges_for_every_batch(self) -> bool:
+        return self.batch_crit is None
+
+    @property
+    def reason(self) -> str:
+        if self.batch_crit is None:
+            return ("diverges for every batch: a mode is unstable without noise "
+                    "(alpha lambda_max beyond the deterministic edge)")
+        return (f"converges for batch >= {self.batch_crit} (U(1) = 1 at batch factor "
+                f"{self.gamma_crit:.10g}, batch {self.batch_crit_real:.10g})")
+
+
+def critical_batch(problem: Problem, alpha_value, beta_value=0.0, method="heavy-ball",
+                   noise: NoiseModel = GAUSSIAN) -> CriticalBatch:
+    """Smallest batch size for which the loss converges at (alpha, beta).
+
+    ``U(1)`` increases with the batch factor gamma (``u_k = tau1 gamma h_k / (1 + tau2 gamma h_k)``),
+    so bisect for ``gamma_crit`` (``U(1) = 1``) and map it to the batch: ``b = 1 / gamma`` (i.i.d.)
+    or ``b = N / (1 + gamma (N - 1))`` (without replacement from ``N = problem.data_size``).
+    """
+    m = _setup(problem, method, noise)
+    a, b = m.check_params(alpha_value, beta_value)
+    lam_ = problem.eigenvalues
+    N = problem.data_size
+
+    def good(gs):
+        ok, U1, _ = _feedback(m.name, lam_, np.full_like(gs, a), np.full_like(gs, b), gs,
+                              noise.tau1, noise.tau2)
+        return ok & (U1 < 1.0)
+    if not _forms(m.name).stable(a, b, lam_).all():
+        return CriticalBatch(None, float("inf"), 0.0, a, b)
+    if good(np.array([1.0]))[0]:
+        return CriticalBatch(1, 0.0, 1.0, a, b)
+    lo, hi = 0.0, 1.0          # gamma = 0 converges (modes stable), gamma = 1 does not
+    for _ in range(200):
+        if hi - lo <= 1e-15 * hi:
+            break
+        mid = 0.5 * (lo + hi)
+        if good(np.array([mid]))[0]:
+            lo = mid
+        else:
+            hi = mid
+    gc = hi
+    b_real = 1.0 / gc if N is None else N / (1.0 + gc * (N - 1))
+    cand = max(1, int(np.floor(b_real)))
+    if N is not None:
+        cand = min(cand, N)
+    while not good(np.array([batch_factor(cand, N)]))[0]:   # first integer strictly beyond
+        cand += 1
+    return CriticalBatch(cand, b_real, gc, a, b)
+
+
+# -- rates and the rate-optimal hyperparameters --------------------------------------------------
+def asymptotic_rate(problem: Problem, alpha_value, beta_value, batch, method="heavy-ball",
+                    noise: NoiseModel = GAUSSIAN) -> Singularities:
+    """``rho`` with ``L_t ~ rho^t`` (``theory.transfer.singularities``): ``rate``, ``diverges``,
+    ``limited_by``, ``reason``."""
+    return singularities(ModeSystem.build(problem, alpha_value, beta_value, batch, method, noise))
+
+
+@dataclass(frozen=True)
+class RateOptimum:
+    alpha: float
+    beta: float
+    rate: float
+    alpha_eff: float
+    alpha_crit: float        # critical learning rate at the optimal beta
+    limited_by: str          # what sets the rate at the optimum
+    evaluations: int         # rate evaluations spent
+
+
+def _sigmoid(s):
+    return 0.5 * (1.0 + np.tanh(0.5 * s))
+
+
+def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel = GAUSSIAN,
+                 grid: tuple[int, int] = (41, 25)) -> RateOptimum:
+    """(alpha, beta) minimising the asymptotic rate ``rho`` over the whole convergence region,
+    negative momenta included.
+
+    Global stage: the region ``{|beta| < 1, 0 < alpha < alpha_crit(beta)}`` mapped onto a
+    rectangle by ``beta = tanh(t)``, ``alpha = alpha_crit(beta) / (1 + exp(-s))``, ``grid`` points
+    in t in [-4, 6] and s in [-6, 8] (rates of all points in one numba call), so every grid point
+    converges whatever the region's shape. Local stage: Nelder-Mead on
+    ``(atanh(beta), log alpha)`` from the best grid point. ``rho`` (the spectral radius of the full
+    second-moment map) is defined and continuous on both sides of the region's boundary, where it
+    crosses 1, so the boundary is neither a wall nor a trap for the local search.
+    """
+    m = _setup(problem, method, noise)
+    bsz = checks.integer("batch", batch, 1)
+    g = batch_factor(bsz, problem.data_size)
+    lam_ = problem.eigenvalues
+    t1, t2 = noise.tau1, noise.tau2
+    ts = np.linspace(-4.0, 6.0, grid[0]) if m.has_momentum else np.zeros(1)
+    ss = np.linspace(-6.0, 8.0, grid[1])
+    betas = np.tanh(ts)
+    crit = _critical_alphas(m.name, lam_, betas, g, t1, t2)[0]
+    A = crit[:, None] * _sigmoid(ss)[None, :]
+    B = np.broadcast_to(betas[:, None], A.shape)
+    rates = rate_arrays(m.name, lam_, A, B, g, t1, t2)[0]
+    count = rates.size
+    i, j = np.unravel_index(np.argmin(rates), rates.shape)
+
+    def point(v):
+        return float(np.exp(v[-1])), (float(np.tanh(v[0])) if m.has_momentum else 0.0)
+
+    def objective(v):
+        nonlocal count
+        count += 1
+        a, bt = point(v)
+        if not (0.0 < a < np.inf and abs(bt) < 1.0):
+            return np.inf
+        return float(rate_arrays(m.name, lam_, a, bt, g, t1, t2)[0][0])
+    x0 = np.array([ts[i], np.log(A[i, j])]) if m.has_momentum else np.array([np.log(A[i, j])])
+    res = optimize.minimize(objective, x0, method="Nelder-Mead",
+                            options={"xatol": 1e-9, "fatol": 1e-16, "maxiter": 600})
+    a, bt = point(res.x if res.fun <= rates[i, j] else x0)
+    sing = asymptotic_rate(problem, a, bt, bsz, m.name, noise)
+    ac = float(_critical_alphas(m.name, lam_, bt, g, t1, t2)[0][0])
+    return RateOptimum(a, bt, sing.rate, a / (1 - bt), ac, sing.limited_by, count)
