@@ -25,14 +25,26 @@ from theory.system import ModeArrays, ModeSystem
 from theory.transfer import GeneratingFunctions
 
 
+@njit(cache=True)
+def _final_loss(A, coupling, source, drive, loss, X0, floor, steps, guard):
+    """L_T of one parameter point (inf if the curve passed the guard before T)."""
+    buf = np.empty(steps + 1)
+    n = _second_moment_recursion(A, coupling, source, drive, loss, X0, floor, steps, guard, buf)
+    return buf[steps] if n == steps + 1 and abs(buf[steps]) < guard else np.inf
+
+
 @njit(cache=True, parallel=True)
-def _final_losses(A, coupling, source, drive, loss, X0, floor, steps, guard, out):
-    """out[p] = L_T of parameter point p (inf if the curve passed the guard before T)."""
+def _final_losses_parallel(A, coupling, source, drive, loss, X0, floor, steps, guard, out):
     for p in prange(A.shape[0]):
-        buf = np.empty(steps + 1)
-        n = _second_moment_recursion(A[p], coupling[p], source[p], drive[p], loss[p], X0[p],
-                                     floor, steps, guard, buf)
-        out[p] = buf[steps] if n == steps + 1 and abs(buf[steps]) < guard else np.inf
+        out[p] = _final_loss(A[p], coupling[p], source[p], drive[p], loss[p], X0[p], floor,
+                             steps, guard)
+
+
+@njit(cache=True)
+def _final_losses_serial(A, coupling, source, drive, loss, X0, floor, steps, guard, out):
+    for p in range(A.shape[0]):
+        out[p] = _final_loss(A[p], coupling[p], source[p], drive[p], loss[p], X0[p], floor,
+                             steps, guard)
 
 
 def final_losses(problem: Problem, alphas, betas, batch, steps, method="heavy-ball",
@@ -45,7 +57,9 @@ def final_losses(problem: Problem, alphas, betas, batch, steps, method="heavy-ba
     def stack(name, axes):
         return np.ascontiguousarray(np.stack([_padded(getattr(r, name), axes) for r in arrs]))
     out = np.empty(alphas.size)
-    _final_losses(stack("A", 2), stack("coupling", 1), stack("source", 1), stack("drive", 1),
+    # threads pay off for grids; a single point avoids the parallel launch overhead
+    kernel = _final_losses_parallel if alphas.size >= 16 else _final_losses_serial
+    kernel(stack("A", 2), stack("coupling", 1), stack("source", 1), stack("drive", 1),
                   stack("loss", 1), stack("X0", 1), arrs[0].floor, checks.integer("steps", steps, 0),
                   OVERFLOW_GUARD, out)
     return out.reshape(alphas.shape)
@@ -103,9 +117,12 @@ def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="h
             return np.inf
         return float(final_losses(problem, a, bt, bsz, T, m.name, noise))
     i, j = np.unravel_index(np.argmin(L), L.shape)
-    res = optimize.minimize(f, np.array([np.arctanh(betas[i]), np.log(A[i, j])]),
-                            method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 0.0,
-                                                           "maxiter": 200})
+    x0 = np.array([np.arctanh(betas[i]), np.log(A[i, j])])
+    # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0
+    simplex = x0 + np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1]])
+    res = optimize.minimize(f, x0, method="Nelder-Mead",
+                            options={"xatol": 1e-5, "fatol": 0.0, "maxiter": 200,
+                                     "initial_simplex": simplex})
     i0 = int(np.nonzero(betas == 0.0)[0][0])
     j0 = int(np.argmin(L[i0]))
     lo, hi = np.log(A[i0, max(j0 - 1, 0)]), np.log(A[i0, min(j0 + 1, len(ss) - 1)])

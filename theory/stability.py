@@ -396,8 +396,11 @@ def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel
             return np.inf
         return float(rate_arrays(m.name, lam_, a, bt, g, t1, t2)[0][0])
     x0 = np.array([ts[i], np.log(A[i, j])]) if m.has_momentum else np.array([np.log(A[i, j])])
+    # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0
+    simplex = x0 + 0.1 * np.vstack([np.zeros(x0.size), np.eye(x0.size)])
     res = optimize.minimize(objective, x0, method="Nelder-Mead",
-                            options={"xatol": 1e-9, "fatol": 1e-16, "maxiter": 600})
+                            options={"xatol": 1e-9, "fatol": 1e-16, "maxiter": 600,
+                                     "initial_simplex": simplex})
     a, bt = point(res.x if res.fun <= rates[i, j] else x0)
     sing = asymptotic_rate(problem, a, bt, bsz, m.name, noise)
     ac = float(_critical_alphas(m.name, lam_, bt, g, t1, t2)[0][0])
