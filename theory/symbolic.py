@@ -12,7 +12,7 @@ For a method ``x_{t+1} = F x_t + K g_t``, ``g_t = lambda G x_t + xi_t`` (``theor
   ``g . X = G P G^T``, ``e . X = E[e^2]``;
 * generating functions (``sum_t z^t (.)``), with ``R(z) = (I - z A)^{-1}``:
   ``V(z) = sum_k c_k lambda_k g R x0``, ``U(z) = z (tau1/b) sum_k lambda_k^2 g R kk``,
-  ``W(z) = z/(1-z) (1/b) sum_k lambda_k g R kk``; ``D(z) = (V + sigma^2 W) / (1 - U)``;
+  ``W(z) = z/(1-z) (1/b) sum_k lambda_k^2 g R kk``; ``D(z) = (V + sigma^2 W) / (1 - U)``;
   the loss ``L(z) = V_L + sigma^2 W_L + U_L D + sigma^2 / (2 (1 - z))`` with the ``e``-channel
   analogues ``V_L, U_L, W_L`` (each with a factor 1/2). When ``G`` selects ``e`` (heavy ball, SGD)
   this is the core paper's ``L(z) = V(z) / (2 (1 - U(z)))`` (Velikanov et al. 2023, eq. for
@@ -78,7 +78,7 @@ class Derivation:
     denominator: sp.Expr         # det(I - z A): common denominator of every transfer function
     v: sp.Expr                   # per mode, per unit c_k: lambda g R x0      (sum -> V(z))
     u: sp.Expr                   # per mode: z tau1 lambda^2 g R kk / b       (sum -> U(z))
-    w: sp.Expr                   # per mode, per unit sigma^2: z lambda g R kk / (b (1 - z))
+    w: sp.Expr                   # per mode, per unit sigma^2: z lambda^2 g R kk / (b (1 - z))
     v_loss: sp.Expr              # e-channel analogues, each with the factor 1/2 of the loss
     u_loss: sp.Expr
     w_loss: sp.Expr
@@ -146,10 +146,10 @@ def _derive(name: str) -> Derivation:
         A0=A0, A=A, kk=kk, g=g, e=e, x0=x0, denominator=det,
         v=_transfer(g, adj, det, x0, lam),
         u=_transfer(g, adj, det, kk, z * tau1 * lam ** 2 / b),
-        w=_transfer(g, adj, det, kk, z * lam / (b * (1 - z))),
+        w=_transfer(g, adj, det, kk, z * lam ** 2 / (b * (1 - z))),
         v_loss=_transfer(e, adj, det, x0, half * lam),
         u_loss=_transfer(e, adj, det, kk, half * z * tau1 * lam ** 2 / b),
-        w_loss=_transfer(e, adj, det, kk, half * z * lam / (b * (1 - z))),
+        w_loss=_transfer(e, adj, det, kk, half * z * lam ** 2 / (b * (1 - z))),
         gradient_at_iterate=(g == e),
     )
 
@@ -164,7 +164,9 @@ def derive(method) -> Derivation:
 
 def _lambdify(expr, args):
     """numpy function of ``args`` that broadcasts even when ``expr`` is constant in them."""
-    f = sp.lambdify(args, expr.subs(b, 1 / gamma), modules="numpy")
+    # 1/b -> gamma, with denominators cleared so that gamma = 0 (full batch) is not 0/0
+    num, den = sp.fraction(sp.cancel(sp.together(expr.subs(b, 1 / gamma))))
+    f = sp.lambdify(args, _in_z(num) / _in_z(den), modules="numpy")
 
     def call(*vals):
         out = f(*vals)
