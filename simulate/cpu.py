@@ -17,7 +17,7 @@ import sympy as sp
 from numba import njit, prange
 
 from simulate import rng
-from simulate.features import KIND, draw_sample
+from simulate.features import draw_sample, sampling_inputs
 from simulate.spec import SimulationSpec
 from simulate.statistics import summarize
 from simulate.trajectories import Trajectories
@@ -38,14 +38,13 @@ def method_matrices(spec: SimulationSpec):
 
 
 @njit(parallel=True, cache=True)
-def _kernel(first_run, seed, lam, e0, F, K, G, x0, batch, recorded, kind, sigma, rows,
-            residuals, floor, guard, losses, valid):
+def _kernel(first_run, seed, lam, e0, F, K, G, x0, batch, recorded, kind, sqrt_lam, sigma,
+            rows, residuals, floor, guard, losses, valid):
     """Runs ``first_run .. first_run + losses.shape[0] - 1``: ``losses[r, j]`` the loss at step
     ``recorded[j]``, ``valid[r]`` how many entries are meaningful (fewer if the guard fired)."""
     n_runs, n_rec = losses.shape
     n, d = lam.size, x0.size
     steps = recorded[n_rec - 1]
-    sqrt_lam = np.sqrt(lam)
     inv_b = 1.0 / batch
     for r in prange(n_runs):
         s = np.empty(4, np.uint64)
@@ -104,17 +103,14 @@ def per_run_losses(spec: SimulationSpec, progress=None) -> tuple[np.ndarray, np.
     recorded = spec.recorded_steps.astype(np.int64)
     losses = np.empty((spec.runs, recorded.size))
     valid = np.empty(spec.runs, np.int64)
-    if spec.features == "data":
-        rows, residuals, sigma = spec.rows, spec.residuals, 0.0
-    else:
-        rows, residuals, sigma = np.empty((0, 0)), np.empty(0), float(np.sqrt(spec.label_noise))
+    kind, sqrt_lam, sigma, rows, residuals = sampling_inputs(spec)
     lam = np.ascontiguousarray(spec.eigenvalues, dtype=np.float64)
     e0 = np.ascontiguousarray(spec.initial_error, dtype=np.float64)
     chunk = max(_MIN_CHUNK, -(-spec.runs // _CHUNKS))
     for start in range(0, spec.runs, chunk):
         stop = min(spec.runs, start + chunk)
         _kernel(start, np.uint64(spec.seed), lam, e0, F, K, G, x0, spec.batch, recorded,
-                KIND[spec.features], sigma, rows, residuals, 0.5 * spec.label_noise,
+                kind, sqrt_lam, sigma, rows, residuals, 0.5 * spec.label_noise,
                 OVERFLOW_GUARD, losses[start:stop], valid[start:stop])
         if progress is not None:
             progress(stop - start)

@@ -95,6 +95,15 @@ class DataSet:
                                    float(np.mean(self.residuals ** 2)), None, "dataset")
 
 
+def sampling_inputs(spec):
+    """The arrays ``draw_sample`` needs for a ``SimulationSpec``:
+    ``(kind, sqrt_lam, sigma, rows, residuals)`` (empty rows/residuals unless ``"data"``)."""
+    sqrt_lam = np.sqrt(np.ascontiguousarray(spec.eigenvalues, dtype=np.float64))
+    if spec.features == "data":
+        return DATA, sqrt_lam, 0.0, np.ascontiguousarray(spec.rows), np.ascontiguousarray(spec.residuals)
+    return KIND[spec.features], sqrt_lam, float(np.sqrt(spec.label_noise)), np.empty((0, 0)), np.empty(0)
+
+
 @njit(cache=True, inline="always")
 def draw_sample(s, kind, sqrt_lam, sigma, rows, residuals, out):
     """Draw one sample's features into ``out`` (N,) and return its label noise ``eps`` (so the
