@@ -13,7 +13,7 @@ from theory.methods import METHODS
 from theory.noise import NoiseModel
 from theory.problem import Problem
 
-COMMAND_MODULES = ("loss", "derive")
+COMMAND_MODULES = ("loss", "derive", "simulate", "validate")
 
 
 class UsageError(ValueError):
