@@ -41,8 +41,8 @@ def run(args) -> int:
           f"{kw['runs']} runs of {args.features} features, seed {kw['seed']}")
     print(f"{'t':>7} {'theory':>13} {'MC mean':>13} {'stderr':>10} {'z':>9} {'tail':>6}")
     n = rep.steps.size
-    shown = sorted({0, n // 10, n // 4, n // 2, 3 * n // 4, n - 1,
-                    int(abs(rep.z).argmax())})
+    shown = range(n) if n <= 20 else sorted({0, n // 10, n // 4, n // 2, 3 * n // 4, n - 1,
+                                             int(abs(rep.z).argmax())})
     for j in shown:
         flag = "  heavy-tailed" if rep.heavy_tailed[j] else ""
         print(f"{rep.steps[j]:>7d} {rep.theory[j]:>13.6e} {rep.mean[j]:>13.6e} "
