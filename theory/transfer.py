@@ -110,7 +110,8 @@ def singularities(system: ModeSystem) -> Singularities:
     U1 = float(gf.U(np.array(1.0))) if mode_radius > 1.0 else np.inf
     # Bracket the first crossing of U = 1 below the first pole: U(0) = 0 and U increases.
     if np.isfinite(mode_radius):
-        grid = mode_radius * (1.0 - np.logspace(-0.3, -15, 60))
+        # stop 1e-12 short of the pole: closer, its denominator can round to exactly 0
+        grid = mode_radius * (1.0 - np.logspace(-0.3, -12, 60))
     else:
         grid = np.logspace(-3, 6, 60)
     z_star, lo = np.inf, 0.0
