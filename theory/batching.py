@@ -27,8 +27,10 @@ and "the expected norm-test batch" is taken as the *ratio of expectations*
 ``E[numerator_t] / (eta^2 E||H e_t||^2)`` (``population_batch``). The expectation of the ratio is
 larger (Jensen, and the numerator and denominator fluctuate together) and is not a second-moment
 quantity. ``norm_test_prediction(adaptive=True)`` also predicts the schedule itself by applying the
-never-decreasing rule to ``test_batch``: a mean-field schedule; a simulated schedule is a running
-maximum of noisy requests and lies above it.
+never-decreasing rule to ``population_batch`` (what the test estimates: Lau et al. size the batch so
+that ``E||g - h||^2 <= eta^2 ||h||^2``): a mean-field schedule. Note ``test_batch_t < b_t`` whenever
+``eta >= 1``, so a rule fed with it would never grow. A simulated schedule is a running maximum of
+noisy requests and lies above the mean-field one (``tests/simulate/test_adaptive.py`` measures it).
 """
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ def _batched_recursion(A0, A1, coupling1, source1, drive, lam, loss, X0, floor, 
     ``X_{t+1} = (A0 + gamma_t A1) X_t + gamma_t (coupling1 D_t + source1)`` with
     ``D = sum_k drive_k . X_k = E[e^T H e]`` and ``Q = sum_k lambda_k drive_k . X_k = E||H e||^2``
     (at the gradient point); with ``adaptive`` the next batch is
-    ``min(b_max, max(b_t, ceil(test_batch_t)))``. Returns the number of steps written."""
+    ``min(b_max, max(b_t, ceil(population_batch_t)))``. Returns the number of steps written."""
     n, q = X0.shape
     steps = out_D.shape[0] - 1
     X = X0.copy()
@@ -117,8 +119,7 @@ def _batched_recursion(A0, A1, coupling1, source1, drive, lam, loss, X0, floor, 
         if t == steps:
             break
         if adaptive:
-            trace_cov = tau1 * D * trH - tau2 * Q + s2 * trH
-            request = trace_cov / (eta2 * (Q + trace_cov / b))
+            request = (tau1 * D * trH - tau2 * Q + s2 * trH) / (eta2 * Q)
             nb = b_max if not request < b_max else int(np.ceil(request))
             b_next = max(b, nb)
         else:
@@ -167,7 +168,8 @@ def norm_test_prediction(problem: Problem, alpha: float, steps: int, *, beta: fl
 
     ``adaptive=False``: batch ``schedule`` (``steps`` sizes) or the constant ``batch``; the
     prediction is then exact for Gaussian features. ``adaptive=True``: the mean-field schedule
-    ``b_{t+1} = min(max_batch, max(b_t, ceil(test_batch_t)))`` from ``batch`` (module docstring).
+    ``b_{t+1} = min(max_batch, max(b_t, ceil(population_batch_t)))`` from ``batch`` (module
+    docstring); given that schedule, the moments are again exact.
     Batches are i.i.d. draws (``problem.data_size`` must be None).
     """
     if not isinstance(problem, Problem):

@@ -53,16 +53,17 @@ def test_constant_batch_loss_is_the_loss_curve(method, beta, noise):
     np.testing.assert_allclose(pred.mean_grad_sq, pred.grad_sq + pred.trace_cov / 3, rtol=1e-15)
 
 
-def test_isotropic_noiseless_schedule_settles_at_the_mean_field_fixed_point():
-    """H = I, no label noise: population batch (1 + d)/eta^2 at every step; the test's ratio of
-    expectations at batch b is (1 + d)/(eta^2 (1 + (1 + d)/b)), whose fixed point under the rule is
-    b = (1 + d)(1/eta^2 - 1)."""
+def test_isotropic_noiseless_schedule_jumps_to_the_constant_closed_form():
+    """H = I, no label noise: population batch (1 + d)/eta^2 at every step, so the mean-field
+    schedule takes it after one step and keeps it; the test's own ratio of expectations at batch b
+    is (1 + d)/(eta^2 (1 + (1 + d)/b))."""
     d, eta = 7, 0.2
     pred = norm_test_prediction(Problem.from_arrays(np.ones(d), np.ones(d)), 0.1, 40,
                                 batch=2, max_batch=10 ** 6, eta_test=eta)
     np.testing.assert_allclose(pred.population_batch, (1 + d) / eta ** 2, rtol=1e-12)
-    assert pred.batch[-1] == round((1 + d) * (1 / eta ** 2 - 1))
-    assert np.all(np.diff(pred.batch) >= 0)
+    assert pred.batch[0] == 2 and np.all(pred.batch[1:] == np.ceil(pred.population_batch[0]))
+    np.testing.assert_allclose(pred.test_batch, (1 + d) / (eta ** 2 * (1 + (1 + d) / pred.batch)),
+                               rtol=1e-12)
 
 
 def test_with_label_noise_the_batch_grows_like_one_over_grad_norm():
