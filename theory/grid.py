@@ -39,6 +39,8 @@ GRID_ARGS = (alpha, beta, gamma, tau1, tau2)
 # the bracketing scan of theory.transfer.singularities, point for point
 _TOWARDS_POLE = 1.0 - np.logspace(-0.3, -15, 60)
 _NO_POLE = np.logspace(-3, 6, 60)
+_CANDIDATE = 1e-6
+_ZW = 4                 # z-coefficients per mode in the kernel (degree <= 3, zero-padded)
 
 
 class _Table:
@@ -97,11 +99,13 @@ def _polish(a1, a2, a3, x):
 
 
 @njit(cache=True, error_model="numpy")
-def _max_root_modulus(c):
+def _max_root_modulus(c, polish):
     """Largest |root| of ``c[0] mu^q + c[1] mu^(q-1) + .. + c[q]`` (q <= 3, c[0] != 0).
 
-    Cubic: Cardano / trigonometric form (Numerical Recipes 5.6), each root polished by Newton's
-    method on the cubic itself, so a simple root is accurate to rounding times its condition.
+    Cubic: Cardano / trigonometric form (Numerical Recipes 5.6), two roots of the trigonometric
+    case from the angle-addition formulas; with ``polish`` each root then takes Newton steps on
+    the cubic itself, so a simple root is accurate to rounding times its condition number
+    (unpolished: ~1e-12 relative, enough to pick the modes worth polishing).
     """
     q = c.shape[0] - 1
     if q == 0:
@@ -123,37 +127,58 @@ def _max_root_modulus(c):
     R = (2.0 * a1 * a1 * a1 - 9.0 * a1 * a2 + 27.0 * a3) / 54.0
     shift = a1 / 3.0
     if R * R < Q * Q * Q:
-        theta = np.arccos(R / np.sqrt(Q * Q * Q))
+        angle = np.arccos(R / np.sqrt(Q * Q * Q)) / 3.0
         s = -2.0 * np.sqrt(Q)
-        best = 0.0
-        for k in range(3):
-            x = _polish(a1, a2, a3, s * np.cos((theta + 2.0 * np.pi * k) / 3.0) - shift)
-            best = max(best, abs(x))
-        return best
+        cs = np.cos(angle)
+        sn = 0.5 * np.sqrt(3.0) * np.sin(angle)
+        x0 = s * cs - shift                   # cos(a), cos(a + 2 pi/3), cos(a + 4 pi/3)
+        x1 = s * (-0.5 * cs - sn) - shift
+        x2 = s * (-0.5 * cs + sn) - shift
+        if polish:
+            x0 = _polish(a1, a2, a3, x0)
+            x1 = _polish(a1, a2, a3, x1)
+            x2 = _polish(a1, a2, a3, x2)
+        return max(abs(x0), abs(x1), abs(x2))
     A = -np.copysign(np.cbrt(abs(R) + np.sqrt(R * R - Q * Q * Q)), R)
     B = 0.0 if A == 0.0 else Q / A
-    x1 = _polish(a1, a2, a3, A + B - shift)
-    x2 = _polish(complex(a1), complex(a2), complex(a3),
-                 complex(-0.5 * (A + B) - shift, 0.5 * np.sqrt(3.0) * (A - B)))
-    return max(abs(x1), abs(x2))
+    x1 = A + B - shift
+    z2 = complex(-0.5 * (A + B) - shift, 0.5 * np.sqrt(3.0) * (A - B))
+    if polish:
+        x1 = _polish(a1, a2, a3, x1)
+        z2 = _polish(complex(a1), complex(a2), complex(a3), z2)
+    return max(abs(x1), abs(z2))
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _feedback_value(num, den, x):
+    """``U(x)`` from per-mode coefficients in z (``num[i, k]``: z^i, mode k; fixed width
+    ``_ZW`` so that the loop over modes unrolls and vectorises; only reassociation of the sum)."""
+    s = 0.0
+    for k in range(num.shape[1]):
+        n = 0.0
+        d = 0.0
+        for i in range(_ZW - 1, -1, -1):
+            n = n * x + num[i, k]
+            d = d * x + den[i, k]
+        s += n / d
+    return s
 
 
 @njit(cache=True, error_model="numpy")
 def _feedback(num, den, x):
-    """``U(x)`` and ``U'(x)`` from per-mode coefficients in z (Horner with derivative)."""
+    """``U(x)`` and ``U'(x)`` (Horner with derivative)."""
     s = 0.0
     ds = 0.0
-    for k in range(num.shape[0]):
+    for k in range(num.shape[1]):
         n = 0.0
         dn = 0.0
-        for i in range(num.shape[1] - 1, -1, -1):
-            dn = dn * x + n
-            n = n * x + num[k, i]
         d = 0.0
         dd = 0.0
-        for i in range(den.shape[1] - 1, -1, -1):
+        for i in range(_ZW - 1, -1, -1):
+            dn = dn * x + n
+            n = n * x + num[i, k]
             dd = dd * x + d
-            d = d * x + den[k, i]
+            d = d * x + den[i, k]
         s += n / d
         ds += (dn * d - n * dd) / (d * d)
     return s, ds
@@ -198,32 +223,38 @@ def _root(num, den, lo, hi):
 def _grid_kernel(lam_k, NUM, DEN, CHR, towards_pole, no_pole, mode_radius, worst, feedback, z_star):
     n = lam_k.shape[0]
     for p in prange(NUM.shape[0]):
-        num = np.empty((n, NUM.shape[1]))
-        den = np.empty((n, DEN.shape[1]))
-        c = np.empty(CHR.shape[1])
-        top = -1.0
-        arg = 0
+        num = np.zeros((_ZW, n))
+        den = np.zeros((_ZW, n))
+        c = np.empty((n, CHR.shape[1]))
+        radius = np.empty(n)
         for k in range(n):
             x = lam_k[k]
             for i in range(NUM.shape[1]):
-                num[k, i] = _horner_lam(NUM[p], i, x)
+                num[i, k] = _horner_lam(NUM[p], i, x)
             for i in range(DEN.shape[1]):
-                den[k, i] = _horner_lam(DEN[p], i, x)
+                den[i, k] = _horner_lam(DEN[p], i, x)
             for i in range(CHR.shape[1]):
-                c[i] = _horner_lam(CHR[p], i, x)
-            r = _max_root_modulus(c)
-            if r > top:
-                top = r
-                arg = k
+                c[k, i] = _horner_lam(CHR[p], i, x)
+            radius[k] = _max_root_modulus(c[k], False)
+        # polish only the modes that can hold the maximum (unpolished error << 1e-6)
+        rough = radius.max()
+        top = -1.0
+        arg = 0
+        for k in range(n):
+            if radius[k] >= rough * (1.0 - _CANDIDATE):
+                r = _max_root_modulus(c[k], True)
+                if r > top:
+                    top = r
+                    arg = k
         R = np.inf if top == 0.0 else 1.0 / top
         mode_radius[p] = R
         worst[p] = arg
-        feedback[p] = _feedback(num, den, 1.0)[0] if R > 1.0 else np.inf
+        feedback[p] = _feedback_value(num, den, 1.0) if R > 1.0 else np.inf
         z_star[p] = np.inf
         lo = 0.0
         for i in range(towards_pole.shape[0]):
             x = no_pole[i] if np.isinf(R) else R * towards_pole[i]
-            if _feedback(num, den, x)[0] >= 1.0:
+            if _feedback_value(num, den, x) >= 1.0:
                 z_star[p] = _root(num, den, lo, x)
                 break
             lo = x
@@ -278,8 +309,9 @@ def singularities_grid(problem: Problem, alpha_values, beta_values, batch_values
     a, bt, g = _validated(m, alpha_values, beta_values, batch_values, problem.data_size)
     shape = a.shape
     num_t, den_t, chr_t = _tables(m.name)
-    if chr_t.shape[0] > 4:
-        raise ValueError(f"the grid kernel handles per-mode maps up to 3 moments, got {chr_t.shape[0] - 1}")
+    if max(num_t.shape[0], den_t.shape[0], chr_t.shape[0]) > _ZW:
+        raise ValueError(f"the grid kernel handles per-mode maps up to {_ZW - 1} moments, got "
+                         f"{chr_t.shape[0] - 1}")
     vals = (a.ravel(), bt.ravel(), g.ravel(), np.full(a.size, noise.tau1), np.full(a.size, noise.tau2))
     P = a.size
     mode_radius, z_star, feedback = np.empty(P), np.empty(P), np.empty(P)
