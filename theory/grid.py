@@ -219,45 +219,57 @@ def _root(num, den, lo, hi):
     return x
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def _grid_kernel(lam_k, NUM, DEN, CHR, towards_pole, no_pole, mode_radius, worst, feedback, z_star):
+@njit(cache=True, error_model="numpy")
+def _grid_point(p, lam_k, NUM, DEN, CHR, towards_pole, no_pole, mode_radius, worst, feedback, z_star):
+    """Fill entry p of the outputs (one grid point, all modes)."""
     n = lam_k.shape[0]
+    num = np.zeros((_ZW, n))
+    den = np.zeros((_ZW, n))
+    c = np.empty((n, CHR.shape[1]))
+    radius = np.empty(n)
+    for k in range(n):
+        x = lam_k[k]
+        for i in range(NUM.shape[1]):
+            num[i, k] = _horner_lam(NUM[p], i, x)
+        for i in range(DEN.shape[1]):
+            den[i, k] = _horner_lam(DEN[p], i, x)
+        for i in range(CHR.shape[1]):
+            c[k, i] = _horner_lam(CHR[p], i, x)
+        radius[k] = _max_root_modulus(c[k], False)
+    # polish only the modes that can hold the maximum (unpolished error << 1e-6)
+    rough = radius.max()
+    top = -1.0
+    arg = 0
+    for k in range(n):
+        if radius[k] >= rough * (1.0 - _CANDIDATE):
+            r = _max_root_modulus(c[k], True)
+            if r > top:
+                top = r
+                arg = k
+    R = np.inf if top == 0.0 else 1.0 / top
+    mode_radius[p] = R
+    worst[p] = arg
+    feedback[p] = _feedback_value(num, den, 1.0) if R > 1.0 else np.inf
+    z_star[p] = np.inf
+    lo = 0.0
+    for i in range(towards_pole.shape[0]):
+        x = no_pole[i] if np.isinf(R) else R * towards_pole[i]
+        if _feedback_value(num, den, x) >= 1.0:
+            z_star[p] = _root(num, den, lo, x)
+            break
+        lo = x
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _grid_parallel(lam_k, NUM, DEN, CHR, towards_pole, no_pole, mode_radius, worst, feedback, z_star):
     for p in prange(NUM.shape[0]):
-        num = np.zeros((_ZW, n))
-        den = np.zeros((_ZW, n))
-        c = np.empty((n, CHR.shape[1]))
-        radius = np.empty(n)
-        for k in range(n):
-            x = lam_k[k]
-            for i in range(NUM.shape[1]):
-                num[i, k] = _horner_lam(NUM[p], i, x)
-            for i in range(DEN.shape[1]):
-                den[i, k] = _horner_lam(DEN[p], i, x)
-            for i in range(CHR.shape[1]):
-                c[k, i] = _horner_lam(CHR[p], i, x)
-            radius[k] = _max_root_modulus(c[k], False)
-        # polish only the modes that can hold the maximum (unpolished error << 1e-6)
-        rough = radius.max()
-        top = -1.0
-        arg = 0
-        for k in range(n):
-            if radius[k] >= rough * (1.0 - _CANDIDATE):
-                r = _max_root_modulus(c[k], True)
-                if r > top:
-                    top = r
-                    arg = k
-        R = np.inf if top == 0.0 else 1.0 / top
-        mode_radius[p] = R
-        worst[p] = arg
-        feedback[p] = _feedback_value(num, den, 1.0) if R > 1.0 else np.inf
-        z_star[p] = np.inf
-        lo = 0.0
-        for i in range(towards_pole.shape[0]):
-            x = no_pole[i] if np.isinf(R) else R * towards_pole[i]
-            if _feedback_value(num, den, x) >= 1.0:
-                z_star[p] = _root(num, den, lo, x)
-                break
-            lo = x
+        _grid_point(p, lam_k, NUM, DEN, CHR, towards_pole, no_pole, mode_radius, worst, feedback, z_star)
+
+
+@njit(cache=True, error_model="numpy")
+def _grid_serial(lam_k, NUM, DEN, CHR, towards_pole, no_pole, mode_radius, worst, feedback, z_star):
+    for p in range(NUM.shape[0]):
+        _grid_point(p, lam_k, NUM, DEN, CHR, towards_pole, no_pole, mode_radius, worst, feedback, z_star)
 
 
 @dataclass(frozen=True)
@@ -294,12 +306,15 @@ def _validated(method, alpha_values, beta_values, batch_values, data_size):
 
 
 def singularities_grid(problem: Problem, alpha_values, beta_values, batch_values,
-                       method: str = "heavy-ball", noise: NoiseModel = GAUSSIAN) -> SingularityGrid:
+                       method: str = "heavy-ball", noise: NoiseModel = GAUSSIAN,
+                       parallel: bool = True) -> SingularityGrid:
     """``singularities(ModeSystem.build(problem, alpha, beta, batch, method, noise))`` for every
     point of the broadcast arrays ``alpha_values, beta_values, batch_values``, in one kernel.
 
     Cost ``O(P N)`` for P points and N modes (a few dozen flops per mode and point, plus ~10
-    Newton steps for ``z*``); parallel over points.
+    Newton steps for ``z*``). ``parallel`` runs the points on numba's threads; callers that are
+    themselves run on several threads (a Dask worker) pass ``False``, since numba's default
+    ``workqueue`` threading layer must not be entered from two threads at once.
     """
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
@@ -316,7 +331,8 @@ def singularities_grid(problem: Problem, alpha_values, beta_values, batch_values
     P = a.size
     mode_radius, z_star, feedback = np.empty(P), np.empty(P), np.empty(P)
     worst = np.empty(P, dtype=np.int64)
-    _grid_kernel(problem.eigenvalues, num_t.evaluate(*vals), den_t.evaluate(*vals),
+    kernel = _grid_parallel if parallel else _grid_serial
+    kernel(problem.eigenvalues, num_t.evaluate(*vals), den_t.evaluate(*vals),
                  chr_t.evaluate(*vals), _TOWARDS_POLE, _NO_POLE, mode_radius, worst, feedback, z_star)
     noise_limited = z_star < mode_radius
     with np.errstate(divide="ignore"):
