@@ -39,10 +39,16 @@ DEFAULTS = {"beta": 0.0, "batch": 1, "tau1": 1.0, "tau2": -1.0}
 FEATURES = ("gaussian", "rademacher")
 
 
+def point_seeds(seed: int, count: int) -> np.ndarray:
+    """Seeds of grid points ``0 .. count-1``: the 32-bit words of
+    ``numpy.random.SeedSequence(seed).generate_state(count)``. Word ``i`` is a hash of (entropy,
+    i) alone, so a point's seed does not depend on the grid's size, split or schedule."""
+    return np.random.SeedSequence(seed).generate_state(count).astype(np.int64)
+
+
 def point_seed(seed: int, index: int) -> int:
-    """Seed of grid point ``index``: a 32-bit draw of ``numpy.random.SeedSequence([seed, index])``
-    (independent streams per point, the same whatever the schedule)."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    """The seed of grid point ``index`` (``point_seeds(seed, index + 1)[index]``)."""
+    return int(point_seeds(seed, index + 1)[index])
 
 
 @dataclass(frozen=True)
@@ -158,32 +164,32 @@ class SweepSpec:
 
     # -- points -------------------------------------------------------------------------------
     def seeds(self) -> np.ndarray:
-        return np.array([point_seed(self.seed, i) for i in range(self.size)],
-                        dtype=np.int64).reshape(self.shape)
+        return point_seeds(self.seed, self.size).reshape(self.shape)
 
     def points(self, block: tuple) -> list[Point]:
         """The points of one block, in C order."""
         fixed = dict(DEFAULTS, **dict(self.fixed))
-        idx = [range(s.start, s.stop) for s in block]
+        shape = self.shape
+        index = np.ravel_multi_index(np.meshgrid(*[np.arange(s.start, s.stop) for s in block],
+                                                 indexing="ij"), shape).ravel()
+        seeds = point_seeds(self.seed, int(index.max()) + 1)[index]
         out = []
-        for multi in itertools.product(*idx):
+        for i, multi in enumerate(itertools.product(*[range(s.start, s.stop) for s in block])):
             values = dict(fixed)
-            values.update({name: vals[i] for (name, vals), i in zip(self.axes, multi)})
-            index = int(np.ravel_multi_index(multi, self.shape))
-            out.append(self._point(index, values))
+            values.update({name: vals[j] for (name, vals), j in zip(self.axes, multi)})
+            out.append(self._point(int(index[i]), int(seeds[i]), values))
         return out
 
-    def _point(self, index: int, v: dict) -> Point:
+    def _point(self, index: int, seed: int, v: dict) -> Point:
         key = (self.problem,) + tuple(v.get(k) for k in POWER_LAW + ("label_noise", "data_size"))
         problem = _problem(key)
         m = get_method(self.method)
         beta = v["beta"]
         if not m.has_momentum and beta != 0.0:
             raise ValueError(f"beta must be 0 for method {m.name!r}, got {beta}")
-        batch_factor(v["batch"], problem.data_size)   # batch <= data_size
-        return Point(index, problem, key, m.name, NoiseModel(v["tau1"], v["tau2"]), v.get("alpha"),
-                     beta, v["batch"], v.get("steps"), v.get("runs"), self.features,
-                     point_seed(self.seed, index))
+        _batch_factor(v["batch"], problem.data_size)   # batch <= data_size
+        return Point(index, problem, key, m.name, _noise(v["tau1"], v["tau2"]), v.get("alpha"),
+                     beta, v["batch"], v.get("steps"), v.get("runs"), self.features, seed)
 
     def check(self, needs: set) -> None:
         """Raise ValueError, before any work, for a setting a quantity needs that is missing, or for
@@ -194,6 +200,10 @@ class SweepSpec:
             raise ValueError(f"the quantities need {', '.join(missing)}: give them as axes or fixed settings")
         for block in self.blocks():
             self.points(block)
+
+
+_noise = functools.lru_cache(maxsize=256)(NoiseModel)
+_batch_factor = functools.lru_cache(maxsize=4096)(batch_factor)
 
 
 @functools.lru_cache(maxsize=64)

@@ -15,6 +15,7 @@ Built in:
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -95,9 +96,12 @@ def _singularities_point(p: Point):
 
 
 def _singularities_block(points: list) -> dict:
-    """Points sharing (problem, method, noise) go through one vectorised kernel call."""
+    """Points sharing (problem, method, noise) go through one vectorised kernel call, on numba's
+    threads only from the main thread (the serial scheduler): Dask runs tasks on worker threads,
+    and numba's default threading layer must not be entered from two threads at once."""
     out = {f.name: np.empty(len(points), dtype=object if f.kind == "category" else float)
            for f in SINGULARITY_FIELDS}
+    parallel = threading.current_thread() is threading.main_thread()
     groups: dict = {}
     for i, p in enumerate(points):
         groups.setdefault((p.problem_key, p.method, p.noise), []).append(i)
@@ -105,7 +109,7 @@ def _singularities_block(points: list) -> dict:
         p0 = points[members[0]]
         g = singularities_grid(p0.problem, [points[i].alpha for i in members],
                                [points[i].beta for i in members], [points[i].batch for i in members],
-                               p0.method, p0.noise, parallel=False)
+                               p0.method, p0.noise, parallel=parallel)
         for f in SINGULARITY_FIELDS:
             out[f.name][members] = getattr(g, f.name)
     out["diverges"] = out["diverges"].astype(bool)
