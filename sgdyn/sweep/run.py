@@ -110,6 +110,9 @@ def sweep(spec: SweepSpec, store, *, scheduler="serial", workers: int | None = N
     qs = tuple(get_quantity(name) for name in spec.quantities) if quantities is None else tuple(quantities)
     if tuple(q.name for q in qs) != tuple(spec.quantities):
         raise ValueError(f"quantities must be named {spec.quantities}, got {tuple(q.name for q in qs)}")
+    if isinstance(scheduler, str) and scheduler not in ("serial", "local") and "://" not in scheduler:
+        raise ValueError(f"scheduler must be 'serial', 'local', an address like tcp://host:port or "
+                         f"a distributed.Client, got {scheduler!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     spec.check({need for q in qs for need in q.needs})

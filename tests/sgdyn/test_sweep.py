@@ -324,6 +324,7 @@ def test_a_cluster_sweep_resumes_a_serial_one(tmp_path, client):
 def test_bad_scheduler_and_workers(tmp_path):
     with pytest.raises(ValueError, match="scheduler"):
         sweep(small_spec(), tmp_path / "s.zarr", scheduler="cloud")
+    assert not (tmp_path / "s.zarr").exists()
     with pytest.raises(ValueError, match="workers"):
         sweep(small_spec(), tmp_path / "t.zarr", scheduler="local", workers=0)
 
