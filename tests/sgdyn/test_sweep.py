@@ -309,6 +309,19 @@ def test_local_cluster_gives_the_serial_numbers(tmp_path, client):
     assert_same(open_sweep(tmp_path / "serial.zarr"), open_sweep(tmp_path / "address.zarr"))
 
 
+def test_simulator_sweep_on_the_cluster_equals_serial_and_the_theory(tmp_path, client):
+    """The registered ``montecarlo`` quantity (simulate.run) with the point seeds."""
+    spec = SweepSpec.build("powerlaw:nu=1.5,kappa=2,n=6", {"alpha": [0.1, 0.3], "beta": [0.0, 0.4]},
+                           ["montecarlo", "loss"], batch=2, steps=20, runs=400, seed=11, chunk=1)
+    sweep(spec, tmp_path / "serial.zarr")
+    sweep(spec, tmp_path / "cluster.zarr", scheduler=client)
+    ds = open_sweep(tmp_path / "serial.zarr")
+    assert_same(ds, open_sweep(tmp_path / "cluster.zarr"))
+    z = (ds.montecarlo_mean - ds.loss_final) / ds.montecarlo_stderr
+    assert float(abs(z).max()) < 4 and not ds.montecarlo_heavy_tailed.any()
+    assert (ds.montecarlo_finite_runs == 400).all()
+
+
 def test_a_cluster_sweep_resumes_a_serial_one(tmp_path, client):
     spec = small_spec(quantities=("loss",), chunk=3)
     path = tmp_path / "s.zarr"
