@@ -14,7 +14,7 @@ from theory.noise import NoiseModel
 from theory.problem import Problem
 
 COMMAND_MODULES = ("loss", "derive", "critical_lr", "critical_batch", "rate", "optimize", "simulate",
-                   "validate", "momentum_gap", "adaptive_batch")
+                   "validate", "momentum_gap", "adaptive_batch", "sweep")
 
 
 class UsageError(ValueError):

@@ -1,0 +1,106 @@
+"""``sgdyn sweep``: evaluate quantities over a grid into a Zarr store; re-running the same command
+after an interruption resumes it."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import numpy as np
+
+from sgdyn.cli import add_problem_args, print_json
+
+_FIXED = ("alpha", "beta", "batch", "steps", "runs")
+
+
+def parse_axis(text: str) -> tuple[str, np.ndarray]:
+    """``name=v1,v2,..``, ``name=start:stop:num`` (linspace) or ``name=log:start:stop:num``."""
+    name, sep, values = text.partition("=")
+    if not sep or not values:
+        raise ValueError(f"--axis {text!r} must read name=v1,v2,.. or name=start:stop:num "
+                         f"or name=log:start:stop:num")
+    parts = values.split(":")
+    log = parts[0] == "log"
+    numbers = parts[1:] if log else parts
+    if len(parts) > 1 and len(numbers) != 3:
+        raise ValueError(f"--axis {text!r}: a range reads start:stop:num or log:start:stop:num")
+    try:
+        if len(parts) == 1:
+            return name.strip(), np.array([float(v) for v in values.split(",")])
+        start, stop, num = (float(x) for x in numbers)
+    except ValueError:
+        raise ValueError(f"--axis {text!r}: values must be numbers") from None
+    if not num.is_integer() or num < 1:
+        raise ValueError(f"--axis {text!r}: num must be an integer >= 1, got {num:g}")
+    if log and not (start > 0 and stop > 0):
+        raise ValueError(f"--axis {text!r}: a log range needs start, stop > 0")
+    fn = np.geomspace if log else np.linspace
+    return name.strip(), fn(start, stop, int(num))
+
+
+def register(sub):
+    from sgdyn.sweep.quantities import QUANTITIES
+    p = sub.add_parser("sweep", help="evaluate quantities over a hyperparameter grid into a Zarr "
+                                     "store (resumable; serial, local cores or a Dask cluster)")
+    add_problem_args(p, hyper=())
+    p.add_argument("--axis", action="append", required=True, metavar="NAME=VALUES",
+                   help="grid axis: name=v1,v2,.. | name=start:stop:num | name=log:start:stop:num "
+                        "(names: alpha, beta, batch, steps, runs, tau1, tau2, label_noise, "
+                        "data_size, nu, kappa, n, scale); repeat for more axes")
+    p.add_argument("--quantity", action="append", required=True, choices=sorted(QUANTITIES),
+                   help="what to evaluate at each point; repeat for more")
+    p.add_argument("--store", required=True, help="Zarr store directory (created, or resumed)")
+    for name in _FIXED:
+        p.add_argument(f"--{name}", type=float, default=None, help=f"fixed {name} (if not an axis)")
+    p.add_argument("--features", choices=("gaussian", "rademacher"), default="gaussian",
+                   help="feature law of the Monte Carlo runs")
+    p.add_argument("--seed", type=float, default=0, help="base seed; point i uses a seed from (seed, i)")
+    p.add_argument("--chunk", type=float, default=256, help="points per task and store chunk")
+    p.add_argument("--scheduler", default="local",
+                   help="'local' (Dask LocalCluster on this machine, default), 'serial' (no Dask) "
+                        "or a Dask scheduler address tcp://host:port")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: cores)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh if the store exists")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from sgdyn.sweep import SweepSpec, SweepInterrupted, sweep
+    from sgdyn.sweep.store import SweepStore
+
+    axes = dict(parse_axis(a) for a in args.axis)
+    fixed = {name: getattr(args, name) for name in _FIXED}
+    fixed.update(label_noise=args.label_noise, data_size=args.data_size)
+    for name, default in (("tau1", 1.0), ("tau2", -1.0)):
+        value = getattr(args, name)
+        if name in axes and value != default:
+            raise ValueError(f"--{name} is also an axis")
+        if name not in axes:
+            fixed[name] = value
+    clash = [k for k, v in fixed.items() if k in axes and v is not None]
+    if clash:
+        raise ValueError(f"--{clash[0]} is also an axis")
+    spec = SweepSpec.build(args.problem, axes, args.quantity, method=args.method,
+                           features=args.features, seed=args.seed, chunk=args.chunk,
+                           **{k: v for k, v in fixed.items() if k not in axes})
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    try:
+        report = sweep(spec, args.store, scheduler=args.scheduler, workers=args.workers,
+                       progress=progress, overwrite=args.overwrite)
+    except KeyboardInterrupt as exc:
+        done = int(SweepStore(args.store, spec, ()).done().sum())
+        print(f"sgdyn: interrupted with {done} of {spec.size} points in {args.store}; run the same "
+              f"command again to resume", file=sys.stderr)
+        signum = exc.signum if isinstance(exc, SweepInterrupted) else signal.SIGINT
+        return 128 + int(signum)
+    if args.json:
+        print_json({"store": report.path, "points": report.points, "done_before": report.done_before,
+                    "computed": report.computed, "session": report.session,
+                    "seconds": report.seconds, "dims": list(spec.axis_names)})
+    else:
+        print(f"sweep of {report.points} points into {report.path}: {report.done_before} already "
+              f"done, {report.computed} computed now (session {report.session}) in "
+              f"{report.seconds:.3g} s")
+    return 0
