@@ -257,18 +257,24 @@ def _rate_parallel(num, den, weights, char, out_rate, out_zstar, out_Z, out_wors
             num[p], den[p], weights, char[p], grid_f, grid_i)
 
 
-def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weights=None):
-    """Rates for arrays of parameter points (alpha, beta broadcast to shape P), modes lam (N).
+def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weights=None,
+                parallel=None):
+    """Rates for arrays of parameter points, modes ``lam`` (N).
 
-    Returns (rate, z_star, Z, worst) arrays of shape P. ``weights`` (N) multiply each mode's
-    ``u`` (1 by default; a mode standing for several equal eigenvalues carries their number).
+    ``alpha, beta, gamma_, tau1_, tau2_`` broadcast to the points' shape P. Returns
+    (rate, z_star, Z, worst) arrays of shape P. ``weights`` (N) multiply each mode's ``u`` (1 by
+    default; a mode standing for several equal eigenvalues carries their number). ``parallel``:
+    numba threads over points (default: for 16 points or more); callers that are themselves run on
+    several threads (a Dask worker) pass False, since numba's default ``workqueue`` threading
+    layer must not be entered from two threads at once.
     """
     tp = transfer_polynomials(method_name)
-    alpha, beta = np.broadcast_arrays(np.atleast_1d(np.asarray(alpha, float)),
-                                      np.atleast_1d(np.asarray(beta, float)))
-    args = (alpha[..., None], beta[..., None], np.asarray(lam, float), gamma_, tau1_, tau2_)
-    shape = alpha.shape
-    P = alpha.size
+    point = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, float))
+                                  for v in (alpha, beta, gamma_, tau1_, tau2_)))
+    shape = point[0].shape
+    P = point[0].size
+    args = tuple(v.reshape(P, 1) for v in point)
+    args = args[:2] + (np.asarray(lam, float),) + args[2:]
     N = np.asarray(lam).size
     num = tp.numerator(*args).reshape(P, N, -1)
     den = tp.denominator(*args).reshape(P, N, -1)
@@ -276,9 +282,23 @@ def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weight
     w = np.ones(N) if weights is None else np.ascontiguousarray(weights, dtype=float)
     out = [np.empty(P), np.empty(P), np.empty(P), np.empty(P, dtype=np.int64)]
     # threads pay off for grids; a single point avoids the parallel launch overhead
-    kernel = _rate_parallel if P >= 16 else _rate_serial
+    kernel = _rate_parallel if (P >= 16 if parallel is None else parallel) else _rate_serial
     kernel(num, den, w, char, *out, _GRID_FINITE, _GRID_INFINITE)
     return tuple(o.reshape(shape) for o in out)
+
+
+def noise_feedback_at_one(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, Z):
+    """``U(1) = sum_k u(1; lambda_k)`` for points (broadcast like ``rate_arrays``), inf where a
+    mode is unstable at z = 1 (``Z <= 1``, or a self-noise pole of some ``A_k`` in (0, 1])."""
+    tp = transfer_polynomials(method_name)
+    point = np.broadcast_arrays(*(np.asarray(v, float) for v in (alpha, beta, gamma_, tau1_, tau2_, Z)))
+    args = tuple(v[..., None] for v in point[:2]) + (np.asarray(lam, float),) + \
+        tuple(v[..., None] for v in point[2:5])
+    den1 = tp.denominator(*args).sum(axis=-1)
+    ok = (point[5] > 1.0) & np.all(den1 > 0.0, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        U1 = np.sum(tp.numerator(*args).sum(axis=-1) / den1, axis=-1)
+    return np.where(ok, U1, np.inf)
 
 
 def singularities(system: ModeSystem) -> Singularities:
@@ -297,11 +317,6 @@ def singularities(system: ModeSystem) -> Singularities:
     a, bt, lam, g, t1, t2 = system.args
     rate, zs, Z, worst = (float(x[0]) if x.dtype.kind == "f" else int(x[0])
                           for x in rate_arrays(system.method.name, lam, a, bt, g, t1, t2))
-    U1 = np.inf
-    if Z > 1.0:
-        tp = transfer_polynomials(system.method.name)
-        den1 = tp.denominator(*system.args).sum(axis=-1)
-        if np.all(den1 > 0.0):   # no self-noise pole of A_k inside (0, 1]
-            U1 = float(np.sum(tp.numerator(*system.args).sum(axis=-1) / den1))
+    U1 = float(noise_feedback_at_one(system.method.name, lam, a, bt, g, t1, t2, Z))
     limited_by = "noise" if zs < np.inf else "mode stability"
     return Singularities(Z, worst, zs, U1, rate, limited_by)
