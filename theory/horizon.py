@@ -105,7 +105,7 @@ def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="h
     betas = np.linspace(-0.9, 0.9, grid[0])
     if 0.0 not in betas:
         betas = np.sort(np.append(betas, 0.0))
-    crit = _critical_alphas(m.name, lam_, betas, g, noise.tau1, noise.tau2)[0]
+    crit = _critical_alphas(m.name, lam_, betas, g, noise.tau1, noise.tau2, problem.multiplicity)[0]
     ss = np.linspace(-4.0, 5.0, grid[1])
     A = crit[:, None] * _sigmoid(ss)[None, :]
     B = np.broadcast_to(betas[:, None], A.shape)
@@ -165,8 +165,8 @@ def noise_decomposition(problem: Problem, alpha, beta, batch, steps, method="hea
     lam_ = problem.eigenvalues
     kick = ModeArrays(A=s.arrays().A, coupling=np.zeros((lam_.size, nf.q)),
                       source=np.zeros((lam_.size, nf.q)), drive=np.zeros((lam_.size, nf.q)),
-                      loss=np.ascontiguousarray((s.gamma * noise.tau1 * lam_ ** 2)[:, None]
-                                                * nf.g_row(*s.args)),
+                      loss=np.ascontiguousarray((s.gamma * noise.tau1 * problem.multiplicity
+                                                 * lam_ ** 2)[:, None] * nf.g_row(*s.args)),
                       X0=np.ascontiguousarray(nf.kk(*s.args)), floor=0.0)
     UT = float(recursion_curve(kick, T - 1)[-1])
     LT = float(final_losses(problem, alpha, beta, batch, T, method, noise))
