@@ -237,6 +237,7 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
         raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
     if problem.data_size is not None:
         raise ValueError("problem.data_size must be None: the simulator draws i.i.d. samples")
+    problem.require_unit_multiplicity("simulate_adaptive")
     alpha = checks.positive("alpha", alpha)
     beta = checks.momentum("beta", beta)
     steps = checks.integer("steps", steps, 1)

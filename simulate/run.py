@@ -37,6 +37,7 @@ def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="h
         raise ValueError(
             f"problem.data_size must be None: the simulator draws i.i.d. samples (with replacement), "
             f"got data_size={problem.data_size}; use problem.replace(data_size=None)")
+    problem.require_unit_multiplicity("the Monte Carlo simulator")
     m = get_method(method)
     a, b = m.check_params(alpha, beta)
     batch = checks.integer("batch", batch, 1)

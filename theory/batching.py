@@ -176,6 +176,7 @@ def norm_test_prediction(problem: Problem, alpha: float, steps: int, *, beta: fl
         raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
     if problem.data_size is not None:
         raise ValueError("problem.data_size must be None: adaptive batches are i.i.d. draws")
+    problem.require_unit_multiplicity("norm_test_prediction")
     if not get_method(method).has_momentum and beta != 0.0:
         raise ValueError(f"beta must be 0 for method {method!r}, got {beta}")
     steps = checks.integer("steps", steps, 1)

@@ -104,6 +104,28 @@ def recursion_curve(arrays: ModeArrays, steps: int) -> np.ndarray:
     return out[:n]
 
 
+def renewal_sequences(system: ModeSystem, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The coefficients ``V_0..V_T`` and ``U_0..U_T`` of ``V(z)`` and ``U(z)`` (renewal form
+    ``D = V + U * D``, ``D_t = sum_k lambda_k g . X_{k,t}``; ``= 2 L_t`` for heavy ball / SGD
+    without label noise), by the recursion with the coupling switched off:
+    ``V_t = sum_k w_k c_k lambda_k g A_k^t x0`` (the noiseless signal),
+    ``U_t = tau1 gamma sum_k w_k lambda_k^2 g A_k^(t-1) kk`` (a unit noise kick per mode, U_0 = 0).
+    """
+    arr = system.arrays()
+    nf = system.derivation.numeric
+    zero = np.zeros_like(arr.X0)
+    signal = ModeArrays(A=arr.A, coupling=zero, source=zero, drive=zero, loss=arr.drive,
+                        X0=arr.X0, floor=0.0)
+    w = system.problem.multiplicity
+    kick = ModeArrays(A=arr.A, coupling=zero, source=zero, drive=zero,
+                      loss=np.ascontiguousarray((system.gamma * system.noise.tau1 * w
+                                                 * system.problem.eigenvalues ** 2)[:, None]
+                                                * nf.g_row(*system.args)),
+                      X0=np.ascontiguousarray(nf.kk(*system.args)), floor=0.0)
+    U = np.concatenate([[0.0], recursion_curve(kick, steps - 1)]) if steps > 0 else np.zeros(1)
+    return recursion_curve(signal, steps), U
+
+
 def generating_function_curve(system: ModeSystem, steps: int, sing: Singularities) -> np.ndarray:
     """Coefficients of L(z) by the trapezoidal Cauchy integral on ``|z| = r``.
 

@@ -17,11 +17,11 @@ from numba import njit, prange
 from scipy import optimize
 
 from theory import checks
-from theory.dynamics import OVERFLOW_GUARD, _padded, _second_moment_recursion, recursion_curve
+from theory.dynamics import OVERFLOW_GUARD, _padded, _second_moment_recursion, renewal_sequences
 from theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from theory.problem import Problem
 from theory.stability import _critical_alphas, _setup
-from theory.system import ModeArrays, ModeSystem
+from theory.system import ModeSystem
 from theory.transfer import GeneratingFunctions
 
 
@@ -105,7 +105,7 @@ def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="h
     betas = np.linspace(-0.9, 0.9, grid[0])
     if 0.0 not in betas:
         betas = np.sort(np.append(betas, 0.0))
-    crit = _critical_alphas(m.name, lam_, betas, g, noise.tau1, noise.tau2)[0]
+    crit = _critical_alphas(m.name, lam_, betas, g, noise.tau1, noise.tau2, problem.multiplicity)[0]
     ss = np.linspace(-4.0, 5.0, grid[1])
     A = crit[:, None] * _sigmoid(ss)[None, :]
     B = np.broadcast_to(betas[:, None], A.shape)
@@ -151,8 +151,8 @@ def noise_decomposition(problem: Problem, alpha, beta, batch, steps, method="hea
     """Evaluate the noise-phase asymptote's factors at (alpha, beta) and compare with L_T.
 
     ``U_T = tau1 gamma sum_k lambda_k^2 g A_k^{T-1} kk`` by the same numba recursion (a unit kick
-    ``kk`` per mode, no coupling); ``U(1), V(1)`` from the generating functions at z = 1. Valid for
-    methods whose gradient is taken at the iterate (heavy ball): ``L = V / (2 (1 - U))``.
+    ``kk`` per mode, no coupling: ``theory.dynamics.renewal_sequences``); ``U(1), V(1)`` from the
+    generating functions at z = 1. Valid for methods whose gradient is taken at the iterate (heavy ball): ``L = V / (2 (1 - U))``.
     """
     s = ModeSystem.build(problem, alpha, beta, batch, method, noise)
     if not s.derivation.gradient_at_iterate:
@@ -161,13 +161,6 @@ def noise_decomposition(problem: Problem, alpha, beta, batch, steps, method="hea
     gf = GeneratingFunctions(s)
     U1 = float(gf.U(np.array(1.0)))
     V1 = float(gf.V(np.array(1.0)))
-    nf = s.derivation.numeric
-    lam_ = problem.eigenvalues
-    kick = ModeArrays(A=s.arrays().A, coupling=np.zeros((lam_.size, nf.q)),
-                      source=np.zeros((lam_.size, nf.q)), drive=np.zeros((lam_.size, nf.q)),
-                      loss=np.ascontiguousarray((s.gamma * noise.tau1 * lam_ ** 2)[:, None]
-                                                * nf.g_row(*s.args)),
-                      X0=np.ascontiguousarray(nf.kk(*s.args)), floor=0.0)
-    UT = float(recursion_curve(kick, T - 1)[-1])
+    UT = float(renewal_sequences(s, T)[1][-1])
     LT = float(final_losses(problem, alpha, beta, batch, T, method, noise))
     return NoiseDecomposition(U1, V1, UT, V1 * UT / (2 * (1 - U1) ** 2), LT)

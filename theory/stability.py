@@ -156,8 +156,9 @@ def mode_stable(alpha_value, beta_value, lam_value, method: str = "heavy-ball") 
         np.asarray(alpha_value, float), np.asarray(beta_value, float), np.asarray(lam_value, float))
 
 
-def _feedback(name, lam_, a, b, g, t1, t2):
-    """For parameter arrays a, b (shape P): (conditions 1-2 hold, U(1), largest u_k(1) / U(1))."""
+def _feedback(name, lam_, a, b, g, t1, t2, w):
+    """For parameter arrays a, b (shape P), modes lam_ with multiplicities w: (conditions 1-2 hold,
+    U(1) = sum_k w_k u_k(1), largest single-mode share u_k(1) / U(1))."""
     a = np.asarray(a, float)[..., None]
     b = np.asarray(b, float)[..., None]
     g = np.asarray(g, float)[..., None]
@@ -167,7 +168,7 @@ def _feedback(name, lam_, a, b, g, t1, t2):
     ok = _forms(name).stable(a, b, lam_).all(axis=-1) & (den1 > 0).all(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(den1 > 0, tp.numerator(*args).sum(axis=-1) / np.where(den1 > 0, den1, 1.0), 0.0)
-    U1 = np.where(ok, u.sum(axis=-1), np.inf)
+    U1 = np.where(ok, u @ w, np.inf)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(U1 > 0, u.max(axis=-1) / U1, 1.0)
     return ok, U1, share
@@ -186,7 +187,7 @@ def noise_feedback(problem: Problem, alpha_value, beta_value, batch, method="hea
     """``U(1)`` (inf when condition 1 or 2 of the module docstring fails)."""
     s = ModeSystem.build(problem, alpha_value, beta_value, batch, method, noise)
     return float(_feedback(s.method.name, problem.eigenvalues, s.alpha, s.beta, s.gamma,
-                           noise.tau1, noise.tau2)[1])
+                           noise.tau1, noise.tau2, problem.multiplicity)[1])
 
 
 def converges(problem: Problem, alpha_value, beta_value, batch, method="heavy-ball",
@@ -216,7 +217,7 @@ class CriticalLearningRate:
                 f"{100 * self.mode_share:.3g} % of U(1) = 1")
 
 
-def _critical_alphas(name, lam_, betas, g, t1, t2):
+def _critical_alphas(name, lam_, betas, g, t1, t2, w):
     """Vectorised bisection over betas: (alpha_crit, mode_edge, mode_share) arrays."""
     betas = np.atleast_1d(np.asarray(betas, float))
     forms = _forms(name)
@@ -225,8 +226,8 @@ def _critical_alphas(name, lam_, betas, g, t1, t2):
     lo = np.zeros_like(hi)
     # unbounded edge: grow until the noise feedback stops it
     for _ in range(2000):
-        grow = ~np.isfinite(edge) & _feedback(name, lam_, hi, betas, g, t1, t2)[0] & \
-            (_feedback(name, lam_, hi, betas, g, t1, t2)[1] < 1)
+        grow = ~np.isfinite(edge) & _feedback(name, lam_, hi, betas, g, t1, t2, w)[0] & \
+            (_feedback(name, lam_, hi, betas, g, t1, t2, w)[1] < 1)
         if not grow.any() or np.any(hi > 1e300):
             break
         lo = np.where(grow, hi, lo)
@@ -235,11 +236,11 @@ def _critical_alphas(name, lam_, betas, g, t1, t2):
         if np.all(hi - lo <= 1e-15 * hi):
             break
         mid = 0.5 * (lo + hi)
-        ok, U1, _ = _feedback(name, lam_, mid, betas, g, t1, t2)
+        ok, U1, _ = _feedback(name, lam_, mid, betas, g, t1, t2, w)
         good = ok & (U1 < 1.0)
         lo = np.where(good, mid, lo)
         hi = np.where(good, hi, mid)
-    share = _feedback(name, lam_, np.where(lo > 0, lo, hi * 1e-300), betas, g, t1, t2)[2]
+    share = _feedback(name, lam_, np.where(lo > 0, lo, hi * 1e-300), betas, g, t1, t2, w)[2]
     return lo, edge, share
 
 
@@ -264,7 +265,7 @@ def critical_learning_rate(problem: Problem, beta_value=0.0, batch=1, method="he
     bsz = checks.integer("batch", batch, 1)
     g = batch_factor(bsz, problem.data_size)
     a, edge, share = (float(v[0]) for v in _critical_alphas(
-        m.name, problem.eigenvalues, b, g, noise.tau1, noise.tau2))
+        m.name, problem.eigenvalues, b, g, noise.tau1, noise.tau2, problem.multiplicity))
     if a == 0.0:
         return CriticalLearningRate(0.0, 0.0, "diverges for every alpha", edge, float("nan"), b, bsz)
     mode_bound = a >= edge * (1 - 1e-10) or share > 0.5
@@ -309,7 +310,7 @@ def critical_batch(problem: Problem, alpha_value, beta_value=0.0, method="heavy-
 
     def good(gs):
         ok, U1, _ = _feedback(m.name, lam_, np.full_like(gs, a), np.full_like(gs, b), gs,
-                              noise.tau1, noise.tau2)
+                              noise.tau1, noise.tau2, problem.multiplicity)
         return ok & (U1 < 1.0)
     if not _forms(m.name).stable(a, b, lam_).all():
         return CriticalBatch(None, float("inf"), 0.0, a, b)
@@ -375,13 +376,14 @@ def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel
     g = batch_factor(bsz, problem.data_size)
     lam_ = problem.eigenvalues
     t1, t2 = noise.tau1, noise.tau2
+    w = problem.multiplicity
     ts = np.linspace(-4.0, 6.0, grid[0]) if m.has_momentum else np.zeros(1)
     ss = np.linspace(-6.0, 8.0, grid[1])
     betas = np.tanh(ts)
-    crit = _critical_alphas(m.name, lam_, betas, g, t1, t2)[0]
+    crit = _critical_alphas(m.name, lam_, betas, g, t1, t2, w)[0]
     A = crit[:, None] * _sigmoid(ss)[None, :]
     B = np.broadcast_to(betas[:, None], A.shape)
-    rates = rate_arrays(m.name, lam_, A, B, g, t1, t2)[0]
+    rates = rate_arrays(m.name, lam_, A, B, g, t1, t2, w)[0]
     count = rates.size
     i, j = np.unravel_index(np.argmin(rates), rates.shape)
 
@@ -394,7 +396,7 @@ def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel
         a, bt = point(v)
         if not (0.0 < a < np.inf and abs(bt) < 1.0):
             return np.inf
-        return float(rate_arrays(m.name, lam_, a, bt, g, t1, t2)[0][0])
+        return float(rate_arrays(m.name, lam_, a, bt, g, t1, t2, w)[0][0])
     x0 = np.array([ts[i], np.log(A[i, j])]) if m.has_momentum else np.array([np.log(A[i, j])])
     # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0
     simplex = x0 + 0.1 * np.vstack([np.zeros(x0.size), np.eye(x0.size)])
@@ -403,5 +405,5 @@ def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel
                                      "initial_simplex": simplex})
     a, bt = point(res.x if res.fun <= rates[i, j] else x0)
     sing = asymptotic_rate(problem, a, bt, bsz, m.name, noise)
-    ac = float(_critical_alphas(m.name, lam_, bt, g, t1, t2)[0][0])
+    ac = float(_critical_alphas(m.name, lam_, bt, g, t1, t2, w)[0][0])
     return RateOptimum(a, bt, sing.rate, a / (1 - bt), ac, sing.limited_by, count)

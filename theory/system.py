@@ -48,6 +48,7 @@ class ModeSystem:
     def arrays(self) -> "ModeArrays":
         nf = self.derivation.numeric
         lam = self.problem.eigenvalues
+        w = self.problem.multiplicity
         A = nf.A(*self.args)
         kk = nf.kk(*self.args)
         g = nf.g_row(*self.args)
@@ -56,8 +57,9 @@ class ModeSystem:
             A=np.ascontiguousarray(A, dtype=np.float64),
             coupling=np.ascontiguousarray((self.gamma * self.noise.tau1 * lam)[:, None] * kk),
             source=np.ascontiguousarray((self.gamma * self.problem.label_noise * lam)[:, None] * kk),
-            drive=np.ascontiguousarray(lam[:, None] * g),
-            loss=np.ascontiguousarray(0.5 * lam[:, None] * nf.e_row()[None, :]),
+            # an entry standing for w_k equal modes enters the mode sums D_t and L_t w_k times
+            drive=np.ascontiguousarray((w * lam)[:, None] * g),
+            loss=np.ascontiguousarray(0.5 * (w * lam)[:, None] * nf.e_row()[None, :]),
             X0=np.ascontiguousarray(self.problem.initial[:, None] * x0),
             floor=0.5 * self.problem.label_noise,
         )
@@ -66,7 +68,8 @@ class ModeSystem:
 @dataclass(frozen=True)
 class ModeArrays:
     """``X_{k,t+1} = A_k X_{k,t} + coupling_k D_t + source_k``, ``D_t = sum_k drive_k . X_{k,t}``,
-    ``L_t = sum_k loss_k . X_{k,t} + floor`` (X = vech of the per-mode state second moments)."""
+    ``L_t = sum_k loss_k . X_{k,t} + floor`` (X = vech of the per-mode state second moments of
+    one mode of entry k; ``drive`` and ``loss`` carry the entry's multiplicity)."""
 
     A: np.ndarray          # (N, q, q)
     coupling: np.ndarray   # (N, q)

@@ -31,9 +31,11 @@ class GeneratingFunctions:
         self.system = system
         self.forms = system.derivation.numeric
         self._lam = system.problem.eigenvalues
-        self._c = system.problem.initial
+        self._w = system.problem.multiplicity
+        self._wc = self._w * system.problem.initial
 
-    def _sum(self, fn, z, weights=None):
+    def _sum(self, fn, z, weights):
+        """``sum_k weights_k fn(z; lambda_k)`` (weights: multiplicity, times c_k for signals)."""
         z = np.asarray(z)
         flat = z.ravel()
         out = np.empty(flat.shape, dtype=np.result_type(flat, float))
@@ -41,17 +43,17 @@ class GeneratingFunctions:
         step = max(1, _CHUNK // self._lam.size)
         for i in range(0, flat.size, step):
             vals = fn(flat[i:i + step, None], a, b, self._lam[None, :], g, t1, t2)
-            out[i:i + step] = vals.sum(axis=1) if weights is None else vals @ weights
+            out[i:i + step] = vals @ weights
         return out.reshape(z.shape)
 
     def U(self, z):
-        return self._sum(self.forms.u, z)
+        return self._sum(self.forms.u, z, self._w)
 
     def V(self, z):
-        return self._sum(self.forms.v, z, self._c)
+        return self._sum(self.forms.v, z, self._wc)
 
     def W(self, z):
-        return self._sum(self.forms.w, z)
+        return self._sum(self.forms.w, z, self._w)
 
     def loss(self, z):
         """``L(z) = sum_t L_t z^t`` including the label-noise floor."""
@@ -62,9 +64,9 @@ class GeneratingFunctions:
         floor = s2 / (2.0 * (1.0 - np.asarray(z))) if s2 else 0.0
         if f.gradient_at_iterate:
             return D / (2.0 * (1.0 - U)) + floor
-        VL = self._sum(f.v_loss, z, self._c)
-        UL = self._sum(f.u_loss, z)
-        WL = self._sum(f.w_loss, z) if s2 else 0.0
+        VL = self._sum(f.v_loss, z, self._wc)
+        UL = self._sum(f.u_loss, z, self._w)
+        WL = self._sum(f.w_loss, z, self._w) if s2 else 0.0
         return VL + s2 * WL + UL * D / (1.0 - U) + floor
 
 
@@ -287,9 +289,10 @@ def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weight
     return tuple(o.reshape(shape) for o in out)
 
 
-def noise_feedback_at_one(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, Z):
-    """``U(1) = sum_k u(1; lambda_k)`` for points (broadcast like ``rate_arrays``), inf where a
-    mode is unstable at z = 1 (``Z <= 1``, or a self-noise pole of some ``A_k`` in (0, 1])."""
+def noise_feedback_at_one(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, Z, weights=None):
+    """``U(1) = sum_k w_k u(1; lambda_k)`` for points (broadcast like ``rate_arrays``; ``w`` the
+    modes' multiplicities, 1 by default), inf where a mode is unstable at z = 1 (``Z <= 1``, or a
+    self-noise pole of some ``A_k`` in (0, 1])."""
     tp = transfer_polynomials(method_name)
     point = np.broadcast_arrays(*(np.asarray(v, float) for v in (alpha, beta, gamma_, tau1_, tau2_, Z)))
     args = tuple(v[..., None] for v in point[:2]) + (np.asarray(lam, float),) + \
@@ -297,7 +300,8 @@ def noise_feedback_at_one(method_name: str, lam, alpha, beta, gamma_, tau1_, tau
     den1 = tp.denominator(*args).sum(axis=-1)
     ok = (point[5] > 1.0) & np.all(den1 > 0.0, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        U1 = np.sum(tp.numerator(*args).sum(axis=-1) / den1, axis=-1)
+        U1 = (tp.numerator(*args).sum(axis=-1) / den1) @ (
+            np.ones(den1.shape[-1]) if weights is None else np.asarray(weights, float))
     return np.where(ok, U1, np.inf)
 
 
@@ -315,8 +319,9 @@ def singularities(system: ModeSystem) -> Singularities:
     loss's rate (even below -1) that cancel in L.
     """
     a, bt, lam, g, t1, t2 = system.args
+    w = system.problem.multiplicity
     rate, zs, Z, worst = (float(x[0]) if x.dtype.kind == "f" else int(x[0])
-                          for x in rate_arrays(system.method.name, lam, a, bt, g, t1, t2))
-    U1 = float(noise_feedback_at_one(system.method.name, lam, a, bt, g, t1, t2, Z))
+                          for x in rate_arrays(system.method.name, lam, a, bt, g, t1, t2, w))
+    U1 = float(noise_feedback_at_one(system.method.name, lam, a, bt, g, t1, t2, Z, w))
     limited_by = "noise" if zs < np.inf else "mode stability"
     return Singularities(Z, worst, zs, U1, rate, limited_by)
