@@ -12,7 +12,7 @@ from theory.methods import METHODS
 from theory.noise import NoiseModel
 from theory.problem import Problem
 
-COMMAND_MODULES = ("loss", "derive")
+COMMAND_MODULES = ("loss", "derive", "sam_edge", "edge", "eos", "lr_sweep")
 
 
 class UsageError(ValueError):

@@ -104,8 +104,9 @@ class DeterministicEdge:
 
     def piece(self, beta_value) -> EdgePiece:
         b = float(beta_value)
-        for p in self.pieces:
-            if float(p.beta_low) < b < float(p.beta_high):
+        for k, p in enumerate(self.pieces):
+            # an inner breakpoint belongs to the piece on its left (the edge is continuous there)
+            if float(p.beta_low) < b < float(p.beta_high) or (b == float(p.beta_high) and k + 1 < len(self.pieces)):
                 return p
         raise ValueError(f"beta must lie inside one of the pieces of the {self.method} edge "
                          f"{[(float(p.beta_low), float(p.beta_high)) for p in self.pieces]}, got {b}")
@@ -350,9 +351,8 @@ def flattest_matrix_minimum(target, depth, width, restarts=4, seed=0) -> FlatMin
     global minimum) over the gauge orbit ``W_1 -> G_1 W_1, W_i -> G_i W_i G_{i-1}^{-1},
     W_L -> W_L G_{L-1}^{-1}`` of the balanced factorisation, ``G_i = expm(S_i)``, by BFGS
     (finite-difference gradients) from the balanced point and from ``restarts`` random gauges
-    (seeded). The gauge orbit
-    holds every minimiser whose hidden representations have full rank ``width`` when
-    ``width = rank(Phi)``. On whitened data the balanced minima are expected to be the flattest,
+    (seeded). The gauge orbit holds every minimiser whose hidden representations have full rank
+    ``width`` when ``width = rank(Phi)``. On whitened data the balanced minima are expected to be the flattest,
     with sharpness ``L ||Phi||_2^{2 - 2/L}``; this routine checks that instead of assuming it.
     """
     Phi = np.asarray(target, dtype=np.float64)
