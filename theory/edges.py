@@ -307,8 +307,8 @@ def product_jacobian(weights) -> np.ndarray:
     Ws = [np.asarray(w, dtype=np.float64) for w in weights]
     blocks = []
     for i in range(len(Ws)):
-        A = functools.reduce(np.matmul, Ws[:i:-1], np.eye(Ws[-1].shape[0]))
-        B = functools.reduce(np.matmul, Ws[i - 1::-1] if i else [], np.eye(Ws[0].shape[1]))
+        A = functools.reduce(np.matmul, Ws[:i:-1]) if i + 1 < len(Ws) else np.eye(Ws[-1].shape[0])
+        B = functools.reduce(np.matmul, Ws[i - 1::-1]) if i else np.eye(Ws[0].shape[1])
         blocks.append(np.kron(B.T, A))
     return np.hstack(blocks)
 
