@@ -6,13 +6,14 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 
 from theory.methods import METHODS
 from theory.noise import NoiseModel
 from theory.problem import Problem
 
-COMMAND_MODULES = ("loss", "derive", "sam_edge", "edge", "eos", "lr_sweep")
+COMMAND_MODULES = ("loss", "derive", "sam_edge", "edge", "eos", "lr_sweep", "simulate", "validate")
 
 
 class UsageError(ValueError):
@@ -87,3 +88,6 @@ def main(argv=None) -> int:
         msg = " ".join(str(exc).split())
         print(f"sgdyn: error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:     # output piped into e.g. `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -2,7 +2,9 @@
 
 Imports only ``theory.problem`` (and the method / noise descriptions) from the theory wing.
 """
+from simulate.features import DataSet
+from simulate.run import run
 from simulate.spec import SimulationSpec
 from simulate.trajectories import Trajectories
 
-__all__ = ["SimulationSpec", "Trajectories"]
+__all__ = ["DataSet", "SimulationSpec", "Trajectories", "run"]

@@ -9,6 +9,10 @@ heavy ball ``v <- beta v - alpha g(e); e <- e + v`` or Nesterov (gradient at ``e
 ``v_0 = 0``, every run starting from ``e_0 = initial_error``. The recorded loss is the exact
 population loss ``1/2 sum_k lambda_k e_k^2 + label_noise / 2`` at steps ``0, every, 2 every, ..``
 (and ``steps`` itself).
+
+Finite data sets (CPU backend only): ``features == "data"``, ``rows`` holds the data's rows in the
+eigenbasis (n x N; a row drawn uniformly with replacement is the sample) and ``residuals`` their
+label noise ``y - <w*, x>``; ``label_noise`` is then ``mean(residuals^2)``, the loss floor.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ class SimulationSpec:
     label_noise: float            # sigma^2 >= 0
     every: int
     quantile_levels: tuple = DEFAULT_QUANTILES
+    rows: np.ndarray | None = None        # (n, N) data rows in the eigenbasis, features == "data"
+    residuals: np.ndarray | None = None   # (n,) y - <w*, x> per row, features == "data"
 
     @property
     def recorded_steps(self) -> np.ndarray:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from theory import checks
 
 
@@ -69,3 +71,61 @@ def batch_factor(batch: int, data_size: int | None = None) -> float:
     if n == 1:
         return 0.0
     return (n - b) / ((n - 1) * b)
+
+
+@dataclass(frozen=True)
+class TauFit:
+    """Least-squares fit of the SE parameters to a data matrix's fourth moments (``estimate_tau``)."""
+
+    tau1: float
+    tau2: float
+    residual: float     # ||Q - Q_SE||_F / ||Q||_F: 0 when the data are exactly SE on the diagonal
+    samples: int
+    modes: int
+
+    @property
+    def model(self) -> NoiseModel:
+        """The fitted ``NoiseModel``. The fit has ``tau2 <= tau1`` up to rounding (Jensen:
+        ``E x_k^4 >= lambda_k^2``), so only a rounding excess is clipped."""
+        return NoiseModel(max(self.tau1, 0.0), min(self.tau2, max(self.tau1, 0.0)))
+
+
+def estimate_tau(X, rtol: float = 1e-10) -> TauFit:
+    """Fit ``(tau1, tau2)`` of the SE model to the rows of ``X`` (n x d) as samples of ``x``.
+
+    The loss recursion only needs the noise covariance's diagonal in the eigenbasis of
+    ``H = X^T X / n`` (uncentered, as ``Problem.from_data``) at diagonal ``C = diag(c)``:
+    ``Sigma_kk = sum_j Q_kj c_j - lambda_k^2 c_k`` with ``Q_kj = E[x_k^2 x_j^2]``. The SE model
+    makes this ``tau1 lambda_k sum_j lambda_j c_j - tau2 lambda_k^2 c_k``, i.e.
+    ``Q ~= tau1 lambda lambda^T + (1 - tau2) diag(lambda^2)``. The fit is ordinary least squares
+    of that matrix identity over all ``(k, j)`` (absolute entries: large modes, which carry the
+    loss, weigh most); the two normal equations are solved in closed form. Independent
+    standardized components with kurtosis ``kappa`` give ``(1, 2 - kappa)`` exactly (Gaussian
+    ``(1, -1)``, Rademacher ``(1, 1)``). Directions with ``lambda <= rtol lambda_max`` are dropped.
+    Source: the SE closure of Velikanov, Kuznedelev, Yarotsky (ICLR 2023), section 2.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+        raise ValueError(f"X must be a 2-D array with at least 2 rows (samples x features), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X must not contain NaN or inf")
+    n = X.shape[0]
+    lam, U = np.linalg.eigh(X.T @ X / n)
+    keep = lam > rtol * lam.max() if lam.max() > 0 else np.zeros(lam.shape, bool)
+    if np.count_nonzero(keep) < 2:
+        raise ValueError("X must have at least 2 directions with positive variance to identify "
+                         f"tau1 and tau2 separately, got {np.count_nonzero(keep)}")
+    lam = lam[keep]
+    Z2 = (X @ U[:, keep]) ** 2
+    Q = Z2.T @ Z2 / n
+    l2, l4 = lam ** 2, lam ** 4
+    # target Q - diag(lam^2) = tau1 * lam lam^T + tau2 * (-diag(lam^2)); normal equations:
+    aa, ab, bb = l2.sum() ** 2, -l4.sum(), l4.sum()
+    at = lam @ Q @ lam - l4.sum()
+    bt = l4.sum() - l2 @ np.diag(Q)
+    det = aa * bb - ab * ab
+    tau1 = (at * bb - ab * bt) / det
+    tau2 = (aa * bt - ab * at) / det
+    fitted = tau1 * np.outer(lam, lam) + (1.0 - tau2) * np.diag(l2)
+    residual = float(np.linalg.norm(Q - fitted) / np.linalg.norm(Q))
+    return TauFit(float(tau1), float(tau2), residual, n, lam.size)

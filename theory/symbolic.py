@@ -96,7 +96,7 @@ class Derivation:
         lines = [
             f"method: {self.method}",
             f"per-mode map M(lambda) = {fmt(self.transition)}",
-            f"characteristic polynomial det(mu I - M) = {fmt(sp.factor(self.char_poly))}",
+            f"characteristic polynomial det(mu I - M) = {fmt(sp.collect(self.char_poly, mu, sp.factor))}",
             f"second-moment map A (on vech(P)) = {fmt(self.A)}",
             f"det(I - z A) = {fmt(self.denominator)}",
             f"U(z) = sum_k u(z; lambda_k),  u = {fmt(self.u)}",

@@ -1,0 +1,138 @@
+"""Feature laws of the simulator, in the eigenbasis of ``H = E[x x^T]``.
+
+* ``"gaussian"``: ``x_k = sqrt(lambda_k) z_k``, ``z_k`` i.i.d. N(0, 1); label noise
+  ``eps ~ N(0, sigma^2)``. SE with ``(tau1, tau2) = (1, -1)`` exactly.
+* ``"rademacher"``: ``z_k = +-1``; kurtosis 1, so SE with ``(tau1, tau2) = (1, 1)`` exactly
+  (``theory.noise``: ``tau2 = 2 - kurtosis``).
+* a finite data set (``DataSet``): a row of ``X`` drawn uniformly with replacement, its target
+  ``y``; the loss "over the data set" is the population loss of this empirical law. In the
+  eigenbasis of ``H = X^T X / n`` with ``w*`` the least-squares solution the per-sample gradient is
+  ``x (x . e - r)``, ``r = y - <w*, x>`` the residual, and ``L = 1/2 e^T H e + mean(r^2)/2``
+  because ``X^T r = 0``.
+
+``draw_sample`` is the one place a sample is drawn; the CPU kernel and ``replay`` (which records
+the draws for the equivalence tests) both call it, so they see identical numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numba import njit
+
+from simulate import rng
+from theory.problem import Problem
+
+GAUSSIAN, RADEMACHER, DATA = 0, 1, 2       # feature-law codes inside the kernels
+KIND = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER, "data": DATA}
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """Rows ``X`` (n x d) with targets ``y`` (n,), sampled with replacement; optimisation starts
+    at ``w0`` (default 0). Directions of ``H`` with ``lambda <= rtol * lambda_max`` carry no data
+    and are dropped, as in ``theory.Problem.from_data``."""
+
+    X: np.ndarray
+    y: np.ndarray
+    w0: np.ndarray | None = None
+    rtol: float = 1e-10
+
+    def __post_init__(self):
+        X = np.array(self.X, dtype=np.float64)
+        y = np.array(self.y, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"X must be a non-empty 2-D array (samples x features), got shape {X.shape}")
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must be 1-D with one target per row of X ({X.shape[0]}), got shape {y.shape}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X must not contain NaN or inf")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y must not contain NaN or inf")
+        w0 = np.zeros(X.shape[1]) if self.w0 is None else np.array(self.w0, dtype=np.float64)
+        if w0.shape != (X.shape[1],) or not np.all(np.isfinite(w0)):
+            raise ValueError(f"w0 must be a finite vector of length {X.shape[1]}, got shape {w0.shape}")
+        if not 0.0 < self.rtol < 1.0:
+            raise ValueError(f"rtol must lie in (0, 1), got {self.rtol}")
+        for name, arr in (("X", X), ("y", y), ("w0", w0)):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    @cached_property
+    def _basis(self):
+        n = self.X.shape[0]
+        lam, U = np.linalg.eigh(self.X.T @ self.X / n)
+        keep = np.nonzero(lam > self.rtol * lam.max())[0]
+        if keep.size == 0:
+            raise ValueError("X has no direction with positive variance")
+        keep = keep[np.argsort(lam[keep])[::-1]]          # descending, as Problem.from_data
+        w_star, *_ = np.linalg.lstsq(self.X, self.y, rcond=None)
+        rows = np.ascontiguousarray(self.X @ U[:, keep])
+        residuals = self.y - self.X @ w_star
+        return lam[keep], rows, residuals, U[:, keep].T @ (self.w0 - w_star)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The rows of ``X`` in the kept eigenbasis of ``H`` (n x N)."""
+        return self._basis[1]
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """``r_i = y_i - <w*, x_i>``: the per-row label noise."""
+        return self._basis[2]
+
+    @property
+    def initial_error(self) -> np.ndarray:
+        """``e_0 = U^T (w0 - w*)`` with its signs (the theory only needs ``e_0^2``)."""
+        return self._basis[3]
+
+    @property
+    def problem(self) -> Problem:
+        """The theory problem of this data set under i.i.d. sampling (``data_size = None``):
+        eigenvalues of ``X^T X / n``, ``c_k = e_{0,k}^2``, ``sigma^2 = mean(r^2)``."""
+        return Problem.from_arrays(self._basis[0], self.initial_error ** 2,
+                                   float(np.mean(self.residuals ** 2)), None, "dataset")
+
+
+def sampling_inputs(spec):
+    """The arrays ``draw_sample`` needs for a ``SimulationSpec``:
+    ``(kind, sqrt_lam, sigma, rows, residuals)`` (empty rows/residuals unless ``"data"``)."""
+    sqrt_lam = np.sqrt(np.ascontiguousarray(spec.eigenvalues, dtype=np.float64))
+    if spec.features == "data":
+        return DATA, sqrt_lam, 0.0, np.ascontiguousarray(spec.rows), np.ascontiguousarray(spec.residuals)
+    return KIND[spec.features], sqrt_lam, float(np.sqrt(spec.label_noise)), np.empty((0, 0)), np.empty(0)
+
+
+@njit(cache=True, inline="always")
+def draw_sample(s, kind, sqrt_lam, sigma, rows, residuals, out):
+    """Draw one sample's features into ``out`` (N,) and return its label noise ``eps`` (so the
+    per-sample gradient is ``out * (out . e - eps)``). Draw order: features, then (Gaussian label
+    noise only, when ``sigma > 0``) one normal pair of which the first is used."""
+    if kind == DATA:
+        i = rng.index(s, rows.shape[0])
+        out[:] = rows[i]
+        return residuals[i]
+    if kind == GAUSSIAN:
+        rng.fill_normal(s, out)
+    else:
+        rng.fill_rademacher(s, out)
+    for k in range(out.size):
+        out[k] *= sqrt_lam[k]
+    if sigma > 0.0:
+        return sigma * rng.normal_pair(s)[0]
+    return 0.0
+
+
+@njit(cache=True)
+def replay(seed, run, steps, batch, kind, sqrt_lam, sigma, rows, residuals):
+    """Every sample run ``run`` draws over ``steps`` steps: features (steps, batch, N) and label
+    noise (steps, batch). Reference implementations replay these to check the kernels exactly."""
+    s = np.empty(4, np.uint64)
+    rng.seed_stream(seed, run, s)
+    feats = np.empty((steps, batch, sqrt_lam.size))
+    eps = np.empty((steps, batch))
+    for t in range(steps):
+        for i in range(batch):
+            eps[t, i] = draw_sample(s, kind, sqrt_lam, sigma, rows, residuals, feats[t, i])
+    return feats, eps
