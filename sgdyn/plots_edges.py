@@ -42,9 +42,11 @@ def _save(fig, path) -> pathlib.Path:
 def plot_eos(trace: EdgeTrace, path) -> pathlib.Path:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 2]})
-    top.plot(trace.steps, trace.sharpness, color=BLUE, lw=1.8, label="sharpness (top Hessian eigenvalue)")
+    top.plot(trace.steps, trace.sharpness, color=BLUE, lw=1.8,
+             label="sharpness (top Hessian eigenvalue)")
     label = "2/eta" if trace.optimizer != "heavy-ball" else "2(1+beta)/eta"
-    top.axhline(trace.deterministic_edge, color=BLACK, ls="--", lw=1.2, label=f"{label} = {trace.deterministic_edge:.4g}")
+    top.axhline(trace.deterministic_edge, color=BLACK, ls="--", lw=1.2,
+                label=f"{label} = {trace.deterministic_edge:.4g}")
     if trace.sam_edge is not None:
         top.plot(trace.steps, trace.sam_edge, color=VERMILION, ls="-.", lw=1.5,
                  label="SAM edge at measured ||g||")

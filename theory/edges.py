@@ -106,7 +106,8 @@ class DeterministicEdge:
         b = float(beta_value)
         for k, p in enumerate(self.pieces):
             # an inner breakpoint belongs to the piece on its left (the edge is continuous there)
-            if float(p.beta_low) < b < float(p.beta_high) or (b == float(p.beta_high) and k + 1 < len(self.pieces)):
+            inner_end = b == float(p.beta_high) and k + 1 < len(self.pieces)
+            if float(p.beta_low) < b < float(p.beta_high) or inner_end:
                 return p
         raise ValueError(f"beta must lie inside one of the pieces of the {self.method} edge "
                          f"{[(float(p.beta_low), float(p.beta_high)) for p in self.pieces]}, got {b}")
@@ -121,14 +122,21 @@ class DeterministicEdge:
         return self.alpha_lambda(beta_value) / checks.positive("sharpness", sharpness)
 
 
-def _first_positive_root(candidates, b_value):
-    """Index of the smallest real positive candidate root at ``beta = b_value`` (None if none)."""
+def _binding_root(candidates, conds, b_value):
+    """The candidate ``(condition index, root)`` that is the smallest real positive root at
+    ``beta = b_value``, after checking that every condition holds on ``(0, root)`` (at its middle
+    and near both ends), i.e. that the stable interval starts at ``alpha lambda = 0+``."""
     best, where = None, None
     for i, (_, root) in enumerate(candidates):
         val = complex(sp.N(root.subs(beta, b_value), 30))
         if abs(val.imag) < 1e-20 and val.real > 1e-20 and (best is None or val.real < best):
             best, where = val.real, i
-    return where
+    if where is None:
+        raise ValueError(f"no finite edge at beta = {b_value}: no condition changes sign for x > 0")
+    for frac in (1e-6, 0.5, 1 - 1e-6):
+        if any(float(c.subs({x: frac * best, beta: b_value})) <= 0 for c in conds):
+            raise ValueError(f"not stable on (0, {best}) at beta = {b_value}: no edge of the usual kind")
+    return candidates[where]
 
 
 @functools.lru_cache(maxsize=None)
@@ -142,12 +150,11 @@ def _deterministic_edge(name: str) -> DeterministicEdge:
     degree = sp.Poly(poly, mu).degree()
     # every root x(beta) of every condition, tagged with the condition's index
     candidates = [(i, r) for i, c in enumerate(conds) for r in sp.solve(c, x) if sp.simplify(r) != 0]
-    lo, hi = (sp.Integer(-1), sp.Integer(1)) if m.has_momentum else (sp.Integer(0), sp.Integer(0))
-    if not m.has_momentum:
-        idx = _first_positive_root(candidates, 0)
-        i, r = candidates[idx]
-        return DeterministicEdge(name, poly, conds, (EdgePiece(sp.Integer(-1), sp.Integer(1),
-                                                                sp.simplify(r), _crossing(i, degree)),))
+    lo, hi = sp.Integer(-1), sp.Integer(1)
+    if not m.has_momentum:      # no beta in the polynomial: one piece, whatever beta
+        i, r = _binding_root(candidates, conds, 0)
+        piece = EdgePiece(lo, hi, sp.simplify(r), _crossing(i, degree))
+        return DeterministicEdge(name, poly, conds, (piece,))
     # beta values where the binding root can change: candidates meeting, poles, zeros
     breaks = {lo, hi}
     roots = [r for _, r in candidates]
@@ -159,8 +166,7 @@ def _deterministic_edge(name: str) -> DeterministicEdge:
     breaks = sorted(breaks, key=float)
     pieces: list[EdgePiece] = []
     for b0, b1 in zip(breaks[:-1], breaks[1:]):
-        idx = _first_positive_root(candidates, (b0 + b1) / 2)
-        i, r = candidates[idx]
+        i, r = _binding_root(candidates, conds, (b0 + b1) / 2)
         r = sp.simplify(r)
         if pieces and sp.simplify(pieces[-1].edge - r) == 0:
             pieces[-1] = EdgePiece(pieces[-1].beta_low, b1, r, pieces[-1].crossing)
@@ -191,7 +197,8 @@ def sam_local_multiplier() -> sp.Expr:
 def sam_edge_expr() -> sp.Expr:
     """The SAM edge in (eta, rho, g): the positive ``lambda`` with local multiplier ``-1``, i.e.
     ``eta lambda + eta rho lambda^2 / g = 2``."""
-    roots = [r for r in sp.solve(sp.Eq(sam_local_multiplier(), -1), lam_s) if r.is_positive is not False]
+    roots = [r for r in sp.solve(sp.Eq(sam_local_multiplier(), -1), lam_s)
+             if r.is_positive is not False]
     if len(roots) != 1:
         raise ValueError(f"expected one positive root for the SAM edge, got {roots}")
     return roots[0]
@@ -307,7 +314,7 @@ def product_jacobian(weights) -> np.ndarray:
     Ws = [np.asarray(w, dtype=np.float64) for w in weights]
     blocks = []
     for i in range(len(Ws)):
-        A = functools.reduce(np.matmul, Ws[:i:-1]) if i + 1 < len(Ws) else np.eye(Ws[-1].shape[0])
+        A = functools.reduce(np.matmul, Ws[:i:-1]) if i + 1 < len(Ws) else np.eye(len(Ws[-1]))
         B = functools.reduce(np.matmul, Ws[i - 1::-1]) if i else np.eye(Ws[0].shape[1])
         blocks.append(np.kron(B.T, A))
     return np.hstack(blocks)

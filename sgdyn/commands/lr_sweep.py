@@ -15,7 +15,8 @@ def _grid(text: str) -> np.ndarray:
         lo, hi, n = text.split(":")
         lo, hi, n = float(lo), float(hi), checks.integer("ratios count", float(n), 2)
     except ValueError as exc:
-        raise ValueError(f"ratios must be LO:HI:N with 0 < LO < HI and N >= 2, got {text!r} ({exc})") from None
+        raise ValueError(f"ratios must be LO:HI:N with 0 < LO < HI and N >= 2, got {text!r} "
+                         f"({exc})") from None
     if not 0 < lo < hi:
         raise ValueError(f"ratios must be LO:HI:N with 0 < LO < HI, got {text!r}")
     return np.linspace(lo, hi, n)
