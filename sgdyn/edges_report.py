@@ -18,7 +18,8 @@ import numpy as np
 
 from simulate import networks
 from theory import checks
-from theory.edges import deterministic_edge, flattest_matrix_minimum, sam_edge, scalar_network_edge
+from theory.edges import (balanced_factorisation, deterministic_edge, flattest_matrix_minimum, sam_edge,
+                          scalar_network_edge)
 
 # optimizer of simulate.networks -> method of theory.methods whose edge applies (SAM: GD's edge)
 _THEORY_METHOD = {"gd": "sgd", "heavy-ball": "heavy-ball", "sam": "sgd"}
@@ -86,11 +87,13 @@ def scalar_lr_sweep(a, p, depth, ratios, runs=200, steps=50_000, spread=0.2, see
 
 def matrix_lr_sweep(target, depth, ratios, runs=100, steps=20_000, spread=0.1, seed=0) -> LrSweep:
     """Sweep for the square matrix network on whitened data (``L = ||W_L..W_1 - Phi||^2/2``), with
-    ``eta_crit`` from the numeric flattest minimum (``theory.edges.flattest_matrix_minimum``)."""
+    ``eta_crit`` from the numeric flattest minimum (``theory.edges.flattest_matrix_minimum``);
+    initialisations: the balanced factorisation plus ``spread`` times its rms entry times noise."""
     model = networks.matrix_net(target, depth)
-    flat = flattest_matrix_minimum(target, depth, model.dims[1], restarts=2, seed=seed)
-    init = networks.near_balanced_matrix_init(target, depth, runs, spread, seed)
-    return _sweep(model, init, flat.critical_lr, flat.sharpness, int(model.dims[0]), ratios,
+    L, h = (int(v) for v in model.dims)
+    flat = flattest_matrix_minimum(target, L, h, restarts=2, seed=seed)
+    init = networks.perturbed_init(np.stack(balanced_factorisation(target, L, h)), runs, spread, seed)
+    return _sweep(model, init, flat.critical_lr, flat.sharpness, L, ratios,
                   checks.integer("steps", steps, 1), seed)
 
 

@@ -445,16 +445,17 @@ def near_balanced_scalar_init(p, depth, runs, spread=0.2, seed=0) -> np.ndarray:
     return w
 
 
-def near_balanced_matrix_init(target, depth, runs, spread=0.1, seed=0) -> np.ndarray:
-    """``W_i = s^{1/L} (I + spread Z_i)`` with ``s = ||Phi||_2`` (Z standard normal): square layers
-    at the scale of the balanced minimisers. Shape ``(runs, depth * h * h)``."""
-    Phi = np.asarray(target, dtype=np.float64)
-    L = checks.integer("depth", depth, 1)
+def perturbed_init(center, runs, spread=0.1, seed=0) -> np.ndarray:
+    """``center + spread * rms(center) * Z`` (Z standard normal), shape ``(runs, center.size)``:
+    e.g. around a balanced minimiser (``theory.edges.balanced_factorisation``, layers stacked
+    row-major), so that the runs start at the scale of the minimisers with some imbalance."""
+    c = np.ravel(np.asarray(center, dtype=np.float64))
+    if c.size == 0 or not np.all(np.isfinite(c)):
+        raise ValueError("center must be a non-empty array of finite numbers")
     R = checks.integer("runs", runs, 1)
-    h = Phi.shape[0]
-    scale = np.linalg.norm(Phi, 2) ** (1.0 / L)
-    Z = np.random.default_rng(seed).standard_normal((R, L, h, h))
-    return (scale * (np.eye(h) + checks.nonnegative("spread", spread) * Z)).reshape(R, L * h * h)
+    scale = np.sqrt(np.mean(c * c))
+    Z = np.random.default_rng(seed).standard_normal((R, c.size))
+    return c + checks.nonnegative("spread", spread) * scale * Z
 
 
 def whitened_regression(n, target, noise=0.0, seed=0):

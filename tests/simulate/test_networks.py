@@ -126,6 +126,8 @@ def test_whitened_data_is_whitened():
     (lambda: nw.matrix_net(np.eye(51), 2), "target"),
     (lambda: nw.scalar_net(-1.0, 1.0, 2), "a"),
     (lambda: nw.tanh_net(np.ones((3, 2)), np.ones(2), 4), "X"),
+    (lambda: nw.perturbed_init([1.0, np.inf], 3), "center"),
+    (lambda: nw.perturbed_init([1.0, 2.0], 3, spread=-1), "spread"),
 ])
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
