@@ -14,7 +14,8 @@ from theory.noise import NoiseModel
 from theory.problem import Problem
 
 COMMAND_MODULES = ("loss", "derive", "critical_lr", "critical_batch", "rate", "optimize", "simulate",
-                   "validate", "momentum_gap", "adaptive_batch", "sweep")
+                   "validate", "momentum_gap", "adaptive_batch", "sweep", "sam_edge", "edge", "eos",
+                   "lr_sweep")
 
 
 class UsageError(ValueError):
