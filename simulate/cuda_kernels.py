@@ -169,25 +169,29 @@ def _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma, rad
 @cuda.jit(device=True)
 def _block_moments(values, j, block, blk_n, blk_mean, blk_root):
     """Count, mean and root of the sum of squared deviations (``sqrt(M2)``) of the block's live
-    losses. Two passes over shared memory (no cancellation, unlike a sum of squares), deviations
-    scaled by the block's largest loss (no overflow for losses up to the 1e200 guard)."""
+    losses, by two passes over shared memory on data shifted by the first live loss (no
+    cancellation, unlike a sum of squares; equal losses give M2 = 0 exactly), the deviations scaled
+    by their largest size (no overflow for losses up to the 1e200 guard)."""
     count = 0
+    shift = 0.0
     total = 0.0
     scale = 0.0
     for i in range(THREADS):
         if values[i] >= 0.0:
+            if count == 0:
+                shift = values[i]
             count += 1
-            total += values[i]
-            scale = max(scale, values[i])
-    mean = total / count if count > 0 else 0.0
+            total += values[i] - shift
+            scale = max(scale, abs(values[i] - shift))
+    offset = total / count if count > 0 else 0.0
     if scale == 0.0:
         scale = 1.0
     m2 = 0.0
     for i in range(THREADS):
         if values[i] >= 0.0:
-            m2 += ((values[i] - mean) / scale) ** 2
+            m2 += ((values[i] - shift - offset) / scale) ** 2
     blk_n[j, block] = count
-    blk_mean[j, block] = mean
+    blk_mean[j, block] = shift + offset
     blk_root[j, block] = scale * math.sqrt(m2)
 
 
