@@ -19,21 +19,22 @@ This doubles the random-number work but keeps memory traffic at ``O(N)`` per sam
 
 Random numbers: xoroshiro128+, one generator per run, seeded exactly as numba's
 ``create_xoroshiro128p_states(runs, seed)`` seeds them (SplitMix64 of the seed; generator i is
-generator i-1 jumped 2^64 draws ahead), and drawn exactly as ``numba.cuda.random``'s
-``xoroshiro128p_next`` and ``xoroshiro128p_normal_float64`` draw (same bits; the tests check both
-against the library). The code is ours for speed: the seeding runs in nopython numba (the library
-runs it in object mode under the simulator, ~5 ms a generator), and the draws keep the state in two
-local variables (the library reads and writes the state array in global memory at every draw, and
-under the simulator costs ~0.5 ms a draw).
+generator i-1 jumped 2^64 draws ahead), and drawn as ``numba.cuda.random``'s ``xoroshiro128p_next``
+(same bits) and ``xoroshiro128p_normal_float64`` (same uniforms; the tests check all three against
+the library). The code is ours for speed: the seeding runs in nopython numba (the library runs it
+in object mode under the simulator, ~5 ms a generator), and the draws keep the state in two local
+variables (the library reads and writes the state array in global memory at every draw, and under
+the simulator costs ~0.5 ms a draw).
 
-``xoroshiro128p_normal_float64`` is Box-Muller on *float32* uniforms (and a float32 log on the GPU):
-``|z| <= sqrt(2 * 53 ln 2) = 8.6`` (the normal mass beyond is ~1e-17), ``E z^2 = 1`` and
-``E z^4 = 3`` hold to ~1e-7 relative, and the values lie on a grid of ~2^48 points: all far below
-the Monte Carlo error of any feasible run count (relative standard error >= 1e-3 at 10^6 runs).
-One departure: the library's ``u1 = 0`` (probability 2^-53 a draw, so likely once in a
-10^6-run, 10^3-step, d = 1000 job) gives an infinite feature, which would count as a diverged run;
-here ``u1 = 0`` becomes the smallest nonzero uniform 2^-53. Rademacher signs take the top bit of
-one 64-bit draw (the low bits of xoroshiro128+ are its weak ones).
+``xoroshiro128p_normal_float64`` is Box-Muller on *float32* uniforms: ``|z| <= sqrt(2 * 53 ln 2)
+= 8.6`` (the normal mass beyond is ~1e-17), ``E z^2 = 1`` and ``E z^4 = 3`` hold to ~1e-7 relative,
+and the values lie on a grid of ~2^48 points: all far below the Monte Carlo error of any feasible
+run count (relative standard error >= 1e-3 at 10^6 runs). Two departures: the log and cosine are
+taken in float64 (the library's GPU code takes ``log`` of the float32 uniform in float32), and the
+library's ``u1 = 0`` (probability 2^-53 a draw, so likely once in a 10^6-run, 10^3-step, d = 1000
+job) gives an infinite feature, which would count as a diverged run: here ``u1 = 0`` becomes the
+smallest nonzero uniform 2^-53. Rademacher signs take the top bit of one 64-bit draw (the low bits
+of xoroshiro128+ are its weak ones).
 """
 from __future__ import annotations
 
@@ -111,12 +112,15 @@ def _uniform_float32(s0, s1):
 
 @cuda.jit(device=True)
 def normal(s0, s1):
-    """A standard normal and the new state (``xoroshiro128p_normal_float64``, but ``u1 = 0`` -> 2^-53)."""
+    """A standard normal and the new state: ``xoroshiro128p_normal_float64``'s Box-Muller on the same
+    float32 uniforms, but ``u1 = 0`` -> 2^-53."""
     u1, s0, s1 = _uniform_float32(s0, s1)
     u2, s0, s1 = _uniform_float32(s0, s1)
     if u1 == 0:
         u1 = float32(_UNIT)
-    return math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2), s0, s1
+    # float64 from here on (the library takes a float32 log on the GPU; numpy would keep float32
+    # in the simulator)
+    return math.sqrt(-2.0 * math.log(float64(u1))) * math.cos(_TWO_PI * float64(u2)), s0, s1
 
 
 @cuda.jit(device=True)

@@ -29,7 +29,7 @@ from simulate.cuda import DeviceStatistics  # noqa: E402
 from simulate.sketch import LogHistogram  # noqa: E402
 from theory.problem import Problem  # noqa: E402
 
-# The settings test_cuda.py checks against theory and the CPU backend (it imports them from here).
+# The settings test_cuda.py checks against theory and the CPU backend (they travel in the JSON).
 P4 = dict(eigenvalues=[1.0, 0.5, 0.25, 0.125], initial=[1.0, 1.0, 1.0, 1.0], label_noise=0.2)
 P3 = dict(eigenvalues=[1.0, 0.3, 0.1], initial=[1.0, 1.0, 1.0], label_noise=0.0)
 CASES = {
@@ -132,6 +132,7 @@ def check_draws(runs=8, n=6, seed=2024):
 
 def main():
     out = {case: run_case(case) for case in CASES}
+    out["cases"] = CASES
     out["small_again"] = run_case("small")
     out["small_other_seed"] = run_case("small", seed=15)
     out["record"] = check_record()
