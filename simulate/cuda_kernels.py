@@ -1,0 +1,288 @@
+"""Device code of the CUDA backend: the one module that imports ``numba.cuda`` and its random
+number generators (the CUDA target is moving from numba's built-in ``numba.cuda`` to the
+``numba-cuda`` package, which takes over ``from numba import cuda``; only this file would change).
+
+Layout and parallelism. One thread per run. A run's work per step (``b`` samples of ``N`` features,
+two passes each, then the update) is a sequential chain, while runs never talk to each other, so a
+thread per run needs no synchronisation inside a step and keeps the random stream of a run in one
+generator. The state ``e, v, g`` is stored ``(N, runs)`` so that the threads of a warp touch
+consecutive addresses (coalesced). The alternative, a warp per run (lanes split the N modes and
+reduce the dot product with shuffles), gives 32x more threads: it should win when the runs alone do
+not fill the GPU (R = 16384 threads is a few warps per SM on an H100) and N is large. Which one is
+faster is to be measured on a GPU (``benchmarks/simulate_gpu.py``); it has not been yet.
+
+Features are never stored: sample ``i`` of a batch needs its residual ``x_i . e - eps_i`` before it
+can add ``x_i * residual`` to the gradient, so each sample's ``N`` features are drawn twice from the
+same generator state (the state is saved before the first pass and restored before the second).
+This doubles the random-number work but keeps memory traffic at ``O(N)`` per sample instead of
+``O(b N)`` scratch per run.
+
+Random numbers: xoroshiro128+, one generator per run, seeded exactly as numba's
+``create_xoroshiro128p_states(runs, seed)`` seeds them (SplitMix64 of the seed; generator i is
+generator i-1 jumped 2^64 draws ahead), and drawn as ``numba.cuda.random``'s ``xoroshiro128p_next``
+(same bits) and ``xoroshiro128p_normal_float64`` (same uniforms; the tests check all three against
+the library). The code is ours for speed: the seeding runs in nopython numba (the library runs it
+in object mode under the simulator, ~5 ms a generator), and the draws keep the state in two local
+variables (the library reads and writes the state array in global memory at every draw, and under
+the simulator costs ~0.5 ms a draw).
+
+``xoroshiro128p_normal_float64`` is Box-Muller on *float32* uniforms: ``|z| <= sqrt(2 * 53 ln 2)
+= 8.6`` (the normal mass beyond is ~1e-17), ``E z^2 = 1`` and ``E z^4 = 3`` hold to ~1e-7 relative,
+and the values lie on a grid of ~2^48 points: all far below the Monte Carlo error of any feasible
+run count (relative standard error >= 1e-3 at 10^6 runs). Two departures: the log and cosine are
+taken in float64 (the library's GPU code takes ``log`` of the float32 uniform in float32), and the
+library's ``u1 = 0`` (probability 2^-53 a draw, so likely once in a 10^6-run, 10^3-step, d = 1000
+job) gives an infinite feature, which would count as a diverged run: here ``u1 = 0`` becomes the
+smallest nonzero uniform 2^-53. Rademacher signs take the top bit of one 64-bit draw (the low bits
+of xoroshiro128+ are its weak ones).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda, float32, float64, njit, uint32, uint64
+
+from simulate.sketch import bin_index
+
+THREADS = 128          # threads per block (a compile-time constant: it sizes the shared array)
+_EMPTY = -1.0          # shared-memory marker of a thread without a live run (losses are >= 0)
+
+_bin_index = cuda.jit(device=True)(bin_index)
+
+
+def available() -> bool:
+    """A usable GPU, or numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return bool(cuda.is_available())
+
+
+_SPLITMIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9),
+             np.uint64(0x94D049BB133111EB))
+_JUMP = (np.uint64(0xBEAC0467EBA5FACB), np.uint64(0xD86B048B86AA9922))
+
+
+def _xoroshiro128p(s0, s1):
+    """One xoroshiro128+ draw: ``(output, new s0, new s1)`` (``numba.cuda.random.xoroshiro128p_next``)."""
+    result = s0 + s1
+    s1 ^= s0
+    s0 = ((s0 << uint32(55)) | (s0 >> uint32(9))) ^ s1 ^ (s1 << uint32(14))
+    return result, s0, (s1 << uint32(36)) | (s1 >> uint32(28))
+
+
+next_uint64 = cuda.jit(device=True)(_xoroshiro128p)
+_host_next = njit(cache=True)(_xoroshiro128p)
+
+
+@njit(cache=True)
+def _seed_generators(runs, seed, out):
+    z = seed + _SPLITMIX[0]
+    z = (z ^ (z >> np.uint64(30))) * _SPLITMIX[1]
+    z = (z ^ (z >> np.uint64(27))) * _SPLITMIX[2]
+    s0 = s1 = z ^ (z >> np.uint64(31))
+    for r in range(runs):
+        out[r, 0] = s0
+        out[r, 1] = s1
+        j0 = j1 = np.uint64(0)     # the next generator: this one jumped ahead by 2^64 draws
+        for word in _JUMP:
+            for bit in range(64):
+                if word & (np.uint64(1) << np.uint64(bit)):
+                    j0 ^= s0
+                    j1 ^= s1
+                _, s0, s1 = _host_next(s0, s1)
+        s0, s1 = j0, j1
+
+
+def generator_states(runs: int, seed: int) -> np.ndarray:
+    """``(runs, 2)`` uint64 xoroshiro128+ states, the bits of
+    ``numba.cuda.random.create_xoroshiro128p_states(runs, seed)`` (fields s0, s1)."""
+    out = np.empty((runs, 2), dtype=np.uint64)
+    _seed_generators(runs, np.uint64(seed), out)
+    return out
+
+
+_TWO_PI = 2.0 * math.pi
+_UNIT = 1.0 / 2.0 ** 53      # uint64 >> 11 -> [0, 1)
+
+
+@cuda.jit(device=True)
+def _uniform_float32(s0, s1):
+    x, s0, s1 = next_uint64(s0, s1)
+    return float32((x >> uint32(11)) * _UNIT), s0, s1
+
+
+@cuda.jit(device=True)
+def normal(s0, s1):
+    """A standard normal and the new state: ``xoroshiro128p_normal_float64``'s Box-Muller on the same
+    float32 uniforms, but ``u1 = 0`` -> 2^-53."""
+    u1, s0, s1 = _uniform_float32(s0, s1)
+    u2, s0, s1 = _uniform_float32(s0, s1)
+    if u1 == 0:
+        u1 = float32(_UNIT)
+    # float64 from here on (the library takes a float32 log on the GPU; numpy would keep float32
+    # in the simulator)
+    return math.sqrt(-2.0 * math.log(float64(u1))) * math.cos(_TWO_PI * float64(u2)), s0, s1
+
+
+@cuda.jit(device=True)
+def feature(s0, s1, rademacher):
+    """One standardized feature component z (E z = 0, E z^2 = 1) and the new state."""
+    if rademacher:
+        x, s0, s1 = next_uint64(s0, s1)
+        return (1.0 if (x >> uint32(63)) != uint64(0) else -1.0), s0, s1
+    return normal(s0, s1)
+
+
+@cuda.jit(device=True)
+def _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma, rademacher, e, v, g):
+    """One step of run r; returns the new population loss ``1/2 sum lam e^2 + sigma^2/2`` and the
+    generator state.
+
+    ``g = (1/b) sum_i x_i (x_i . e_eval - eps_i)`` with ``x_i = sqrt(lam) z_i``, ``e_eval = e``
+    (heavy ball) or ``e + beta v`` (Nesterov); ``v <- beta v - alpha g``, ``e <- e + v``.
+    """
+    n = e.shape[0]
+    inv_b = 1.0 / batch
+    for i in range(batch):
+        eps = 0.0
+        if sigma > 0.0:
+            eps, s0, s1 = normal(s0, s1)
+            eps *= sigma
+        start0, start1 = s0, s1
+        dot = 0.0
+        for k in range(n):
+            at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
+            z, s0, s1 = feature(s0, s1, rademacher)
+            dot += sqrt_lam[k] * z * at
+        # replay the same N features for the gradient instead of storing them
+        s0, s1 = start0, start1
+        res = (dot - eps) * inv_b
+        for k in range(n):
+            z, s0, s1 = feature(s0, s1, rademacher)
+            gk = sqrt_lam[k] * z * res
+            g[k, r] = gk if i == 0 else g[k, r] + gk
+    loss = 0.0
+    for k in range(n):
+        vk = beta * v[k, r] - alpha * g[k, r]
+        ek = e[k, r] + vk
+        v[k, r] = vk
+        e[k, r] = ek
+        loss += lam[k] * ek * ek
+    return 0.5 * loss + 0.5 * sigma * sigma, s0, s1
+
+
+@cuda.jit(device=True)
+def _block_moments(values, j, block, blk_n, blk_mean, blk_root):
+    """Count, mean and root of the sum of squared deviations (``sqrt(M2)``) of the block's live
+    losses, by two passes over shared memory on data shifted by the first live loss (no
+    cancellation, unlike a sum of squares; equal losses give M2 = 0 exactly), the deviations scaled
+    by their largest size (no overflow for losses up to the 1e200 guard)."""
+    count = 0
+    shift = 0.0
+    total = 0.0
+    scale = 0.0
+    for i in range(THREADS):
+        if values[i] >= 0.0:
+            if count == 0:
+                shift = values[i]
+            count += 1
+            total += values[i] - shift
+            scale = max(scale, abs(values[i] - shift))
+    offset = total / count if count > 0 else 0.0
+    if scale == 0.0:
+        scale = 1.0
+    m2 = 0.0
+    for i in range(THREADS):
+        if values[i] >= 0.0:
+            m2 += ((values[i] - shift - offset) / scale) ** 2
+    blk_n[j, block] = count
+    blk_mean[j, block] = shift + offset
+    blk_root[j, block] = scale * math.sqrt(m2)
+
+
+@cuda.jit(device=True)
+def record(j, loss, live, blk_n, blk_mean, blk_root, log10_lo, bins_per_decade, hist, minimum,
+           maximum):
+    """Reduce the block's live losses at recorded step j into (count, mean, sqrt(M2)) and add them to
+    the step's log-histogram and extremes. Every thread of the block must call it (it syncs)."""
+    values = cuda.shared.array(THREADS, float64)
+    tid = cuda.threadIdx.x
+    values[tid] = loss if live else _EMPTY
+    cuda.syncthreads()
+    if tid == 0:
+        _block_moments(values, j, cuda.blockIdx.x, blk_n, blk_mean, blk_root)
+    if live:
+        cuda.atomic.add(hist, (j, _bin_index(loss, log10_lo, bins_per_decade, hist.shape[1])), 1)
+        cuda.atomic.min(minimum, j, loss)
+        cuda.atomic.max(maximum, j, loss)
+    cuda.syncthreads()   # shared memory is reused at the next recorded step
+
+
+@cuda.jit
+def sgd_kernel(states, sqrt_lam, lam, e0, alpha, beta, nesterov, batch, sigma, rademacher,
+               recorded, guard, e, v, g, blk_n, blk_mean, blk_root,
+               log10_lo, bins_per_decade, hist, minimum, maximum, diverged):
+    """Run ``recorded[-1]`` steps of every run and ``record`` the losses at the recorded steps. A
+    run whose loss passes ``guard`` stops and is counted in ``diverged``; it takes no further part
+    in the statistics."""
+    r = cuda.grid(1)
+    n_modes, runs = e.shape
+    live = r < runs
+    loss = 0.0
+    s0 = uint64(0)
+    s1 = uint64(0)
+    if live:
+        s0 = states[r, 0]
+        s1 = states[r, 1]
+        for k in range(n_modes):
+            e[k, r] = e0[k]
+            v[k, r] = 0.0
+            loss += lam[k] * e0[k] * e0[k]
+        loss = 0.5 * loss + 0.5 * sigma * sigma
+    steps = recorded[recorded.shape[0] - 1]
+    j = 0
+    for t in range(steps + 1):
+        if t == recorded[j]:   # every thread of the block takes this branch together
+            record(j, loss, live, blk_n, blk_mean, blk_root, log10_lo, bins_per_decade, hist,
+                   minimum, maximum)
+            j += 1
+        if t == steps:
+            break
+        if live:
+            loss, s0, s1 = _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma,
+                                     rademacher, e, v, g)
+            if not loss < guard:
+                live = False
+                cuda.atomic.add(diverged, 0, 1)
+
+
+@cuda.jit
+def merge_kernel(blk_n, blk_mean, blk_root, maximum, out_n, out_mean, out_m2):
+    """Per recorded step, merge the blocks' (count, mean, sqrt(M2)) by Chan, Golub and LeVeque's
+    pairwise update, in units of the step's largest loss (so squares stay below 1); ``out_m2`` is
+    ``M2 / maximum^2``."""
+    j = cuda.grid(1)
+    if j >= blk_n.shape[0]:
+        return
+    scale = maximum[j] if 0.0 < maximum[j] < math.inf else 1.0
+    n = 0.0
+    mean = 0.0
+    m2 = 0.0
+    for b in range(blk_n.shape[1]):
+        nb = float64(blk_n[j, b])
+        if nb > 0.0:
+            total = n + nb
+            delta = blk_mean[j, b] / scale - mean
+            mean += delta * nb / total
+            m2 += (blk_root[j, b] / scale) ** 2 + delta * delta * n * nb / total
+            n = total
+    out_n[j] = n
+    out_mean[j] = mean * scale
+    out_m2[j] = m2
+
+
+def to_device(array):
+    return cuda.to_device(array)
+
+
+def blocks_for(count: int) -> int:
+    return max(1, math.ceil(count / THREADS))

@@ -1,0 +1,144 @@
+"""Runs the CUDA backend under numba's CUDA simulator and prints its results as JSON.
+
+Started by ``tests/simulate/test_cuda.py`` in a subprocess with ``NUMBA_ENABLE_CUDASIM=1`` (the
+variable must be set before numba is imported); the assertions live there. Sizes are tiny: the
+simulator runs every CUDA thread as a Python thread (~1 ms per run and step here).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+
+# Turn warnings into errors, except numpy's overflow notice on uint64 scalars: the simulated
+# xoroshiro128+ adds modulo 2^64 on purpose (on the GPU the same addition wraps silently).
+warnings.simplefilter("error")
+warnings.filterwarnings("ignore", category=RuntimeWarning,
+                        message="overflow encountered in scalar add")
+
+assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
+
+from numba import cuda  # noqa: E402
+
+import simulate  # noqa: E402
+from simulate import cuda_kernels as ck  # noqa: E402
+from simulate.cuda import DeviceStatistics  # noqa: E402
+from simulate.sketch import LogHistogram  # noqa: E402
+from theory.problem import Problem  # noqa: E402
+
+# The settings test_cuda.py checks against theory and the CPU backend (they travel in the JSON).
+P4 = dict(eigenvalues=[1.0, 0.5, 0.25, 0.125], initial=[1.0, 1.0, 1.0, 1.0], label_noise=0.2)
+P3 = dict(eigenvalues=[1.0, 0.3, 0.1], initial=[1.0, 1.0, 1.0], label_noise=0.0)
+CASES = {
+    # Gaussian features, heavy ball, label noise: the loss settles on its floor
+    "gaussian": dict(problem=P4, alpha=0.3, beta=0.5, batch=2, steps=24, runs=256, seed=11,
+                     method="heavy-ball", features="gaussian", every=6),
+    # Rademacher features, Nesterov, batch 1: the -tau2 lambda^2 self-noise term matters
+    "rademacher": dict(problem=P3, alpha=0.4, beta=0.3, batch=1, steps=24, runs=256, seed=12,
+                       method="nesterov", features="rademacher", every=6),
+    # alpha = 10^6 (the stability edge is 2 / lambda_max = 2): every run passes the guard, after
+    # ~15 steps, each at its own step
+    "divergent": dict(problem=P3, alpha=1e6, beta=0.0, batch=2, steps=40, runs=130, seed=13,
+                      method="heavy-ball", features="gaussian", every=2),
+    # fewer runs than a block: the idle threads must not count
+    "small": dict(problem=P3, alpha=0.3, beta=0.5, batch=2, steps=4, runs=50, seed=14,
+                  method="heavy-ball", features="gaussian", every=2),
+}
+
+
+def trajectories_json(tr):
+    return {name: np.asarray(getattr(tr, name)).tolist() for name in
+            ("steps", "mean", "stderr", "quantile_levels", "quantiles", "finite_runs",
+             "diverged_runs", "runs", "seed", "backend")}
+
+
+def run_case(case, seed=None):
+    kw = dict(CASES[case])
+    problem = Problem.from_arrays(**kw.pop("problem"))
+    if seed is not None:
+        kw["seed"] = seed
+    return trajectories_json(simulate.run(problem, backend="cuda", **kw))
+
+
+@cuda.jit
+def _record_kernel(losses, live, blk_n, blk_mean, blk_root, log10_lo, bins_per_decade, hist,
+                   minimum, maximum):
+    """Feed given losses (n_rec, runs) through the backend's on-device reduction."""
+    r = cuda.grid(1)
+    for j in range(losses.shape[0]):
+        ok = r < losses.shape[1] and live[j, r]
+        ck.record(j, losses[j, r] if ok else 0.0, ok, blk_n, blk_mean, blk_root, log10_lo,
+                  bins_per_decade, hist, minimum, maximum)
+
+
+def record_data():
+    """Losses (n_rec, runs) with a live mask, shaped like the kernel's worst cases."""
+    rng = np.random.default_rng(5)
+    runs = 300                                     # 3 blocks, the last one partly idle
+    losses = np.vstack([
+        rng.lognormal(0.0, 1.0, runs),             # spread over decades
+        1e190 * (1.0 + 1e-3 * rng.standard_normal(runs)),   # near the guard: squares overflow
+        3.0 + 1e-9 * rng.standard_normal(runs),    # tiny spread on a big mean: cancellation
+        rng.exponential(1.0, runs),
+        rng.exponential(1.0, runs),
+    ])
+    live = np.ones_like(losses, dtype=np.bool_)
+    live[0, rng.random(runs) < 0.3] = False        # runs stopped by the guard
+    live[3] = False                                # every run stopped
+    live[4] = False
+    live[4, 17] = True                             # a single live run: stderr unknown
+    return losses, live
+
+
+def check_record():
+    losses, live = record_data()
+    n_rec, runs = losses.shape
+    sketch = LogHistogram.for_initial_loss(1.0)
+    blocks = ck.blocks_for(runs)
+    stats = DeviceStatistics.allocate(ck, n_rec, blocks, sketch)
+    _record_kernel[blocks, ck.THREADS](ck.to_device(losses), ck.to_device(live), *stats.buffers)
+    levels = np.array([0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
+    n, mean, stderr, quantiles = stats.summarize(levels)
+    return dict(losses=losses.tolist(), live=live.tolist(), levels=levels.tolist(),
+                finite=n.tolist(), mean=mean.tolist(), stderr=stderr.tolist(),
+                quantiles=quantiles.tolist(), resolution=sketch.relative_resolution)
+
+
+@cuda.jit
+def _draw_kernel(states, draws, normals):
+    r = cuda.grid(1)
+    if r >= states.shape[0]:
+        return
+    s0 = states[r, 0]
+    s1 = states[r, 1]
+    for i in range(draws.shape[1]):
+        draws[r, i], s0, s1 = ck.next_uint64(s0, s1)
+    for i in range(normals.shape[1]):
+        normals[r, i], s0, s1 = ck.normal(s0, s1)
+
+
+def check_draws(runs=8, n=6, seed=2024):
+    states = ck.generator_states(runs, seed)
+    draws = ck.to_device(np.zeros((runs, n), dtype=np.uint64))
+    normals = ck.to_device(np.zeros((runs, n)))
+    _draw_kernel[1, ck.THREADS](ck.to_device(states), draws, normals)
+    return dict(seed=seed, runs=runs, n=n,
+                draws=[[int(x) for x in row] for row in draws.copy_to_host()],
+                normals=normals.copy_to_host().tolist())
+
+
+def main():
+    out = {case: run_case(case) for case in CASES}
+    out["cases"] = CASES
+    out["small_again"] = run_case("small")
+    out["small_other_seed"] = run_case("small", seed=15)
+    out["record"] = check_record()
+    out["draws"] = check_draws()
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""The CUDA backend (``simulate.cuda``) under numba's CUDA simulator: CI has no GPU.
+
+``NUMBA_ENABLE_CUDASIM=1`` must be set before numba is imported, so ``cudasim_checks.py`` runs the
+kernels in a subprocess (once per test session, ~20 s: the simulator runs each CUDA thread as a
+Python thread, so the sizes are tiny) and prints JSON; the assertions are here.
+
+Tolerances: the SE theory is exact in expectation for Gaussian and Rademacher features, so
+``(mean - theory) / stderr`` is a standard normal deviate at each recorded step and 4 bounds it with
+probability 1 - 6e-5; likewise the two-sample deviate against the CPU backend (independent draws).
+The on-device reduction is compared with numpy on the same data: means and standard errors to
+float64 rounding of sums of a few hundred terms (1e-9 relative is ample), quantiles within the
+sketch's stated resolution (one log-spaced bin).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba.cuda.random import (init_xoroshiro128p_states_cpu, xoroshiro128p_dtype,
+                               xoroshiro128p_next, xoroshiro128p_normal_float64)
+
+import simulate
+import simulate.cuda as cuda_backend
+from simulate.cpu import simulate_cpu
+from simulate.run import make_spec
+from simulate.spec import SimulationSpec
+from theory.dynamics import loss_curve
+from theory.noise import GAUSSIAN, RADEMACHER
+from theory.problem import Problem
+
+ROOT = Path(__file__).resolve().parents[2]
+NOISE = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("cudasim_checks.py"))],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    return json.loads(proc.stdout)
+
+
+def _arrays(tr):
+    return {k: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v for k, v in tr.items()}
+
+
+def _case(sim, name):
+    kw = dict(sim["cases"][name])
+    return Problem.from_arrays(**kw.pop("problem")), kw
+
+
+def _theory(problem, kw, noise=None):
+    return loss_curve(problem, kw["alpha"], kw["beta"], kw["batch"], kw["steps"],
+                      method=kw["method"], noise=noise or NOISE[kw["features"]]).loss
+
+
+@pytest.mark.parametrize("name", ["gaussian", "rademacher"])
+def test_agrees_with_exact_theory(sim, name):
+    problem, kw = _case(sim, name)
+    tr = _arrays(sim[name])
+    th = _theory(problem, kw)[tr["steps"].astype(int)]
+    assert tr["backend"] == "cuda" and tr["diverged_runs"] == 0
+    assert np.all(tr["finite_runs"] == kw["runs"])
+    assert tr["stderr"][0] == 0.0 and tr["mean"][0] == pytest.approx(th[0], rel=1e-14)
+    z = (tr["mean"][1:] - th[1:]) / tr["stderr"][1:]
+    assert np.abs(z).max() < 4.0
+    floor = 0.5 * problem.label_noise          # the loss really moved: not a vacuous comparison
+    assert th[-1] - floor < 0.1 * (th[0] - floor)
+    q = tr["quantiles"]
+    assert np.all(np.diff(q, axis=0) >= 0) and np.all(q[:, 0] == pytest.approx(th[0], rel=1e-14))
+
+
+def test_rademacher_is_not_gaussian(sim):
+    # the theory check above can fail: the Gaussian prediction is many standard errors away
+    problem, kw = _case(sim, "rademacher")
+    tr = _arrays(sim["rademacher"])
+    th = _theory(problem, kw, GAUSSIAN)[tr["steps"].astype(int)]
+    assert np.abs((tr["mean"][1:] - th[1:]) / tr["stderr"][1:]).max() > 20.0
+
+
+@pytest.mark.parametrize("name", ["gaussian", "rademacher", "small"])
+def test_agrees_with_cpu_backend(sim, name):
+    problem, kw = _case(sim, name)
+    gpu = _arrays(sim[name])
+    kw = {**kw, "runs": 4000, "seed": kw["seed"] + 1000}     # independent draws, more runs
+    cpu = simulate_cpu(make_spec(problem, **kw))
+    assert np.array_equal(cpu.steps, gpu["steps"]) and cpu.diverged_runs == gpu["diverged_runs"] == 0
+    z = (gpu["mean"][1:] - cpu.mean[1:]) / np.hypot(gpu["stderr"][1:], cpu.stderr[1:])
+    assert np.abs(z).max() < 4.0
+    assert gpu["mean"][0] == pytest.approx(cpu.mean[0], rel=1e-14)
+
+
+def test_divergent_runs_are_counted_and_leave_the_statistics(sim):
+    tr = _arrays(sim["divergent"])
+    runs = sim["cases"]["divergent"]["runs"]
+    n = tr["finite_runs"]
+    assert tr["diverged_runs"] == runs and n[0] == runs and n[-1] == 0
+    assert np.all(np.diff(n) <= 0) and np.any((n > 0) & (n < runs))   # runs stop one by one
+    live = n > 0
+    for key in ("mean", "stderr"):
+        assert np.all(np.isfinite(tr[key][live])) and np.all(np.isinf(tr[key][~live]))
+    assert np.all(np.isfinite(tr["quantiles"][:, live])) and np.all(np.isinf(tr["quantiles"][:, ~live]))
+    assert np.all(tr["mean"][live] < 1e200) and not np.any(np.isnan(tr["quantiles"]))
+
+
+def test_same_seed_same_numbers_and_idle_threads_ignored(sim):
+    a, b, c = (_arrays(sim[k]) for k in ("small", "small_again", "small_other_seed"))
+    for key in ("mean", "stderr", "quantiles", "finite_runs"):
+        assert np.array_equal(a[key], b[key])
+    assert not np.any(a["mean"][1:] == c["mean"][1:])
+    assert np.all(a["finite_runs"] == sim["cases"]["small"]["runs"])   # 50 runs in a 128-thread block
+
+
+def test_device_reduction_matches_numpy_on_the_same_data(sim):
+    rec = sim["record"]
+    losses, live = np.array(rec["losses"]), np.array(rec["live"])
+    levels, res = np.array(rec["levels"]), rec["resolution"]
+    quantiles = np.array(rec["quantiles"])
+    assert res == pytest.approx(10 ** (1 / 64) - 1)
+    for j in range(losses.shape[0]):
+        x = losses[j][live[j]]
+        assert rec["finite"][j] == x.size
+        if x.size == 0:
+            assert np.isinf(rec["mean"][j]) and np.isinf(rec["stderr"][j])
+            assert np.all(np.isinf(quantiles[:, j]))
+            continue
+        assert rec["mean"][j] == pytest.approx(x.mean(), rel=1e-12)
+        if x.size == 1:
+            assert np.isinf(rec["stderr"][j])
+        else:
+            scale = x.max()             # numpy would overflow squaring losses near 1e190
+            std = (x / scale).std(ddof=1) * scale
+            assert rec["stderr"][j] == pytest.approx(std / np.sqrt(x.size), rel=1e-9)
+        # the sketch's read-off and the sample quantile at rank ceil(p n) share a bin
+        exact = np.quantile(x, levels, method="inverted_cdf")
+        ratio = quantiles[:, j] / exact
+        assert np.all((ratio <= 1 + res) & (ratio >= 1 / (1 + res))), (j, ratio)
+        assert quantiles[0, j] == x.min()
+        assert quantiles[-1, j] == pytest.approx(x.max(), rel=1e-12)     # 10^log10(max)
+
+
+def test_generators_match_numba_cuda_random(sim):
+    from simulate.cuda_kernels import generator_states
+    for runs, seed in ((300, 12345), (3, 2 ** 64 - 1), (sim["draws"]["runs"], sim["draws"]["seed"])):
+        lib = np.empty(runs, dtype=xoroshiro128p_dtype)
+        init_xoroshiro128p_states_cpu(lib, np.uint64(seed), np.uint64(0))
+        ours = generator_states(runs, seed)
+        assert np.array_equal(ours[:, 0], lib["s0"]) and np.array_equal(ours[:, 1], lib["s1"])
+    d = sim["draws"]
+    draws = [[xoroshiro128p_next(lib, r) for _ in range(d["n"])] for r in range(d["runs"])]
+    assert [[int(x) for x in row] for row in draws] == d["draws"]
+    # same uniforms; the library takes log(u1) in float32 (on the CPU too), ours in float64: they
+    # differ by its float32 rounding, ~6e-8 relative
+    normals = [[xoroshiro128p_normal_float64(lib, r) for _ in range(d["n"])] for r in range(d["runs"])]
+    np.testing.assert_allclose(d["normals"], normals, rtol=1e-6, atol=0)
+
+
+def _spec(**changes):
+    base = dict(eigenvalues=np.ones(2), initial_error=np.ones(2), alpha=0.1, beta=0.0,
+                nesterov=False, batch=1, steps=2, runs=4, seed=0, features="gaussian",
+                label_noise=0.0, every=1)
+    return SimulationSpec(**{**base, **changes})
+
+
+def test_without_gpu_or_extra_a_clear_error(monkeypatch):
+    from simulate import cuda_kernels
+    monkeypatch.setattr(cuda_kernels, "available", lambda: False)
+    with pytest.raises(ValueError, match="backend 'cuda' needs an NVIDIA GPU.*no usable GPU"):
+        cuda_backend.simulate_cuda(_spec())
+    with pytest.raises(ValueError, match="backend 'cuda' needs"):
+        simulate.run(Problem.from_arrays([1.0], [1.0]), 0.1, 0.0, 1, 2, 4, 0, backend="cuda")
+    monkeypatch.delattr(simulate, "cuda_kernels")               # numba.cuda cannot be imported
+    monkeypatch.setitem(sys.modules, "simulate.cuda_kernels", None)
+    with pytest.raises(ValueError, match="backend 'cuda' needs .*importing numba.cuda failed"):
+        cuda_backend.simulate_cuda(_spec())
+
+
+def test_data_features_are_refused():
+    with pytest.raises(ValueError, match="features must be one of"):
+        cuda_backend.simulate_cuda(_spec(features="data"))
