@@ -13,7 +13,7 @@ from theory.methods import METHODS
 from theory.noise import NoiseModel
 from theory.problem import Problem
 
-COMMAND_MODULES = ("loss", "derive", "critical_lr", "critical_batch", "rate", "optimize", "simulate", "validate")
+COMMAND_MODULES = ("loss", "derive", "critical_lr", "critical_batch", "rate", "optimize", "simulate", "validate", "phase_diagram", "plot")
 
 
 class UsageError(ValueError):

@@ -23,6 +23,7 @@ colour-blind-safe palette and ``viridis``.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -75,12 +76,20 @@ def _batch_text(batch: int, problem: Problem) -> str:
     return f"batch b = {batch} of N = {problem.data_size} (no replacement)"
 
 
-def save(fig: Figure, path) -> None:
-    """Write ``fig`` to ``path`` (.png at 150 dpi, .svg or .pdf)."""
+def check_out(path) -> str:
+    """``path`` as a string if it names a .png, .svg or .pdf file in an existing folder."""
     p = str(path)
     if not p.lower().endswith(FORMATS):
         raise ValueError(f"out must end with one of {FORMATS}, got {p!r}")
-    fig.savefig(p, dpi=150)
+    folder = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(folder):
+        raise ValueError(f"out must be in an existing folder, got {p!r}")
+    return p
+
+
+def save(fig: Figure, path) -> None:
+    """Write ``fig`` to ``path`` (.png at 150 dpi, .svg or .pdf)."""
+    fig.savefig(check_out(path), dpi=150)
 
 
 # -- 1. convergence region ----------------------------------------------------------------------
