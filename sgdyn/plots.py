@@ -87,9 +87,9 @@ def check_out(path) -> str:
     return p
 
 
-def save(fig: Figure, path) -> None:
-    """Write ``fig`` to ``path`` (.png at 150 dpi, .svg or .pdf)."""
-    fig.savefig(check_out(path), dpi=150)
+def save(fig: Figure, path, dpi: int = 150) -> None:
+    """Write ``fig`` to ``path`` (.png at ``dpi``, .svg or .pdf)."""
+    fig.savefig(check_out(path), dpi=checks.integer("dpi", dpi, 10))
 
 
 # -- 1. convergence region ----------------------------------------------------------------------
@@ -178,7 +178,7 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
     if objective == "horizon":
         gain = 100 * (1 - best / reference[1])
         ax.plot(reference[0], 0.0, "o", ms=8, mfc="white", mec="k", ls="none",
-                label=rf"best $\beta = 0$: $\alpha = {reference[0]:.3g}$ ($L_T^*$ {gain:.2g} % lower)")
+                label=rf"best $\beta = 0$: $\alpha = {reference[0]:.3g}$ (optimum {gain:.2g} % lower)")
     what = "rate optimum" if objective == "rate" else "loss-at-T optimum"
     ax.plot(*optimum, marker="*", ms=15, color=OKABE_ITO["orange"], mec="k", ls="none",
             label=rf"{what} $\alpha^*={optimum[0]:.3g}, \beta^*={optimum[1]:.3g}$")
@@ -318,7 +318,7 @@ class Guides:
 
     signal: np.ndarray          # (T+1,) L_t^GD / (1 - U(1))
     noise: np.ndarray           # (T+1,) L_T^pred (t / T)^-(2 - 1/nu), nan at t = 0
-    transition: float | None    # first t >= 1 with noise >= signal (None: not within T)
+    transition: float | None    # noise >= signal from this t on to T (None: no switch)
     noise_feedback: float       # U(1)
     nu: float
 
@@ -350,8 +350,11 @@ def renewal_guides(problem: Problem, alpha, beta, batch, steps, nu, method="heav
     signal[: gd.size] = gd / (1.0 - d.noise_feedback)
     with np.errstate(divide="ignore"):
         guide = np.where(t > 0, d.predicted_loss * (np.maximum(t, 1.0) / T) ** -(2.0 - 1.0 / nu), np.nan)
-    over = np.nonzero((t >= 1) & (guide >= signal))[0]
-    return Guides(signal, guide, float(over[0]) if over.size else None, d.noise_feedback, nu)
+    # the switch signal -> noise: the start of the final stretch where the noise guide is on top
+    # (in the signal phase the noise guide, extrapolated back from T, only lies above it early on)
+    below = np.nonzero((t >= 1) & ~(guide >= signal))[0]
+    switch = below[-1] + 1 if below.size and below[-1] < T else None
+    return Guides(signal, guide, None if switch is None else float(switch), d.noise_feedback, nu)
 
 
 @dataclass(frozen=True)
@@ -403,7 +406,8 @@ def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method=
                     color=OKABE_ITO["blue"], alpha=0.45, lw=0,
                     label=r"Monte Carlo mean $\pm$ 2 s.e.")
     ax.plot(s, tr.mean[live], "-", color=OKABE_ITO["blue"], lw=0.8,
-            label=f"Monte Carlo mean ({tr.runs} runs, {features} features)")
+            label=f"Monte Carlo mean ({tr.runs} runs, "
+                  f"{features if isinstance(features, str) else 'data-set rows as'} features)")
     ax.plot(t[1:curve.size], curve[1:], "-", color=OKABE_ITO["black"], lw=1.6,
             label="theory (SE recursion)")
     labels = []
@@ -424,7 +428,7 @@ def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method=
     ax.set_ylabel(r"population loss $L_t = \frac{1}{2}\sum_k \lambda_k E[e_{k,t}^2]$")
     ax.set_title(rf"{problem.name}, $\alpha = {alpha:g}$, $\beta = {beta:g}$, "
                  f"{_batch_text(int(batch), problem)}, {_noise_text(noise)}", fontsize=8.5)
-    ax.legend(fontsize=7.5, loc="lower left")
+    ax.legend(fontsize=7.5, loc="best")
     data = LossCurveData(curve, tr.steps, tr.mean, tr.stderr, tr.quantiles[0], tr.quantiles[-1],
                          (float(tr.quantile_levels[0]), float(tr.quantile_levels[-1])), tr.runs,
                          tr.diverged_runs, tuple(labels), transition)

@@ -125,7 +125,9 @@ def test_renewal_guides_and_loss_curves():
     assert g.noise[T] == pytest.approx(noise_decomposition(p, 0.2, 0.0, 1, T).predicted_loss,
                                        rel=1e-12)
     tt = int(g.transition)
-    assert g.noise[tt] >= g.signal[tt] and np.all(g.noise[1:tt] < g.signal[1:tt])
+    assert np.all(g.noise[tt:] >= g.signal[tt:]) and g.noise[tt - 1] < g.signal[tt - 1]
+    # signal phase (zeta = 2/3 < 2 - 1/nu): no switch to the noise asymptote
+    assert plots.renewal_guides(Problem.power_law(1.5, 1.0, 60), 0.2, 0.0, 1, T, 1.5).transition is None
     exact = loss_curve(p, 0.2, 0.0, 1, T).loss
     assert exact[T] > 5 * g.signal[T]
     # noise phase: the late loss follows the noise asymptote (within 15 % at T = 3000, N = 300,
