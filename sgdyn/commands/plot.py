@@ -1,0 +1,109 @@
+"""``sgdyn plot KIND``: critical learning rate against batch, the power-law phase plane, and loss
+curves (theory against Monte Carlo) as figures."""
+from __future__ import annotations
+
+import numpy as np
+
+from sgdyn import plots
+from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
+from sgdyn.commands.phase_diagram import add_out_arg
+from theory import checks
+from theory.methods import METHODS
+from theory.noise import NoiseModel
+
+
+def _floats(name: str, text: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in text.split(",")])
+    except ValueError:
+        raise ValueError(f"{name} must be a comma-separated list of numbers, got {text!r}") from None
+
+
+def register(sub):
+    p = sub.add_parser("plot", help="figures: critical-lr, phase-plane, loss-curves")
+    kinds = p.add_subparsers(dest="kind", required=True)
+
+    c = kinds.add_parser("critical-lr", help="critical effective lr against batch size (log axes)")
+    add_problem_args(c, hyper=())
+    c.add_argument("--batches", default="1,2,4,8,16,32,64,128,256,512,1024",
+                   help="comma-separated batch sizes")
+    c.add_argument("--betas", default="0", help="comma-separated momenta, one curve each")
+    add_out_arg(c)
+    c.set_defaults(func=run_critical_lr)
+
+    f = kinds.add_parser("phase-plane", help="power-law phases in the (nu, zeta) plane")
+    f.add_argument("--alpha", type=float, required=True, help="learning rate (PyTorch lr)")
+    f.add_argument("--beta", type=float, default=0.0, help="momentum in (-1, 1)")
+    f.add_argument("--batch", type=float, required=True, help="mini-batch size (i.i.d.)")
+    f.add_argument("--n", type=float, default=1000, help="number of modes")
+    f.add_argument("--method", choices=sorted(METHODS), default="heavy-ball")
+    f.add_argument("--tau1", type=float, default=1.0)
+    f.add_argument("--tau2", type=float, default=-1.0)
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    add_out_arg(f)
+    f.set_defaults(func=run_phase_plane)
+
+    lc = kinds.add_parser("loss-curves", help="theory against Monte Carlo (mean and bands)")
+    add_problem_args(lc)
+    lc.add_argument("--steps", type=float, required=True)
+    lc.add_argument("--runs", type=float, default=200)
+    lc.add_argument("--seed", type=float, default=0)
+    lc.add_argument("--features", choices=("gaussian", "rademacher"), default="gaussian")
+    lc.add_argument("--nu", type=float, default=None,
+                    help="spectral exponent: draw the signal / noise asymptotes and the transition")
+    add_out_arg(lc)
+    lc.set_defaults(func=run_loss_curves)
+
+
+def _report(args, summary, text):
+    if args.json:
+        print_json(dict(out=args.out, **summary))
+    else:
+        print(f"wrote {args.out}: {text}")
+    return 0
+
+
+def run_critical_lr(args) -> int:
+    plots.check_out(args.out)
+    fig, d = plots.critical_lr_vs_batch(problem_from_args(args), _floats("batches", args.batches),
+                                        _floats("betas", args.betas), args.method,
+                                        noise_from_args(args))
+    plots.save(fig, args.out)
+    return _report(args, {"batches": d.batches.tolist(), "betas": d.betas.tolist(),
+                          "alpha_eff_crit": d.alpha_eff_crit.tolist(),
+                          "reference": d.reference.tolist()},
+                   f"{d.betas.size} curves over {d.batches.size} batch sizes")
+
+
+def run_phase_plane(args) -> int:
+    plots.check_out(args.out)
+    fig, d = plots.phase_plane(args.alpha, args.beta, checks.integer("batch", args.batch, 1),
+                               checks.integer("n", args.n, 1), method=args.method,
+                               noise=NoiseModel(args.tau1, args.tau2))
+    plots.save(fig, args.out)
+    div = d.nus[d.noise_feedback >= 1.0]
+    text = (f"divergent for nu <= {div.max():.4g}" if div.size else "no divergent nu") + \
+        " (U(1) >= 1); phase boundary zeta = 2 - 1/nu"
+    return _report(args, {"nus": d.nus.tolist(), "noise_feedback": d.noise_feedback.tolist()}, text)
+
+
+def run_loss_curves(args) -> int:
+    plots.check_out(args.out)
+    problem = problem_from_args(args)
+    noise = noise_from_args(args)
+    batch = checks.integer("batch", args.batch, 1)
+    steps = checks.integer("steps", args.steps, 1)
+    asymptotes, transition = (), None
+    if args.nu is not None:
+        g = plots.renewal_guides(problem, args.alpha, args.beta, batch, steps, args.nu,
+                                 args.method, noise)
+        asymptotes, transition = g.asymptotes(), g.transition
+    fig, d = plots.loss_curves(problem, args.alpha, args.beta, batch, steps,
+                               checks.integer("runs", args.runs, 1),
+                               checks.integer("seed", args.seed, 0), args.method, noise,
+                               args.features, asymptotes=asymptotes, transition=transition)
+    plots.save(fig, args.out)
+    return _report(args, {"theory_final": float(d.theory[-1]), "mc_final": float(d.mean[-1]),
+                          "mc_stderr_final": float(d.stderr[-1]), "transition": d.transition},
+                   f"L_T theory {d.theory[-1]:.6g}, Monte Carlo {d.mean[-1]:.6g} "
+                   f"+- {d.stderr[-1]:.2g} ({d.runs} runs)")

@@ -1,0 +1,435 @@
+"""Figures of the SE theory of mini-batch SGD / momentum (Velikanov, Kuznedelev, Yarotsky, ICLR 2023,
+arXiv 2206.11124; THEORY.md section 1).
+
+Four kinds, each a function returning ``(figure, data)``: the matplotlib ``Figure`` and a small
+frozen dataclass holding exactly what was drawn (so tests check content, not pixels):
+
+1. ``convergence_region``: the (alpha, beta) plane at one batch size: noiseless mode-stability edge,
+   noise boundary ``U(1) = 1``, contours of the rate ``rho`` (or of the loss after ``steps`` steps)
+   and the optimum of that objective;
+2. ``critical_lr_vs_batch``: critical effective learning rate ``alpha_crit / (1 - beta)`` against
+   the batch size (log axes) with the small-alpha reference ``2 / (tau1 gamma Tr H)``
+   (``= 2 b / (tau1 Tr H)`` for i.i.d. batches);
+3. ``phase_plane``: power-law problems in the exponent plane (nu, zeta = kappa / nu): signal-
+   dominated ``zeta < 2 - 1/nu``, noise-dominated ``zeta > 2 - 1/nu``, divergent ``U(1) >= 1``;
+4. ``loss_curves``: theory against Monte Carlo (mean, a band of +-2 standard errors and the 5-95 %
+   run quantiles), optional asymptotes and the transition time where they cross.
+
+Conventions (stated in the axis labels): heavy ball ``v <- beta v - alpha g, w <- w + v``
+(PyTorch ``SGD(lr=alpha, momentum=beta)``), batch factor ``gamma = 1/b`` (i.i.d.) or
+``(N - b)/((N - 1) b)`` (without replacement), SE noise ``(tau1, tau2)``. Figures are built with
+``matplotlib.figure.Figure`` (no pyplot state, no GUI backend); colours are the Okabe-Ito
+colour-blind-safe palette and ``viridis``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from theory import checks
+from theory.dynamics import loss_curve
+from theory.horizon import final_losses, noise_decomposition, optimal_hyperparameters_at_horizon
+from theory.methods import get_method
+from theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from theory.problem import Problem
+from theory.stability import (_critical_alphas, _setup, critical_learning_rate, noise_feedback,
+                              optimal_rate)
+from theory.transfer import rate_arrays
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
+             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
+             "grey": "#999999"}
+CYCLE = ("blue", "vermillion", "green", "purple", "orange", "sky", "black")
+OBJECTIVES = ("rate", "horizon")
+FORMATS = (".png", ".svg", ".pdf")
+RATIO_LEVELS = (1.0, 1.005, 1.01, 1.02, 1.05, 1.1, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+ALPHA_LABEL = r"learning rate $\alpha$  (heavy ball $v \leftarrow \beta v - \alpha g$; PyTorch lr)"
+BETA_LABEL = r"momentum $\beta$"
+
+
+def _new_figure(size=(6.4, 4.6)) -> tuple[Figure, object]:
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _axes(ax, size=(6.4, 4.6)):
+    if ax is None:
+        return _new_figure(size)
+    return ax.figure, ax
+
+
+def _noise_text(noise: NoiseModel) -> str:
+    return rf"$\tau_1={noise.tau1:g}, \tau_2={noise.tau2:g}$"
+
+
+def _batch_text(batch: int, problem: Problem) -> str:
+    if problem.data_size is None:
+        return f"batch b = {batch} (i.i.d.)"
+    return f"batch b = {batch} of N = {problem.data_size} (no replacement)"
+
+
+def check_out(path) -> str:
+    """``path`` as a string if it names a .png, .svg or .pdf file in an existing folder."""
+    p = str(path)
+    if not p.lower().endswith(FORMATS):
+        raise ValueError(f"out must end with one of {FORMATS}, got {p!r}")
+    folder = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(folder):
+        raise ValueError(f"out must be in an existing folder, got {p!r}")
+    return p
+
+
+def save(fig: Figure, path, dpi: int = 150) -> None:
+    """Write ``fig`` to ``path`` (.png at ``dpi``, .svg or .pdf)."""
+    fig.savefig(check_out(path), dpi=checks.integer("dpi", dpi, 10))
+
+
+# -- 1. convergence region ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegionData:
+    alphas: np.ndarray          # (n_alpha,) learning-rate grid
+    betas: np.ndarray           # (n_beta,) momentum grid
+    values: np.ndarray          # (n_beta, n_alpha): rho ("rate") or L_T ("horizon"); nan where divergent
+    objective: str              # "rate" or "horizon"
+    steps: int | None           # the horizon T (objective "horizon")
+    alpha_crit: np.ndarray      # (n_beta,) sup of the convergent alphas at each beta
+    mode_edge: np.ndarray       # (n_beta,) alpha at which a noiseless mode turns unstable (inf: none)
+    noise_boundary: np.ndarray  # (m, 2) points (alpha, beta) of the boundary U(1) = 1
+    optimum: tuple[float, float]  # (alpha*, beta*) of the objective
+    optimum_value: float        # rho* or L_T at the optimum
+
+
+def convergence_region(problem: Problem, batch, method="heavy-ball", noise: NoiseModel = GAUSSIAN,
+                       objective: str = "rate", steps=None, betas=None, n_alpha: int = 120,
+                       alpha_max=None, ax=None) -> tuple[Figure, RegionData]:
+    """Where the loss converges in the (alpha, beta) plane, and how fast.
+
+    The region is ``{alpha < alpha_crit(beta)}`` (``theory.stability``: every mode stable and
+    ``U(1) < 1``); its boundary is the noiseless mode edge (Schur-Cohn; heavy ball
+    ``alpha lambda_max = 2 (1 + beta)``) where that binds and the noise boundary ``U(1) = 1``
+    elsewhere. ``objective="rate"`` shades ``log10(1 - rho)``, ``L_t ~ rho^t`` (numba kernel
+    ``theory.transfer.rate_arrays``, one call per beta row) and marks
+    ``theory.stability.optimal_rate``; ``objective="horizon"`` shades ``log10 L_T`` after
+    ``steps`` steps (``theory.horizon.final_losses``) and marks
+    ``optimal_hyperparameters_at_horizon``, where negative momentum shows up in the
+    noise-dominated phase at small batch (docs/negative_momentum.md).
+    """
+    m = _setup(problem, method, noise)
+    bsz = checks.integer("batch", batch, 1)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    T = checks.integer("steps", steps, 1) if objective == "horizon" else None
+    n_alpha = checks.integer("n_alpha", n_alpha, 2)
+    if betas is None:
+        betas = np.linspace(-0.95, 0.95, 77) if m.has_momentum else np.zeros(1)
+    betas = np.asarray([checks.momentum("betas", b) if m.has_momentum else m.check_params(1.0, b)[1]
+                        for b in np.atleast_1d(np.asarray(betas, float))])
+    g = batch_factor(bsz, problem.data_size)
+    lam = problem.eigenvalues
+    crit, edge, _ = _critical_alphas(m.name, lam, betas, g, noise.tau1, noise.tau2)
+    amax = 1.05 * float(crit.max()) if alpha_max is None else checks.positive("alpha_max", alpha_max)
+    alphas = np.linspace(amax / n_alpha, amax, n_alpha)
+    if objective == "rate":
+        rho = np.stack([rate_arrays(m.name, lam, alphas, b, g, noise.tau1, noise.tau2)[0]
+                        for b in betas])
+        values = np.where(rho < 1.0, rho, np.nan)
+        opt = optimal_rate(problem, bsz, m.name, noise)
+        optimum, best = (opt.alpha, opt.beta), opt.rate
+        with np.errstate(divide="ignore"):
+            shade = np.log10(1.0 - values)
+        bar = r"$\log_{10}(1 - \rho)$,  $L_t \sim \rho^t$"
+    else:
+        A, B = np.meshgrid(alphas, betas)
+        inside = A < crit[:, None]
+        L = np.full(A.shape, np.nan)
+        L[inside] = final_losses(problem, A[inside], B[inside], bsz, T, m.name, noise)
+        values = np.where(np.isfinite(L), L, np.nan)
+        opt = optimal_hyperparameters_at_horizon(problem, bsz, T, m.name, noise)
+        optimum, best = (opt.alpha, opt.beta), opt.loss
+        reference = (opt.alpha_beta0, opt.loss_beta0)
+        # ratios to the optimum resolve the flat basin where the optimum sits
+        shade = values / best
+        bar = rf"$L_T / L_T^*$ after T = {T} steps"
+    noise_side = crit < edge * (1.0 - 1e-9)
+    boundary = np.column_stack([crit[noise_side], betas[noise_side]])
+
+    fig, ax = _axes(ax)
+    if objective == "rate":
+        cs = ax.contourf(alphas, betas, shade, levels=14, cmap="viridis")
+    else:
+        cs = ax.contourf(alphas, betas, shade, levels=RATIO_LEVELS, cmap="viridis", extend="max",
+                         norm=BoundaryNorm(RATIO_LEVELS, 256, extend="max"))
+    ax.contour(alphas, betas, shade, levels=cs.levels, colors="k", linewidths=0.3, alpha=0.5)
+    fig.colorbar(cs, ax=ax, label=bar, format="%g")
+    shown = np.isfinite(edge) & (edge <= amax)
+    ax.plot(edge[shown], betas[shown], "--", color=OKABE_ITO["black"], lw=1.5,
+            label="noiseless mode edge (Schur-Cohn)")
+    ax.plot(boundary[:, 0], boundary[:, 1], "-", color=OKABE_ITO["vermillion"], lw=2.0,
+            label=r"noise boundary $U(1) = 1$")
+    ax.axhline(0.0, color=OKABE_ITO["grey"], lw=0.8, ls=":")
+    if objective == "horizon":
+        gain = 100 * (1 - best / reference[1])
+        ax.plot(reference[0], 0.0, "o", ms=8, mfc="white", mec="k", ls="none",
+                label=rf"best $\beta = 0$: $\alpha = {reference[0]:.3g}$ (optimum {gain:.2g} % lower)")
+    what = "rate optimum" if objective == "rate" else "loss-at-T optimum"
+    ax.plot(*optimum, marker="*", ms=15, color=OKABE_ITO["orange"], mec="k", ls="none",
+            label=rf"{what} $\alpha^*={optimum[0]:.3g}, \beta^*={optimum[1]:.3g}$")
+    ax.set_xlim(0.0, amax)
+    ax.set_ylim(betas.min(), betas.max())
+    ax.set_xlabel(ALPHA_LABEL)
+    ax.set_ylabel(BETA_LABEL)
+    ax.set_title(f"{problem.name}\n{_batch_text(bsz, problem)}, {_noise_text(noise)}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=7.5, framealpha=0.9)
+    data = RegionData(alphas, betas, values, objective, T, crit, edge, boundary, optimum, best)
+    return fig, data
+
+
+# -- 2. critical learning rate against batch -----------------------------------------------------
+@dataclass(frozen=True)
+class CriticalLRData:
+    batches: np.ndarray         # (n_b,) batch sizes
+    betas: np.ndarray           # (n_beta,) one curve per momentum
+    alpha_eff_crit: np.ndarray  # (n_beta, n_b) alpha_crit / (1 - beta)
+    limited_by: tuple           # (n_beta,) tuples of "noise" / "mode stability" per batch
+    mode_edge: np.ndarray       # (n_beta,) noiseless edge in alpha_eff (dotted lines)
+    reference: np.ndarray       # (n_b,) 2 / (tau1 gamma Tr H): 2 b / (tau1 Tr H) for i.i.d. batches
+
+
+def critical_lr_vs_batch(problem: Problem, batches, betas=(0.0,), method="heavy-ball",
+                         noise: NoiseModel = GAUSSIAN, ax=None) -> tuple[Figure, CriticalLRData]:
+    """Critical effective learning rate ``alpha_crit / (1 - beta)`` against the batch size.
+
+    ``theory.stability.critical_learning_rate`` per (beta, batch); the reference
+    ``2 / (tau1 gamma Tr H)`` is the small-alpha form of ``U(1) = 1`` (THEORY.md section 1): the
+    curves follow it while the collective noise binds (small batches) and saturate at the
+    noiseless edge ``2 (1 + beta) / ((1 - beta) lambda_max)`` at large batches.
+    """
+    _setup(problem, method, noise)
+    bs = np.array([checks.integer("batches", b, 1) for b in np.atleast_1d(batches)])
+    if problem.data_size is not None and bs.max() >= problem.data_size:
+        raise ValueError(f"batches must be below data_size = {problem.data_size}, got {bs.max()}")
+    bts = np.atleast_1d(np.asarray(betas, float))
+    crit = [[critical_learning_rate(problem, b, int(n), method, noise) for n in bs] for b in bts]
+    eff = np.array([[c.alpha_eff_crit for c in row] for row in crit])
+    limited = tuple(tuple(c.limited_by for c in row) for row in crit)
+    gam = np.array([batch_factor(int(n), problem.data_size) for n in bs])
+    ref = 2.0 / (noise.tau1 * gam * problem.trace) if noise.tau1 > 0 else np.full(bs.shape, np.inf)
+
+    fig, ax = _axes(ax)
+    edge = np.array([row[0].mode_edge / (1.0 - row[0].beta) for row in crit])
+    for i, b in enumerate(bts):
+        colour = OKABE_ITO[CYCLE[i % len(CYCLE)]]
+        ax.plot(bs, eff[i], "o-", ms=3.5, color=colour, label=rf"$\beta = {b:g}$")
+        # the noiseless edge 2 (1 + beta) / ((1 - beta) lambda_max) that large batches reach
+        ax.axhline(edge[i], color=colour, ls=":", lw=1.0)
+    if np.isfinite(ref).all():
+        ax.plot(bs, ref, "--", color=OKABE_ITO["black"],
+                label=r"$2 / (\tau_1 \gamma\, \mathrm{Tr} H)$  (= $2b / (\tau_1 \mathrm{Tr} H)$ i.i.d.)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size b" + (" (i.i.d. samples)" if problem.data_size is None
+                                    else f" (without replacement from N = {problem.data_size})"))
+    ax.set_ylabel(r"critical effective lr $\alpha_{crit} / (1 - \beta)$")
+    ax.set_title(f"{problem.name}, {get_method(method).name}, {_noise_text(noise)}; "
+                 "dotted: noiseless edge", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig, CriticalLRData(bs, bts, eff, limited, edge, ref)
+
+
+# -- 3. phase plane of power-law problems --------------------------------------------------------
+SIGNAL, NOISE, DIVERGENT = 0, 1, 2
+PHASE_NAMES = ("signal-dominated", "noise-dominated", "divergent")
+
+
+@dataclass(frozen=True)
+class PhasePlaneData:
+    nus: np.ndarray             # (n_nu,) eigenvalue exponents, lambda_k = k^-nu
+    zetas: np.ndarray           # (n_zeta,) signal exponents zeta = kappa / nu
+    boundary: np.ndarray        # (n_nu,) 2 - 1/nu: the phase boundary
+    noise_feedback: np.ndarray  # (n_nu,) U(1) of the n-mode power law at (alpha, beta, batch)
+    phase: np.ndarray           # (n_zeta, n_nu) SIGNAL, NOISE or DIVERGENT
+    alpha: float
+    beta: float
+    batch: int
+    n: int
+
+
+def phase_plane(alpha, beta, batch, n, nus=None, zetas=None, marks=(), method="heavy-ball",
+                noise: NoiseModel = GAUSSIAN, ax=None) -> tuple[Figure, PhasePlaneData]:
+    """Phases of power-law problems ``lambda_k = k^-nu, lambda_k c_k = k^-(kappa+1)`` (k <= n).
+
+    The renewal equation ``S = V + U * S`` with ``V_t ~ t^-zeta`` and ``U_t ~ t^-(2 - 1/nu)``
+    (THEORY.md section 1): the loss follows the signal ``V_t / (1 - U(1))`` when
+    ``zeta < 2 - 1/nu`` and the noise ``V(1) U_t / (1 - U(1))^2`` when ``zeta > 2 - 1/nu``; it
+    diverges when ``U(1) >= 1`` (``theory.stability.noise_feedback``; inf when a mode is unstable).
+    ``U(1)`` depends on the spectrum only, not on kappa, so divergence is a band of nu.
+    ``marks``: ``(nu, zeta, label)`` points to annotate.
+    """
+    bsz = checks.integer("batch", batch, 1)
+    n = checks.integer("n", n, 1)
+    nus = np.linspace(0.6, 3.0, 97) if nus is None else np.atleast_1d(np.asarray(nus, float))
+    zetas = np.linspace(0.02, 3.0, 150) if zetas is None else np.atleast_1d(np.asarray(zetas, float))
+    for name, v in (("nus", nus), ("zetas", zetas)):
+        if not (np.all(np.isfinite(v)) and np.all(v > 0)):
+            raise ValueError(f"{name} must be positive and finite")
+    U1 = np.array([noise_feedback(Problem.power_law(nu, 1.0, n), alpha, beta, bsz, method, noise)
+                   for nu in nus])
+    boundary = 2.0 - 1.0 / nus
+    phase = np.where(zetas[:, None] > boundary[None, :], NOISE, SIGNAL)
+    phase = np.where((U1 >= 1.0)[None, :], DIVERGENT, phase).astype(np.int8)
+
+    fig, ax = _axes(ax)
+    colours = [OKABE_ITO["sky"], OKABE_ITO["orange"], OKABE_ITO["grey"]]
+    ax.pcolormesh(nus, zetas, phase, cmap=ListedColormap(colours), vmin=-0.5, vmax=2.5,
+                  shading="nearest", rasterized=True)
+    ax.plot(nus, boundary, "-", color=OKABE_ITO["black"], lw=1.5)
+    for nu, zeta, label in marks:
+        ax.plot(nu, zeta, "o", color="k", ms=5)
+        ax.annotate(label, (nu, zeta), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    handles = [Patch(color=c, label=l) for c, l in zip(colours, (
+        r"signal-dominated $\zeta < 2 - 1/\nu$: $L_t \approx V_t / (2(1-U(1)))$",
+        r"noise-dominated $\zeta > 2 - 1/\nu$: $L_t \approx V(1) U_t / (2(1-U(1))^2)$",
+        r"divergent: $U(1) \geq 1$"))]
+    ax.legend(handles=handles, fontsize=7.5, loc="upper left", framealpha=0.9)
+    ax.set_ylim(zetas.min(), zetas.max())
+    ax.set_xlim(nus.min(), nus.max())
+    ax.set_xlabel(r"spectral exponent $\nu$  ($\lambda_k = k^{-\nu}$)")
+    ax.set_ylabel(r"signal exponent $\zeta = \kappa / \nu$  ($\lambda_k c_k = k^{-\kappa-1}$)")
+    ax.set_title(rf"n = {n} modes, $\alpha = {alpha:g}$, $\beta = {beta:g}$, b = {bsz} (i.i.d.), "
+                 f"{_noise_text(noise)}", fontsize=9)
+    return fig, PhasePlaneData(nus, zetas, boundary, U1, phase, float(alpha), float(beta), bsz, n)
+
+
+# -- 4. loss curves: theory against Monte Carlo ------------------------------------------------
+Asymptote = tuple[str, "np.ndarray | Callable[[np.ndarray], np.ndarray]"]
+
+
+@dataclass(frozen=True)
+class Guides:
+    """Two asymptotes of the renewal equation and the step where the second overtakes the first."""
+
+    signal: np.ndarray          # (T+1,) L_t^GD / (1 - U(1))
+    noise: np.ndarray           # (T+1,) L_T^pred (t / T)^-(2 - 1/nu), nan at t = 0
+    transition: float | None    # noise >= signal from this t on to T (None: no switch)
+    noise_feedback: float       # U(1)
+    nu: float
+
+    def asymptotes(self) -> tuple[Asymptote, Asymptote]:
+        """``(label, values)`` pairs for ``loss_curves``."""
+        return ((r"signal asymptote $L^{GD}_t / (1 - U(1))$", self.signal),
+                (rf"noise asymptote $\propto t^{{-(2 - 1/\nu)}}$, $\nu = {self.nu:g}$ "
+                 r"(constant $V(1) U_T / (2(1-U(1))^2)$ at T)", self.noise))
+
+
+def renewal_guides(problem: Problem, alpha, beta, batch, steps, nu, method="heavy-ball",
+                   noise: NoiseModel = GAUSSIAN) -> Guides:
+    """The signal- and noise-phase asymptotes of ``S = V + U * S`` (THEORY.md section 1), as guides.
+
+    Signal: ``L_t ~ V_t / (2 (1 - U(1)))`` with ``V_t / 2`` taken as the noiseless (gradient
+    descent, ``tau1 = tau2 = 0``) loss curve: the same per-mode maps without the noise terms,
+    which only touch the fast modes' transient. Noise: ``L_t ~ V(1) U_t / (2 (1 - U(1))^2)``, its
+    constant evaluated at the horizon T by ``theory.horizon.noise_decomposition`` and carried to
+    earlier t by the exponent ``U_t ~ t^-(2 - 1/nu)`` only (the exponent-only guide: the
+    constants of theory/asymptotics are not used here). The transition time is where they cross.
+    """
+    T = checks.integer("steps", steps, 1)
+    nu = checks.positive("nu", nu)
+    gd = loss_curve(problem.replace(label_noise=0.0), alpha, beta, batch, T, method,
+                    NoiseModel(0.0, 0.0)).loss
+    d = noise_decomposition(problem, alpha, beta, batch, T, method, noise)
+    t = np.arange(T + 1, dtype=float)
+    signal = np.full(T + 1, np.nan)
+    signal[: gd.size] = gd / (1.0 - d.noise_feedback)
+    with np.errstate(divide="ignore"):
+        guide = np.where(t > 0, d.predicted_loss * (np.maximum(t, 1.0) / T) ** -(2.0 - 1.0 / nu), np.nan)
+    # the switch signal -> noise: the start of the final stretch where the noise guide is on top
+    # (in the signal phase the noise guide, extrapolated back from T, only lies above it early on)
+    below = np.nonzero((t >= 1) & ~(guide >= signal))[0]
+    switch = below[-1] + 1 if below.size and below[-1] < T else None
+    return Guides(signal, guide, None if switch is None else float(switch), d.noise_feedback, nu)
+
+
+@dataclass(frozen=True)
+class LossCurveData:
+    theory: np.ndarray          # (T+1,) exact expected loss L_0..L_T (shorter if divergent)
+    steps: np.ndarray           # (n_rec,) Monte Carlo recorded steps
+    mean: np.ndarray            # (n_rec,) Monte Carlo mean
+    stderr: np.ndarray          # (n_rec,) its standard error
+    low: np.ndarray             # (n_rec,) lowest recorded run quantile
+    high: np.ndarray            # (n_rec,) highest recorded run quantile
+    quantile_levels: tuple      # (low, high) levels
+    runs: int
+    diverged_runs: int
+    asymptote_labels: tuple     # labels of the asymptotes drawn
+    transition: float | None    # marked transition time
+
+
+def _evaluate(a, t):
+    return np.asarray(a(t) if callable(a) else a, float)
+
+
+def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
+                noise: NoiseModel = GAUSSIAN, features="gaussian", every: int = 1,
+                asymptotes: Sequence[Asymptote] = (), transition=None,
+                ax=None) -> tuple[Figure, LossCurveData]:
+    """Theory (``theory.dynamics.loss_curve``, exact for Gaussian features) against Monte Carlo
+    (``simulate.run``: mean, a band of +-2 standard errors of the mean, and the outermost recorded
+    run quantiles), on log-log axes.
+
+    ``asymptotes``: ``(label, values)`` pairs, values an array over t = 0..T or a callable of t
+    (e.g. ``renewal_guides``); ``transition``: a step to mark with a vertical line. A Monte Carlo
+    run that passed the overflow guard is counted, not averaged (``diverged_runs``).
+    """
+    import simulate
+    T = checks.integer("steps", steps, 1)
+    curve = loss_curve(problem, alpha, beta, batch, T, method, noise).loss
+    tr = simulate.run(problem, alpha, beta, batch, T, runs, seed, method, features=features,
+                      every=every)
+    t = np.arange(T + 1, dtype=float)
+
+    fig, ax = _axes(ax)
+    live = (tr.steps > 0) & np.isfinite(tr.mean)
+    s = tr.steps[live]
+    ax.fill_between(s, tr.quantiles[0][live], tr.quantiles[-1][live], color=OKABE_ITO["sky"],
+                    alpha=0.35, lw=0, label=f"runs: {100 * tr.quantile_levels[0]:g}-"
+                                             f"{100 * tr.quantile_levels[-1]:g} % quantiles")
+    lo = tr.mean[live] - 2 * tr.stderr[live]
+    ax.fill_between(s, np.where(lo > 0, lo, np.nan), tr.mean[live] + 2 * tr.stderr[live],
+                    color=OKABE_ITO["blue"], alpha=0.45, lw=0,
+                    label=r"Monte Carlo mean $\pm$ 2 s.e.")
+    ax.plot(s, tr.mean[live], "-", color=OKABE_ITO["blue"], lw=0.8,
+            label=f"Monte Carlo mean ({tr.runs} runs, "
+                  f"{features if isinstance(features, str) else 'data-set rows as'} features)")
+    ax.plot(t[1:curve.size], curve[1:], "-", color=OKABE_ITO["black"], lw=1.6,
+            label="theory (SE recursion)")
+    labels = []
+    styles = (("--", "vermillion"), ("-.", "green"), (":", "purple"), ("--", "orange"))
+    for i, (label, values) in enumerate(asymptotes):
+        y = _evaluate(values, t)
+        ls, c = styles[i % len(styles)]
+        ax.plot(t[1:], y[1:], ls, color=OKABE_ITO[c], lw=1.4, label=label)
+        labels.append(label)
+    if transition is not None:
+        ax.axvline(transition, color=OKABE_ITO["grey"], lw=1.2, ls="-",
+                   label=f"predicted transition t = {transition:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    top = np.nanmax(tr.quantiles[-1][live]) if live.any() else curve.max()
+    ax.set_ylim(max(np.nanmin(curve[curve > 0]), np.nanmin(tr.quantiles[0][live])) * 0.3, top * 2)
+    ax.set_xlabel("step t")
+    ax.set_ylabel(r"population loss $L_t = \frac{1}{2}\sum_k \lambda_k E[e_{k,t}^2]$")
+    ax.set_title(rf"{problem.name}, $\alpha = {alpha:g}$, $\beta = {beta:g}$, "
+                 f"{_batch_text(int(batch), problem)}, {_noise_text(noise)}", fontsize=8.5)
+    ax.legend(fontsize=7.5, loc="best")
+    data = LossCurveData(curve, tr.steps, tr.mean, tr.stderr, tr.quantiles[0], tr.quantiles[-1],
+                         (float(tr.quantile_levels[0]), float(tr.quantile_levels[-1])), tr.runs,
+                         tr.diverged_runs, tuple(labels), transition)
+    return fig, data

@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+
+from sgdyn import plots
+from sgdyn.cli import main
+from theory.problem import Problem
+from theory.stability import critical_learning_rate, optimal_rate
+
+SPEC = "powerlaw:nu=1.5,kappa=3,n=30"
+P = Problem.parse(SPEC)
+
+
+def run_json(capsys, *argv):
+    code = main(list(argv) + ["--json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    return json.loads(out)
+
+
+def test_phase_diagram(capsys, tmp_path):
+    out = tmp_path / "region.svg"
+    d = run_json(capsys, "phase-diagram", "--problem", SPEC, "--batch", "2", "--n-beta", "11",
+                 "--n-alpha", "20", "--out", str(out))
+    o = optimal_rate(P, 2)
+    assert (d["alpha"], d["beta"], d["value"]) == (o.alpha, o.beta, o.rate)
+    assert d["noise_boundary_points"] > 0 and out.stat().st_size > 1000
+
+
+def test_plot_kinds(capsys, tmp_path):
+    d = run_json(capsys, "plot", "critical-lr", "--problem", SPEC, "--batches", "1,8",
+                 "--betas", "0,0.5", "--out", str(tmp_path / "c.png"))
+    assert d["alpha_eff_crit"][1][1] == critical_learning_rate(P, 0.5, 8).alpha_eff_crit
+    d = run_json(capsys, "plot", "phase-plane", "--alpha", "0.3", "--batch", "1", "--n", "50",
+                 "--out", str(tmp_path / "p.pdf"))
+    _, ref = plots.phase_plane(0.3, 0.0, 1, 50)
+    assert d["noise_feedback"] == ref.noise_feedback.tolist()
+    d = run_json(capsys, "plot", "loss-curves", "--problem", SPEC, "--alpha", "0.2", "--batch", "1",
+                 "--steps", "100", "--runs", "100", "--nu", "1.5", "--out", str(tmp_path / "l.png"))
+    assert d["transition"] is not None
+    assert abs(d["mc_final"] - d["theory_final"]) < 5 * d["mc_stderr_final"]
+    for name in ("c.png", "p.pdf", "l.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv", [
+    ["phase-diagram", "--problem", SPEC, "--batch", "1", "--out", "x.jpg"],
+    ["phase-diagram", "--problem", SPEC, "--batch", "1", "--objective", "horizon", "--out", "x.png"],
+    ["phase-diagram", "--problem", SPEC, "--batch", "1", "--beta-range", "0.5", "0.1", "--out", "x.png"],
+    ["plot", "critical-lr", "--problem", SPEC, "--betas", "0,a", "--out", "x.png"],
+    ["plot", "phase-plane", "--alpha", "0.1", "--batch", "0", "--out", "x.png"],
+    ["plot", "loss-curves", "--problem", SPEC, "--alpha", "0.1", "--batch", "1", "--steps", "10",
+     "--out", "/nonexistent-dir/x.png"],
+])
+def test_bad_input_one_line_exit_2(capsys, argv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sgdyn: error:") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())           # nothing written
