@@ -38,8 +38,8 @@ from theory.horizon import final_losses, noise_decomposition, optimal_hyperparam
 from theory.methods import get_method
 from theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from theory.problem import Problem
-from theory.stability import (_critical_alphas, _setup, critical_learning_rate, noise_feedback,
-                              optimal_rate)
+from theory.stability import (_setup, critical_learning_rate, critical_learning_rate_curve,
+                              noise_feedback, optimal_rate)
 from theory.transfer import rate_arrays
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies
@@ -134,11 +134,12 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
                         for b in np.atleast_1d(np.asarray(betas, float))])
     g = batch_factor(bsz, problem.data_size)
     lam = problem.eigenvalues
-    crit, edge, _ = _critical_alphas(m.name, lam, betas, g, noise.tau1, noise.tau2)
+    crit, edge = critical_learning_rate_curve(problem, betas, bsz, m.name, noise)
     amax = 1.05 * float(crit.max()) if alpha_max is None else checks.positive("alpha_max", alpha_max)
     alphas = np.linspace(amax / n_alpha, amax, n_alpha)
     if objective == "rate":
-        rho = np.stack([rate_arrays(m.name, lam, alphas, b, g, noise.tau1, noise.tau2)[0]
+        rho = np.stack([rate_arrays(m.name, lam, alphas, b, g, noise.tau1, noise.tau2,
+                                     problem.multiplicity)[0]
                         for b in betas])
         values = np.where(rho < 1.0, rho, np.nan)
         opt = optimal_rate(problem, bsz, m.name, noise)

@@ -244,6 +244,21 @@ def _critical_alphas(name, lam_, betas, g, t1, t2, w):
     return lo, edge, share
 
 
+def critical_learning_rate_curve(problem: Problem, betas, batch=1, method="heavy-ball",
+                                 noise: NoiseModel = GAUSSIAN) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha_crit(beta), mode_edge(beta))`` for an array of momenta at one batch size: the
+    vectorised form of ``critical_learning_rate`` (same bisection, all betas at once), with the
+    noiseless edge (inf where no mode edge exists) beside it."""
+    m = _setup(problem, method, noise)
+    g = batch_factor(checks.integer("batch", batch, 1), problem.data_size)
+    betas = np.atleast_1d(np.asarray(betas, float))
+    for b in betas:
+        m.check_params(1.0, float(b))
+    crit, edge, _ = _critical_alphas(m.name, problem.eigenvalues, betas, g, noise.tau1, noise.tau2,
+                                     problem.multiplicity)
+    return crit, edge
+
+
 def critical_learning_rate(problem: Problem, beta_value=0.0, batch=1, method="heavy-ball",
                            noise: NoiseModel = GAUSSIAN) -> CriticalLearningRate:
     """The largest alpha for which the loss converges (conditions 1-3 of the module docstring),
