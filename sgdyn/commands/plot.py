@@ -109,4 +109,6 @@ def run_loss_curves(args) -> int:
                           "mc_stderr_final": float(d.stderr[-1]), "phase": phase,
                           "transition": d.transition},
                    f"L_T theory {d.theory[-1]:.6g}, Monte Carlo {d.mean[-1]:.6g} "
-                   f"+- {d.stderr[-1]:.2g} ({d.runs} runs)")
+                   f"+- {d.stderr[-1]:.2g} ({d.runs} runs)" +
+                   ("" if phase is None else f"; {phase} phase, transition t = " +
+                    ("none" if transition is None else f"{transition:.4g}")))
