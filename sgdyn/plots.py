@@ -11,9 +11,11 @@ frozen dataclass holding exactly what was drawn (so tests check content, not pix
    the batch size (log axes) with the small-alpha reference ``2 / (tau1 gamma Tr H)``
    (``= 2 b / (tau1 Tr H)`` for i.i.d. batches);
 3. ``phase_plane``: power-law problems in the exponent plane (nu, zeta = kappa / nu): signal-
-   dominated ``zeta < 2 - 1/nu``, noise-dominated ``zeta > 2 - 1/nu``, divergent ``U(1) >= 1``;
+   dominated ``zeta < 2 - 1/nu``, noise-dominated ``zeta > 2 - 1/nu``, divergent ``U(1) >= 1``
+   (``theory.asymptotics.phases``);
 4. ``loss_curves``: theory against Monte Carlo (mean, a band of +-2 standard errors and the 5-95 %
-   run quantiles), optional asymptotes and the transition time where they cross.
+   run quantiles), optional asymptotes and the transition time where they cross
+   (``phase_guides``: the power-law asymptotes of ``theory.asymptotics.phases``).
 
 Conventions (stated in the axis labels): heavy ball ``v <- beta v - alpha g, w <- w + v``
 (PyTorch ``SGD(lr=alpha, momentum=beta)``), batch factor ``gamma = 1/b`` (i.i.d.) or
@@ -34,12 +36,13 @@ from matplotlib.patches import Patch
 
 from theory import checks
 from theory.dynamics import loss_curve
-from theory.horizon import final_losses, noise_decomposition, optimal_hyperparameters_at_horizon
+from theory.asymptotics import Phases, phases
+from theory.horizon import final_losses, optimal_hyperparameters_at_horizon
 from theory.methods import get_method
 from theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from theory.problem import Problem
 from theory.stability import (_setup, critical_learning_rate, critical_learning_rate_curve,
-                              noise_feedback, optimal_rate)
+                              optimal_rate)
 from theory.transfer import rate_arrays
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies
@@ -252,9 +255,9 @@ PHASE_NAMES = ("signal-dominated", "noise-dominated", "divergent")
 
 @dataclass(frozen=True)
 class PhasePlaneData:
-    nus: np.ndarray             # (n_nu,) eigenvalue exponents, lambda_k = k^-nu
+    nus: np.ndarray             # (n_nu,) eigenvalue exponents, lambda_k = k^-nu (> 1)
     zetas: np.ndarray           # (n_zeta,) signal exponents zeta = kappa / nu
-    boundary: np.ndarray        # (n_nu,) 2 - 1/nu: the phase boundary
+    boundary: np.ndarray        # (n_nu,) noise exponent 2 - 1/nu (asymptotics): the phase boundary
     noise_feedback: np.ndarray  # (n_nu,) U(1) of the n-mode power law at (alpha, beta, batch)
     phase: np.ndarray           # (n_zeta, n_nu) SIGNAL, NOISE or DIVERGENT
     alpha: float
@@ -267,25 +270,28 @@ def phase_plane(alpha, beta, batch, n, nus=None, zetas=None, marks=(), method="h
                 noise: NoiseModel = GAUSSIAN, ax=None) -> tuple[Figure, PhasePlaneData]:
     """Phases of power-law problems ``lambda_k = k^-nu, lambda_k c_k = k^-(kappa+1)`` (k <= n).
 
-    The renewal equation ``S = V + U * S`` with ``V_t ~ t^-zeta`` and ``U_t ~ t^-(2 - 1/nu)``
-    (THEORY.md section 1): the loss follows the signal ``V_t / (1 - U(1))`` when
-    ``zeta < 2 - 1/nu`` and the noise ``V(1) U_t / (1 - U(1))^2`` when ``zeta > 2 - 1/nu``; it
-    diverges when ``U(1) >= 1`` (``theory.stability.noise_feedback``; inf when a mode is unstable).
+    From ``theory.asymptotics.phases`` (one call per nu): the renewal equation ``S = V + U * S``
+    with ``V_t ~ t^-zeta`` and ``U_t ~ t^-(2 - 1/nu)``; the loss follows the signal
+    ``V_t / (1 - U(1))`` when ``zeta`` is below the noise exponent ``2 - 1/nu`` and the noise
+    ``V(1) U_t / (1 - U(1))^2`` above it; it diverges when ``U(1) >= 1`` or a mode is unstable.
     ``U(1)`` depends on the spectrum only, not on kappa, so divergence is a band of nu.
-    ``marks``: ``(nu, zeta, label)`` points to annotate.
+    ``nus > 1`` (a summable noise kernel). ``marks``: ``(nu, zeta, label)`` points to annotate.
     """
     bsz = checks.integer("batch", batch, 1)
-    n = checks.integer("n", n, 1)
-    nus = np.linspace(0.6, 3.0, 97) if nus is None else np.atleast_1d(np.asarray(nus, float))
+    n = checks.integer("n", n, 3)
+    nus = np.linspace(1.02, 3.0, 100) if nus is None else np.atleast_1d(np.asarray(nus, float))
     zetas = np.linspace(0.02, 3.0, 150) if zetas is None else np.atleast_1d(np.asarray(zetas, float))
-    for name, v in (("nus", nus), ("zetas", zetas)):
-        if not (np.all(np.isfinite(v)) and np.all(v > 0)):
-            raise ValueError(f"{name} must be positive and finite")
-    U1 = np.array([noise_feedback(Problem.power_law(nu, 1.0, n), alpha, beta, bsz, method, noise)
-                   for nu in nus])
-    boundary = 2.0 - 1.0 / nus
+    if not (np.all(np.isfinite(nus)) and np.all(nus > 1)):
+        raise ValueError("nus must be finite and > 1 (summable noise kernel)")
+    if not (np.all(np.isfinite(zetas)) and np.all(zetas > 0)):
+        raise ValueError("zetas must be positive and finite")
+    # kappa does not enter U(1), the noise exponent or divergence: one problem per nu
+    ph = [phases(Problem.power_law(nu, nu, n), alpha, beta, bsz, method, noise) for nu in nus]
+    boundary = np.array([p.noise_exponent for p in ph])
+    U1 = np.array([p.noise_feedback for p in ph])
+    diverges = np.array([p.phase == "diverges" for p in ph])
     phase = np.where(zetas[:, None] > boundary[None, :], NOISE, SIGNAL)
-    phase = np.where((U1 >= 1.0)[None, :], DIVERGENT, phase).astype(np.int8)
+    phase = np.where(diverges[None, :], DIVERGENT, phase).astype(np.int8)
 
     fig, ax = _axes(ax)
     colours = [OKABE_ITO["sky"], OKABE_ITO["orange"], OKABE_ITO["grey"]]
@@ -298,7 +304,7 @@ def phase_plane(alpha, beta, batch, n, nus=None, zetas=None, marks=(), method="h
     handles = [Patch(color=c, label=l) for c, l in zip(colours, (
         r"signal-dominated $\zeta < 2 - 1/\nu$: $L_t \approx V_t / (2(1-U(1)))$",
         r"noise-dominated $\zeta > 2 - 1/\nu$: $L_t \approx V(1) U_t / (2(1-U(1))^2)$",
-        r"divergent: $U(1) \geq 1$"))]
+        r"divergent: $U(1) \geq 1$ (or an unstable mode)"))]
     ax.legend(handles=handles, fontsize=7.5, loc="upper left", framealpha=0.9)
     ax.set_ylim(zetas.min(), zetas.max())
     ax.set_xlim(nus.min(), nus.max())
@@ -313,49 +319,21 @@ def phase_plane(alpha, beta, batch, n, nus=None, zetas=None, marks=(), method="h
 Asymptote = tuple[str, "np.ndarray | Callable[[np.ndarray], np.ndarray]"]
 
 
-@dataclass(frozen=True)
-class Guides:
-    """Two asymptotes of the renewal equation and the step where the second overtakes the first."""
+def phase_guides(ph: Phases) -> tuple[tuple[Asymptote, ...], float | None]:
+    """The power-law asymptotes of ``theory.asymptotics.phases`` as ``loss_curves`` guides.
 
-    signal: np.ndarray          # (T+1,) L_t^GD / (1 - U(1))
-    noise: np.ndarray           # (T+1,) L_T^pred (t / T)^-(2 - 1/nu), nan at t = 0
-    transition: float | None    # noise >= signal from this t on to T (None: no switch)
-    noise_feedback: float       # U(1)
-    nu: float
-
-    def asymptotes(self) -> tuple[Asymptote, Asymptote]:
-        """``(label, values)`` pairs for ``loss_curves``."""
-        return ((r"signal asymptote $L^{GD}_t / (1 - U(1))$", self.signal),
-                (rf"noise asymptote $\propto t^{{-(2 - 1/\nu)}}$, $\nu = {self.nu:g}$ "
-                 r"(constant $V(1) U_T / (2(1-U(1))^2)$ at T)", self.noise))
-
-
-def renewal_guides(problem: Problem, alpha, beta, batch, steps, nu, method="heavy-ball",
-                   noise: NoiseModel = GAUSSIAN) -> Guides:
-    """The signal- and noise-phase asymptotes of ``S = V + U * S`` (THEORY.md section 1), as guides.
-
-    Signal: ``L_t ~ V_t / (2 (1 - U(1)))`` with ``V_t / 2`` taken as the noiseless (gradient
-    descent, ``tau1 = tau2 = 0``) loss curve: the same per-mode maps without the noise terms,
-    which only touch the fast modes' transient. Noise: ``L_t ~ V(1) U_t / (2 (1 - U(1))^2)``, its
-    constant evaluated at the horizon T by ``theory.horizon.noise_decomposition`` and carried to
-    earlier t by the exponent ``U_t ~ t^-(2 - 1/nu)`` only (the exponent-only guide: the
-    constants of theory/asymptotics are not used here). The transition time is where they cross.
+    Signal ``C_V t^-zeta / (2 (1 - U(1)))`` and noise ``V(1) C_U t^-(2 - 1/nu) / (2 (1 - U(1))^2)``
+    (the latter only when ``V(1) < inf``, i.e. ``zeta > 1``), labelled with their constants, and
+    the transition time where they cross (None if they do not). Valid for ``1 << t << cutoff``.
     """
-    T = checks.integer("steps", steps, 1)
-    nu = checks.positive("nu", nu)
-    gd = loss_curve(problem.replace(label_noise=0.0), alpha, beta, batch, T, method,
-                    NoiseModel(0.0, 0.0)).loss
-    d = noise_decomposition(problem, alpha, beta, batch, T, method, noise)
-    t = np.arange(T + 1, dtype=float)
-    signal = np.full(T + 1, np.nan)
-    signal[: gd.size] = gd / (1.0 - d.noise_feedback)
-    with np.errstate(divide="ignore"):
-        guide = np.where(t > 0, d.predicted_loss * (np.maximum(t, 1.0) / T) ** -(2.0 - 1.0 / nu), np.nan)
-    # the switch signal -> noise: the start of the final stretch where the noise guide is on top
-    # (in the signal phase the noise guide, extrapolated back from T, only lies above it early on)
-    below = np.nonzero((t >= 1) & ~(guide >= signal))[0]
-    switch = below[-1] + 1 if below.size and below[-1] < T else None
-    return Guides(signal, guide, None if switch is None else float(switch), d.noise_feedback, nu)
+    if ph.phase == "diverges":
+        raise ValueError(f"the loss diverges, it has no power-law asymptotes ({ph.reason})")
+    guides = [(rf"signal asymptote ${ph.signal_loss_constant:.3g}\,t^{{-{ph.signal_exponent:.3g}}}$"
+               r"  ($\zeta = \kappa/\nu$)", ph.signal_asymptote)]
+    if ph.noise_loss_constant > 0:
+        guides.append((rf"noise asymptote ${ph.noise_loss_constant:.3g}\,t^{{-{ph.noise_exponent:.3g}}}$"
+                       r"  ($2 - 1/\nu$)", ph.noise_asymptote))
+    return tuple(guides), ph.transition_time
 
 
 @dataclass(frozen=True)
@@ -374,7 +352,8 @@ class LossCurveData:
 
 
 def _evaluate(a, t):
-    return np.asarray(a(t) if callable(a) else a, float)
+    """An asymptote's values at steps ``t >= 1`` (an array over 0..T, or a callable of t)."""
+    return np.asarray(a(t[1:]) if callable(a) else np.asarray(a, float)[1:], float)
 
 
 def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
@@ -386,7 +365,7 @@ def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method=
     run quantiles), on log-log axes.
 
     ``asymptotes``: ``(label, values)`` pairs, values an array over t = 0..T or a callable of t
-    (e.g. ``renewal_guides``); ``transition``: a step to mark with a vertical line. A Monte Carlo
+    (e.g. ``phase_guides``); ``transition``: a step to mark with a vertical line. A Monte Carlo
     run that passed the overflow guard is counted, not averaged (``diverged_runs``).
     """
     import simulate
@@ -414,9 +393,8 @@ def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method=
     labels = []
     styles = (("--", "vermillion"), ("-.", "green"), (":", "purple"), ("--", "orange"))
     for i, (label, values) in enumerate(asymptotes):
-        y = _evaluate(values, t)
         ls, c = styles[i % len(styles)]
-        ax.plot(t[1:], y[1:], ls, color=OKABE_ITO[c], lw=1.4, label=label)
+        ax.plot(t[1:], _evaluate(values, t), ls, color=OKABE_ITO[c], lw=1.4, label=label)
         labels.append(label)
     if transition is not None:
         ax.axvline(transition, color=OKABE_ITO["grey"], lw=1.2, ls="-",

@@ -8,6 +8,7 @@ from sgdyn import plots
 from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
 from sgdyn.commands.phase_diagram import add_out_arg
 from theory import checks
+from theory.asymptotics import phases
 from theory.methods import METHODS
 from theory.noise import NoiseModel
 
@@ -49,8 +50,9 @@ def register(sub):
     lc.add_argument("--runs", type=float, default=200)
     lc.add_argument("--seed", type=float, default=0)
     lc.add_argument("--features", choices=("gaussian", "rademacher"), default="gaussian")
-    lc.add_argument("--nu", type=float, default=None,
-                    help="spectral exponent: draw the signal / noise asymptotes and the transition")
+    lc.add_argument("--asymptotes", action="store_true",
+                    help="power-law problems: draw the signal / noise asymptotes and the "
+                         "transition time (theory.asymptotics.phases)")
     add_out_arg(lc)
     lc.set_defaults(func=run_loss_curves)
 
@@ -93,17 +95,20 @@ def run_loss_curves(args) -> int:
     noise = noise_from_args(args)
     batch = checks.integer("batch", args.batch, 1)
     steps = checks.integer("steps", args.steps, 1)
-    asymptotes, transition = (), None
-    if args.nu is not None:
-        g = plots.renewal_guides(problem, args.alpha, args.beta, batch, steps, args.nu,
-                                 args.method, noise)
-        asymptotes, transition = g.asymptotes(), g.transition
+    asymptotes, transition, phase = (), None, None
+    if args.asymptotes:
+        ph = phases(problem, args.alpha, args.beta, batch, args.method, noise)
+        asymptotes, transition = plots.phase_guides(ph)
+        phase = ph.phase
     fig, d = plots.loss_curves(problem, args.alpha, args.beta, batch, steps,
                                checks.integer("runs", args.runs, 1),
                                checks.integer("seed", args.seed, 0), args.method, noise,
                                args.features, asymptotes=asymptotes, transition=transition)
     plots.save(fig, args.out)
     return _report(args, {"theory_final": float(d.theory[-1]), "mc_final": float(d.mean[-1]),
-                          "mc_stderr_final": float(d.stderr[-1]), "transition": d.transition},
+                          "mc_stderr_final": float(d.stderr[-1]), "phase": phase,
+                          "transition": d.transition},
                    f"L_T theory {d.theory[-1]:.6g}, Monte Carlo {d.mean[-1]:.6g} "
-                   f"+- {d.stderr[-1]:.2g} ({d.runs} runs)")
+                   f"+- {d.stderr[-1]:.2g} ({d.runs} runs)" +
+                   ("" if phase is None else f"; {phase} phase, transition t = " +
+                    ("none" if transition is None else f"{transition:.4g}")))

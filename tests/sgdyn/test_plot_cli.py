@@ -5,6 +5,7 @@ import pytest
 
 from sgdyn import plots
 from sgdyn.cli import main
+from theory.asymptotics import phases
 from theory.problem import Problem
 from theory.stability import critical_learning_rate, optimal_rate
 
@@ -37,8 +38,9 @@ def test_plot_kinds(capsys, tmp_path):
     _, ref = plots.phase_plane(0.3, 0.0, 1, 50)
     assert d["noise_feedback"] == ref.noise_feedback.tolist()
     d = run_json(capsys, "plot", "loss-curves", "--problem", SPEC, "--alpha", "0.2", "--batch", "1",
-                 "--steps", "100", "--runs", "100", "--nu", "1.5", "--out", str(tmp_path / "l.png"))
-    assert d["transition"] is not None
+                 "--steps", "100", "--runs", "100", "--asymptotes", "--out", str(tmp_path / "l.png"))
+    ph = phases(P, 0.2, 0.0, 1)
+    assert d["phase"] == ph.phase == "noise" and d["transition"] == ph.transition_time
     assert abs(d["mc_final"] - d["theory_final"]) < 5 * d["mc_stderr_final"]
     for name in ("c.png", "p.pdf", "l.png"):
         assert (tmp_path / name).stat().st_size > 1000
@@ -50,6 +52,8 @@ def test_plot_kinds(capsys, tmp_path):
     ["phase-diagram", "--problem", SPEC, "--batch", "1", "--beta-range", "0.5", "0.1", "--out", "x.png"],
     ["plot", "critical-lr", "--problem", SPEC, "--betas", "0,a", "--out", "x.png"],
     ["plot", "phase-plane", "--alpha", "0.1", "--batch", "0", "--out", "x.png"],
+    ["plot", "loss-curves", "--problem", SPEC, "--label-noise", "0.1", "--alpha", "0.1",
+     "--batch", "1", "--steps", "10", "--asymptotes", "--out", "x.png"],
     ["plot", "loss-curves", "--problem", SPEC, "--alpha", "0.1", "--batch", "1", "--steps", "10",
      "--out", "/nonexistent-dir/x.png"],
 ])

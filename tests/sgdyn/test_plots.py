@@ -4,7 +4,8 @@ import pytest
 
 from sgdyn import plots
 from theory.dynamics import loss_curve
-from theory.horizon import noise_decomposition, optimal_hyperparameters_at_horizon
+from theory.asymptotics import phases
+from theory.horizon import optimal_hyperparameters_at_horizon
 from theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from theory.problem import Problem
 from theory.stability import (asymptotic_rate, critical_learning_rate, noise_feedback,
@@ -97,53 +98,65 @@ def test_critical_lr_follows_reference_on_a_flat_spectrum():
 
 
 def test_phase_plane():
-    nus = np.linspace(0.6, 2.5, 20)
-    fig, d = plots.phase_plane(0.3, 0.0, 1, 200, nus=nus, marks=[(1.5, 2.0, "A")])
+    nus = np.linspace(1.02, 2.5, 16)
+    fig, d = plots.phase_plane(0.3, 0.0, 1, 1000, nus=nus, marks=[(1.5, 2.0, "A")])
     ax = fig.axes[0]
     assert "nu" in ax.get_xlabel() and "zeta" in ax.get_ylabel()
     assert len(legend_texts(ax)) == 3
-    np.testing.assert_array_equal(d.boundary, 2 - 1 / nus)
+    np.testing.assert_allclose(d.boundary, 2 - 1 / nus, rtol=1e-12)   # the noise exponent
     div = d.noise_feedback >= 1
     assert div.any() and (~div).any()
     assert np.all(d.phase[:, div] == plots.DIVERGENT)
     live = d.phase[:, ~div]
     above = d.zetas[:, None] > d.boundary[None, ~div]
     assert np.array_equal(live == plots.NOISE, above) and np.array_equal(live == plots.SIGNAL, ~above)
-    # divergence by an independent route: the rate of the loss series (first root of det(I - zT))
-    for nu, bad in zip(nus, div):
-        p = Problem.power_law(nu, 2.0, 200)
+    # U(1) against stability's closed form, divergence against the rate of the loss series (first
+    # root of det(I - zT)): independent routes. asymptotics sums u(1) in the polynomial form, which
+    # loses up to log10(1 / (r lambda)) <= 6 digits on the slow modes (its _totals): 1e-9 relative
+    for nu, u1, bad in zip(nus, d.noise_feedback, div):
+        p = Problem.power_law(nu, 2.0, 1000)
+        assert u1 == pytest.approx(noise_feedback(p, 0.3, 0.0, 1), rel=1e-9)
         assert asymptotic_rate(p, 0.3, 0.0, 1).diverges == bad
+    # a few cells against asymptotics.phases on the problem with that very kappa
+    names = {plots.SIGNAL: "signal", plots.NOISE: "noise", plots.DIVERGENT: "diverges"}
+    for i, j in ((10, 0), (10, 8), (120, 8), (60, 15), (140, 15)):
+        nu, zeta = nus[j], d.zetas[i]
+        ph = phases(Problem.power_law(nu, zeta * nu, 1000), 0.3, 0.0, 1)
+        assert ph.phase == names[int(d.phase[i, j])]
+    assert {int(d.phase[i, j]) for i, j in ((10, 8), (120, 8), (60, 0))} == {0, 1, 2}
+    with pytest.raises(ValueError, match="nus must be finite and > 1"):
+        plots.phase_plane(0.3, 0.0, 1, 100, nus=[0.9, 1.5])
 
 
-def test_renewal_guides_and_loss_curves():
+def test_phase_guides_and_loss_curves():
     p = Problem.power_law(1.5, 3.0, 60)
     T = 400
-    g = plots.renewal_guides(p, 0.2, 0.0, 1, T, 1.5)
-    assert g.noise_feedback == pytest.approx(noise_feedback(p, 0.2, 0.0, 1), rel=1e-12)
-    gd = loss_curve(p, 0.2, 0.0, 1, T, noise=NoiseModel(0.0, 0.0)).loss
-    np.testing.assert_allclose(g.signal, gd / (1 - g.noise_feedback), rtol=1e-15)
-    assert g.noise[T] == pytest.approx(noise_decomposition(p, 0.2, 0.0, 1, T).predicted_loss,
-                                       rel=1e-12)
-    tt = int(g.transition)
-    assert np.all(g.noise[tt:] >= g.signal[tt:]) and g.noise[tt - 1] < g.signal[tt - 1]
-    # signal phase (zeta = 2/3 < 2 - 1/nu): no switch to the noise asymptote
-    assert plots.renewal_guides(Problem.power_law(1.5, 1.0, 60), 0.2, 0.0, 1, T, 1.5).transition is None
-    exact = loss_curve(p, 0.2, 0.0, 1, T).loss
-    assert exact[T] > 5 * g.signal[T]
-    # noise phase: the late loss follows the noise asymptote (within 15 % at T = 3000, N = 300,
-    # as in tests/theory/test_horizon.py; the approach to it is slow)
-    big = Problem.power_law(1.5, 3.0, 300)
-    g3 = plots.renewal_guides(big, 0.2, 0.0, 1, 3000, 1.5)
-    assert g3.noise[3000] == pytest.approx(loss_curve(big, 0.2, 0.0, 1, 3000).final, rel=0.15)
+    ph = phases(p, 0.2, 0.0, 1)
+    guides, transition = plots.phase_guides(ph)
+    assert ph.phase == "noise" and transition == ph.transition_time
+    assert len(guides) == 2
+    t = np.arange(1.0, 11.0)
+    np.testing.assert_array_equal(guides[0][1](t), ph.signal_asymptote(t))
+    np.testing.assert_array_equal(guides[1][1](t), ph.noise_asymptote(t))
+    # the two guides cross at the marked transition time
+    assert guides[0][1](transition) == pytest.approx(guides[1][1](transition), rel=1e-12)
+    # signal phase with zeta < 1: V(1) = inf, no noise asymptote, no transition
+    sig, none = plots.phase_guides(phases(Problem.power_law(1.5, 1.0, 60), 0.2, 0.0, 1))
+    assert len(sig) == 1 and none is None
+    with pytest.raises(ValueError, match="diverges"):
+        plots.phase_guides(phases(p, 3.0, 0.0, 1))
 
-    fig, d = plots.loss_curves(p, 0.2, 0.0, 1, T, 400, 7, every=20, asymptotes=g.asymptotes(),
-                               transition=g.transition)
+    exact = loss_curve(p, 0.2, 0.0, 1, T).loss
+    fig, d = plots.loss_curves(p, 0.2, 0.0, 1, T, 400, 7, every=20, asymptotes=guides,
+                               transition=transition)
     ax = fig.axes[0]
     assert ax.get_xscale() == ax.get_yscale() == "log" and "loss" in ax.get_ylabel()
     np.testing.assert_array_equal(d.theory, exact)
-    assert d.asymptote_labels == tuple(lbl for lbl, _ in g.asymptotes())
+    assert d.asymptote_labels == tuple(lbl for lbl, _ in guides)
     assert len(legend_texts(ax)) == 4 + 2 + 1     # bands, mean, theory; asymptotes; transition
     assert len(ax.collections) == 2               # the two bands
+    vline = [ln for ln in ax.get_lines() if ln.get_xdata()[0] == transition]
+    assert len(vline) == 1
     # theory against Monte Carlo within 5 standard errors at every recorded step (t > 0)
     z = (d.mean[1:] - d.theory[d.steps[1:]]) / d.stderr[1:]
     assert np.abs(z).max() < 5 and d.diverged_runs == 0
