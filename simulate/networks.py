@@ -77,35 +77,64 @@ def _scalar_net(w, u, d1, d2, dims, g, hu):
 
 
 @numba.njit(cache=True)
+def _add_matmul(out, X, Y):
+    # out += X @ Y, X and Y C-contiguous: callers pass contiguous transposes so that numba's
+    # BLAS-backed @ is compiled for one layout only (each layout pair is a costly specialisation)
+    out += X @ Y
+
+
+@numba.njit(cache=True)
 def _matrix_net(w, u, d1, d2, dims, g, hu):
     # P = W_L..W_1; B_i = W_{i-1}..W_1, A_i = W_L..W_{i+1}; grad_i = A_i^T R B_i^T, R = P - Phi,
-    # and its forward-mode derivative along U (dA, dB, dR by the product rule)
+    # and its forward-mode derivative along U (dA, dB, dR by the product rule):
+    # H_i u = (dA_i^T R + A_i^T dB_L) B_i^T + (A_i^T R) dB_i^T  (dB_L = dP = dR)
     want_hu = hu.size > 0
     L, h = dims[0], dims[1]
     hh = h * h
     W = w.reshape((L, h, h))
     U = u.reshape((L, h, h))
-    B = np.empty((L + 1, h, h))
+    B = np.zeros((L + 1, h, h))
     dB = np.zeros((L + 1, h, h))
-    A = np.empty((L, h, h))
+    A = np.zeros((L, h, h))
     dA = np.zeros((L, h, h))
-    B[0] = np.eye(h)
+    for k in range(h):
+        B[0, k, k] = 1.0
+        A[L - 1, k, k] = 1.0
     for i in range(L):
-        B[i + 1] = W[i] @ B[i]
+        _add_matmul(B[i + 1], W[i], B[i])
         if want_hu:
-            dB[i + 1] = U[i] @ B[i] + W[i] @ dB[i]
-    A[L - 1] = np.eye(h)
+            _add_matmul(dB[i + 1], U[i], B[i])
+            _add_matmul(dB[i + 1], W[i], dB[i])
     for i in range(L - 1, 0, -1):
-        A[i - 1] = A[i] @ W[i]
+        _add_matmul(A[i - 1], A[i], W[i])
         if want_hu:
-            dA[i - 1] = dA[i] @ W[i] + A[i] @ U[i]
+            _add_matmul(dA[i - 1], dA[i], W[i])
+            _add_matmul(dA[i - 1], A[i], U[i])
     R = B[L] - d1.reshape((h, h))
+    ATR = np.empty((h, h))
+    T = np.empty((h, h))
+    At = np.empty((h, h))      # contiguous transposes (see _add_matmul)
+    dAt = np.empty((h, h))
+    Bt = np.empty((h, h))
+    dBt = np.empty((h, h))
     for i in range(L):
-        Gi = A[i].T @ R @ B[i].T
-        g[i * hh:(i + 1) * hh] = Gi.ravel()
+        At[:] = A[i].T
+        Bt[:] = B[i].T
+        ATR[:] = 0.0
+        _add_matmul(ATR, At, R)
+        Gi = g[i * hh:(i + 1) * hh].reshape((h, h))
+        Gi[:] = 0.0
+        _add_matmul(Gi, ATR, Bt)
         if want_hu:
-            Hi = dA[i].T @ R @ B[i].T + A[i].T @ dB[L] @ B[i].T + A[i].T @ R @ dB[i].T
-            hu[i * hh:(i + 1) * hh] = Hi.ravel()
+            dAt[:] = dA[i].T
+            dBt[:] = dB[i].T
+            T[:] = 0.0
+            _add_matmul(T, dAt, R)
+            _add_matmul(T, At, dB[L])
+            Hi = hu[i * hh:(i + 1) * hh].reshape((h, h))
+            Hi[:] = 0.0
+            _add_matmul(Hi, T, Bt)
+            _add_matmul(Hi, ATR, dBt)
     return 0.5 * np.sum(R * R)
 
 
