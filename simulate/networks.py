@@ -42,7 +42,8 @@ RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 
 
 @numba.njit(cache=True)
-def _quadratic(w, u, d1, d2, dims, g, hu, want_hu):
+def _quadratic(w, u, d1, d2, dims, g, hu):
+    want_hu = hu.size > 0
     loss = 0.0
     for k in range(w.size):
         g[k] = d1[k] * w[k]
@@ -53,8 +54,9 @@ def _quadratic(w, u, d1, d2, dims, g, hu, want_hu):
 
 
 @numba.njit(cache=True)
-def _scalar_net(w, u, d1, d2, dims, g, hu, want_hu):
+def _scalar_net(w, u, d1, d2, dims, g, hu):
     # Q_i = prod_{k != i} w_k and its derivative along u from dual-number prefix/suffix products
+    want_hu = hu.size > 0
     a, p = d1[0], d1[1]
     L = w.size
     pre, dpre = np.ones(L + 1), np.zeros(L + 1)
@@ -75,39 +77,70 @@ def _scalar_net(w, u, d1, d2, dims, g, hu, want_hu):
 
 
 @numba.njit(cache=True)
-def _matrix_net(w, u, d1, d2, dims, g, hu, want_hu):
+def _add_matmul(out, X, Y):
+    # out += X @ Y, X and Y C-contiguous: callers pass contiguous transposes so that numba's
+    # BLAS-backed @ is compiled for one layout only (each layout pair is a costly specialisation)
+    out += X @ Y
+
+
+@numba.njit(cache=True)
+def _matrix_net(w, u, d1, d2, dims, g, hu):
     # P = W_L..W_1; B_i = W_{i-1}..W_1, A_i = W_L..W_{i+1}; grad_i = A_i^T R B_i^T, R = P - Phi,
-    # and its forward-mode derivative along U (dA, dB, dR by the product rule)
+    # and its forward-mode derivative along U (dA, dB, dR by the product rule):
+    # H_i u = (dA_i^T R + A_i^T dB_L) B_i^T + (A_i^T R) dB_i^T  (dB_L = dP = dR)
+    want_hu = hu.size > 0
     L, h = dims[0], dims[1]
     hh = h * h
     W = w.reshape((L, h, h))
     U = u.reshape((L, h, h))
-    B = np.empty((L + 1, h, h))
+    B = np.zeros((L + 1, h, h))
     dB = np.zeros((L + 1, h, h))
-    A = np.empty((L, h, h))
+    A = np.zeros((L, h, h))
     dA = np.zeros((L, h, h))
-    B[0] = np.eye(h)
+    for k in range(h):
+        B[0, k, k] = 1.0
+        A[L - 1, k, k] = 1.0
     for i in range(L):
-        B[i + 1] = W[i] @ B[i]
+        _add_matmul(B[i + 1], W[i], B[i])
         if want_hu:
-            dB[i + 1] = U[i] @ B[i] + W[i] @ dB[i]
-    A[L - 1] = np.eye(h)
+            _add_matmul(dB[i + 1], U[i], B[i])
+            _add_matmul(dB[i + 1], W[i], dB[i])
     for i in range(L - 1, 0, -1):
-        A[i - 1] = A[i] @ W[i]
+        _add_matmul(A[i - 1], A[i], W[i])
         if want_hu:
-            dA[i - 1] = dA[i] @ W[i] + A[i] @ U[i]
+            _add_matmul(dA[i - 1], dA[i], W[i])
+            _add_matmul(dA[i - 1], A[i], U[i])
     R = B[L] - d1.reshape((h, h))
+    ATR = np.empty((h, h))
+    T = np.empty((h, h))
+    At = np.empty((h, h))      # contiguous transposes (see _add_matmul)
+    dAt = np.empty((h, h))
+    Bt = np.empty((h, h))
+    dBt = np.empty((h, h))
     for i in range(L):
-        Gi = A[i].T @ R @ B[i].T
-        g[i * hh:(i + 1) * hh] = Gi.ravel()
+        At[:] = A[i].T
+        Bt[:] = B[i].T
+        ATR[:] = 0.0
+        _add_matmul(ATR, At, R)
+        Gi = g[i * hh:(i + 1) * hh].reshape((h, h))
+        Gi[:] = 0.0
+        _add_matmul(Gi, ATR, Bt)
         if want_hu:
-            Hi = dA[i].T @ R @ B[i].T + A[i].T @ dB[L] @ B[i].T + A[i].T @ R @ dB[i].T
-            hu[i * hh:(i + 1) * hh] = Hi.ravel()
+            dAt[:] = dA[i].T
+            dBt[:] = dB[i].T
+            T[:] = 0.0
+            _add_matmul(T, dAt, R)
+            _add_matmul(T, At, dB[L])
+            Hi = hu[i * hh:(i + 1) * hh].reshape((h, h))
+            Hi[:] = 0.0
+            _add_matmul(Hi, T, Bt)
+            _add_matmul(Hi, ATR, dBt)
     return 0.5 * np.sum(R * R)
 
 
 @numba.njit(cache=True)
-def _tanh_net(w, u, d1, d2, dims, g, hu, want_hu):
+def _tanh_net(w, u, d1, d2, dims, g, hu):
+    want_hu = hu.size > 0
     n, d, m = dims[0], dims[1], dims[2]
     md = m * d
     g[:] = 0.0
@@ -150,14 +183,17 @@ def _tanh_net(w, u, d1, d2, dims, g, hu, want_hu):
 
 
 @numba.njit(cache=True)
-def _model(code, w, u, d1, d2, dims, g, hu, want_hu):
+def _model(code, w, u, d1, d2, dims, g, hu):
+    # loss, gradient into g and, if hu is not empty, H u into hu. The HVP request is the size of
+    # hu rather than a flag so that every caller (kernels, Python) shares one compiled signature:
+    # a constant flag is typed as a literal and would compile each model once per value.
     if code == 0:
-        return _quadratic(w, u, d1, d2, dims, g, hu, want_hu)
+        return _quadratic(w, u, d1, d2, dims, g, hu)
     if code == 1:
-        return _scalar_net(w, u, d1, d2, dims, g, hu, want_hu)
+        return _scalar_net(w, u, d1, d2, dims, g, hu)
     if code == 2:
-        return _matrix_net(w, u, d1, d2, dims, g, hu, want_hu)
-    return _tanh_net(w, u, d1, d2, dims, g, hu, want_hu)
+        return _matrix_net(w, u, d1, d2, dims, g, hu)
+    return _tanh_net(w, u, d1, d2, dims, g, hu)
 
 
 # --------------------------------------------------------------------------- sharpness
@@ -178,7 +214,7 @@ def _lanczos_top(code, w, d1, d2, dims, q0, k):
     Q[0] = q0 / nrm
     m = k
     for j in range(k):
-        _model(code, w, Q[j], d1, d2, dims, g, hu, True)
+        _model(code, w, Q[j], d1, d2, dims, g, hu)
         alph[j] = np.dot(Q[j], hu)
         r = hu.copy()
         for _ in range(2):     # full reorthogonalisation, twice is enough (Kahan-Parlett)
@@ -224,13 +260,13 @@ def _run_kernel(code, w0, d1, d2, dims, opt, eta, beta, rho, steps, tol, blowup,
         vel = np.zeros(n)
         g = np.empty(n)
         g2 = np.empty(n)
-        hu = np.empty(n)
+        no_hu = np.empty(0)
         wt = np.empty(n)
         q = q_init[r].copy()
         acc = 0.0
         cnt = 0
         for t in range(steps + 1):
-            loss = _model(code, w, w, d1, d2, dims, g, hu, False)
+            loss = _model(code, w, w, d1, d2, dims, g, no_hu)
             gn = np.sqrt(np.sum(g * g))
             if not (loss < blowup and gn < blowup):
                 status[r] = DIVERGED
@@ -257,7 +293,7 @@ def _run_kernel(code, w0, d1, d2, dims, opt, eta, beta, rho, steps, tol, blowup,
                 if gn > 0:
                     for i in range(n):
                         wt[i] = w[i] + rho * g[i] / gn
-                    _model(code, wt, wt, d1, d2, dims, g2, hu, False)
+                    _model(code, wt, wt, d1, d2, dims, g2, no_hu)
                     g[:] = g2
             if opt == 1:
                 for i in range(n):
@@ -321,12 +357,21 @@ class Model:
     d2: np.ndarray
     dims: np.ndarray
 
+    def __post_init__(self):
+        # read-only C-contiguous copies of one dtype each: every model then reaches the kernels
+        # with the same argument types, so they compile once (numba types writable and read-only
+        # arrays differently), and the frozen model cannot be changed through its arrays
+        for name, dtype in (("d1", np.float64), ("d2", np.float64), ("dims", np.int64)):
+            arr = np.array(getattr(self, name), dtype=dtype, order="C")
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
     def loss_grad_hvp(self, w, u=None):
         """``(loss, grad, H u)`` at one parameter vector (``H u`` only if ``u`` is given)."""
         w = self._params(w)
         uu = w if u is None else self._params(u)
-        g, hu = np.empty_like(w), np.empty_like(w)
-        loss = _model(self.code, w, uu, self.d1, self.d2, self.dims, g, hu, u is not None)
+        g, hu = np.empty_like(w), np.empty(0 if u is None else w.size)
+        loss = _model(self.code, w, uu, self.d1, self.d2, self.dims, g, hu)
         return (loss, g, hu) if u is not None else (loss, g)
 
     def sharpness(self, w, lanczos_steps=30, seed=0) -> float:
@@ -337,7 +382,7 @@ class Model:
                                   checks.integer("lanczos_steps", lanczos_steps, 1)))
 
     def _params(self, w):
-        w = np.ascontiguousarray(w, dtype=np.float64)
+        w = np.array(w, dtype=np.float64)     # a fresh writable C array: the kernels' one signature
         if w.shape != (self.n_params,):
             raise ValueError(f"parameters must have shape ({self.n_params},), got {w.shape}")
         return w
@@ -348,7 +393,7 @@ _EMPTY = np.zeros(1)
 
 def quadratic(eigenvalues) -> Model:
     lam = checks.real_array("eigenvalues", eigenvalues, positive_entries=True)
-    return Model("quadratic", 0, lam.size, np.ascontiguousarray(lam), _EMPTY, np.zeros(1, np.int64))
+    return Model("quadratic", 0, lam.size, lam, _EMPTY, np.zeros(1, np.int64))
 
 
 def scalar_net(a, p, depth) -> Model:
@@ -372,8 +417,7 @@ def matrix_net(target, depth) -> Model:
     if L > 20:
         raise ValueError(f"depth must be an integer in [2, 20], got {L}")
     h = Phi.shape[0]
-    return Model("matrix-net", 2, L * h * h, np.ascontiguousarray(Phi.ravel()), _EMPTY,
-                 np.array([L, h], np.int64))
+    return Model("matrix-net", 2, L * h * h, Phi.ravel(), _EMPTY, np.array([L, h], np.int64))
 
 
 def tanh_net(X, y, width) -> Model:
@@ -386,8 +430,7 @@ def tanh_net(X, y, width) -> Model:
         raise ValueError("X and y must be finite")
     m = checks.integer("width", width, 1)
     n, d = X.shape
-    return Model("tanh-net", 3, m * d + m, np.ascontiguousarray(X.ravel()), np.ascontiguousarray(y),
-                 np.array([n, d, m], np.int64))
+    return Model("tanh-net", 3, m * d + m, X.ravel(), y, np.array([n, d, m], np.int64))
 
 
 def run(model: Model, initial, eta, steps, optimizer="gd", beta=0.0, rho=0.0, tol=1e-8,
