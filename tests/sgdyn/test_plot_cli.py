@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 
@@ -13,31 +11,24 @@ SPEC = "powerlaw:nu=1.5,kappa=3,n=30"
 P = Problem.parse(SPEC)
 
 
-def run_json(capsys, *argv):
-    code = main(list(argv) + ["--json"])
-    out, err = capsys.readouterr()
-    assert code == 0 and err == ""
-    return json.loads(out)
-
-
-def test_phase_diagram(capsys, tmp_path):
+def test_phase_diagram(run_json, tmp_path):
     out = tmp_path / "region.svg"
-    d = run_json(capsys, "phase-diagram", "--problem", SPEC, "--batch", "2", "--n-beta", "11",
+    d = run_json("phase-diagram", "--problem", SPEC, "--batch", "2", "--n-beta", "11",
                  "--n-alpha", "20", "--out", str(out))
     o = optimal_rate(P, 2)
     assert (d["alpha"], d["beta"], d["value"]) == (o.alpha, o.beta, o.rate)
     assert d["noise_boundary_points"] > 0 and out.stat().st_size > 1000
 
 
-def test_plot_kinds(capsys, tmp_path):
-    d = run_json(capsys, "plot", "critical-lr", "--problem", SPEC, "--batches", "1,8",
+def test_plot_kinds(run_json, tmp_path):
+    d = run_json("plot", "critical-lr", "--problem", SPEC, "--batches", "1,8",
                  "--betas", "0,0.5", "--out", str(tmp_path / "c.png"))
     assert d["alpha_eff_crit"][1][1] == critical_learning_rate(P, 0.5, 8).alpha_eff_crit
-    d = run_json(capsys, "plot", "phase-plane", "--alpha", "0.3", "--batch", "1", "--n", "50",
+    d = run_json("plot", "phase-plane", "--alpha", "0.3", "--batch", "1", "--n", "50",
                  "--out", str(tmp_path / "p.pdf"))
     _, ref = plots.phase_plane(0.3, 0.0, 1, 50)
     assert d["noise_feedback"] == ref.noise_feedback.tolist()
-    d = run_json(capsys, "plot", "loss-curves", "--problem", SPEC, "--alpha", "0.2", "--batch", "1",
+    d = run_json("plot", "loss-curves", "--problem", SPEC, "--alpha", "0.2", "--batch", "1",
                  "--steps", "100", "--runs", "100", "--asymptotes", "--out", str(tmp_path / "l.png"))
     ph = phases(P, 0.2, 0.0, 1)
     assert d["phase"] == ph.phase == "noise" and d["transition"] == ph.transition_time
