@@ -15,7 +15,7 @@ from theory.problem import Problem
 
 COMMAND_MODULES = ("loss", "derive", "critical_lr", "critical_batch", "rate", "optimize", "simulate",
                    "validate", "momentum_gap", "adaptive_batch", "sweep", "sam_edge", "edge", "eos",
-                   "lr_sweep", "phase_diagram", "plot")
+                   "lr_sweep", "phase_diagram", "plot", "phases")
 
 
 class UsageError(ValueError):
