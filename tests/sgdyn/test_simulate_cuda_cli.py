@@ -43,3 +43,12 @@ def test_no_numba_cuda(capsys, monkeypatch):
 def test_bad_choice(capsys, flag, value):
     err = _one_line_error(capsys, ARGS + [flag, value])      # argparse keeps the last value
     assert f"argument {flag}: invalid choice: '{value}'" in err
+
+
+def test_validate_refuses_cuda_before_touching_the_device(capsys, monkeypatch):
+    # validate's Hill tail diagnostic needs the per-run losses, which the CUDA backend never
+    # brings back; the refusal comes first, whether or not a GPU is present
+    monkeypatch.setattr(cuda_kernels, "available", lambda: True)
+    argv = ["validate", *ARGS[1:]]
+    err = _one_line_error(capsys, argv)
+    assert "--backend: validate runs on the CPU backend" in err and "heavy-tail" in err
