@@ -113,7 +113,7 @@ def _evidence(verdict, steps, theory, mean, z, hill, share, heavy, z_threshold, 
 
 def validate(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
              noise: NoiseModel | None = None, features="gaussian", every=1,
-             z_threshold: float = 4.0, progress=None) -> ValidationReport:
+             z_threshold: float = 4.0, progress=None, sampler="auto") -> ValidationReport:
     """Compare ``theory.dynamics.loss_curve`` with ``simulate.run`` (CPU backend, which keeps the
     per-run losses the tail diagnostic needs) at steps ``0, every, .., steps``.
 
@@ -121,9 +121,11 @@ def validate(problem: Problem, alpha, beta, batch, steps, runs, seed, method="he
     ``(1, -1)``, Rademacher ``(1, 1)``) or, for a ``DataSet``, ``estimate_tau`` of its rows. The
     simulator draws i.i.d. samples, so ``problem.data_size`` must be None. Verdict and evidence as
     described in the module docstring; tolerances are ``z_threshold`` standard errors (default 4).
+    ``sampler``: as in ``simulate.run``.
     """
     z_threshold = checks.positive("z_threshold", z_threshold)
-    spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features, None, every)
+    spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features, None, every,
+                     sampler=sampler)
     if noise is None:
         if isinstance(features, DataSet):
             noise = estimate_tau(features.X, features.rtol).model

@@ -4,7 +4,9 @@ The update is the method's own description (``theory.methods``): per mode the st
 component the error ``e_k``) moves by ``x <- F x + K g_k`` with ``g`` the mini-batch gradient at the
 point ``p_k = G x``: ``g = (1/b) sum_i x_i (x_i . p - eps_i)`` (THEORY.md section 0). Heavy ball,
 Nesterov and plain SGD differ only in the numbers ``(F, K, G, x0)`` substituted from the symbolic
-matrices, so the kernel never retypes an update rule.
+matrices, so the kernel never retypes an update rule. For Gaussian features the default
+``sampler="projected"`` draws ``g`` itself, exactly in law, from ``n + 2b`` normals
+(``simulate.features.projected_gradient``): a step costs about the same at any batch size.
 
 Runs are independent: ``prange`` over runs, each with its own random stream keyed by
 ``(seed, run index)`` (``simulate.rng``), so the result does not depend on the thread count or on
@@ -17,7 +19,7 @@ import sympy as sp
 from numba import njit, prange
 
 from simulate import rng
-from simulate.features import draw_sample, sampling_inputs
+from simulate.features import draw_sample, projected_gradient, sampling_inputs
 from simulate.spec import SimulationSpec
 from simulate.statistics import summarize
 from simulate.trajectories import Trajectories
@@ -39,7 +41,7 @@ def method_matrices(spec: SimulationSpec):
 
 @njit(parallel=True, cache=True)
 def _kernel(first_run, seed, lam, e0, F, K, G, x0, batch, recorded, kind, sqrt_lam, sigma,
-            rows, residuals, floor, guard, losses, valid):
+            rows, residuals, projected, floor, guard, losses, valid):
     """Runs ``first_run .. first_run + losses.shape[0] - 1``: ``losses[r, j]`` the loss at step
     ``recorded[j]``, ``valid[r]`` how many entries are meaningful (fewer if the guard fired)."""
     n_runs, n_rec = losses.shape
@@ -56,6 +58,7 @@ def _kernel(first_run, seed, lam, e0, F, K, G, x0, batch, recorded, kind, sqrt_l
         point = np.empty(n)
         grad = np.empty(n)
         feat = np.empty(n)
+        uhat = np.empty(n)
         new = np.empty(d)
         loss = floor
         for k in range(n):
@@ -70,14 +73,17 @@ def _kernel(first_run, seed, lam, e0, F, K, G, x0, batch, recorded, kind, sqrt_l
                     acc += G[j] * X[k, j]
                 point[k] = acc
                 grad[k] = 0.0
-            for i in range(batch):
-                eps = draw_sample(s, kind, sqrt_lam, sigma, rows, residuals, feat)
-                res = -eps
-                for k in range(n):
-                    res += feat[k] * point[k]
-                res *= inv_b
-                for k in range(n):
-                    grad[k] += feat[k] * res
+            if projected:
+                projected_gradient(s, sqrt_lam, sigma, point, batch, uhat, grad)
+            else:
+                for i in range(batch):
+                    eps = draw_sample(s, kind, sqrt_lam, sigma, rows, residuals, feat)
+                    res = -eps
+                    for k in range(n):
+                        res += feat[k] * point[k]
+                    res *= inv_b
+                    for k in range(n):
+                        grad[k] += feat[k] * res
             loss = floor
             for k in range(n):
                 for j in range(d):
@@ -110,7 +116,8 @@ def per_run_losses(spec: SimulationSpec, progress=None) -> tuple[np.ndarray, np.
     for start in range(0, spec.runs, chunk):
         stop = min(spec.runs, start + chunk)
         _kernel(start, np.uint64(spec.seed), lam, e0, F, K, G, x0, spec.batch, recorded,
-                kind, sqrt_lam, sigma, rows, residuals, 0.5 * spec.label_noise,
+                kind, sqrt_lam, sigma, rows, residuals, spec.sampler == "projected",
+                0.5 * spec.label_noise,
                 OVERFLOW_GUARD, losses[start:stop], valid[start:stop])
         if progress is not None:
             progress(stop - start)

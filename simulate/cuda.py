@@ -94,6 +94,9 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
     if spec.features not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES} for backend 'cuda', "
                          f"got {spec.features!r}")
+    if spec.sampler != "per-sample":
+        raise ValueError(f"backend 'cuda' draws every sample (sampler 'per-sample'), got sampler "
+                         f"{spec.sampler!r}")
     dev = _device()
     lam = np.ascontiguousarray(spec.eigenvalues, dtype=np.float64)
     e0 = np.ascontiguousarray(spec.initial_error, dtype=np.float64)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulate.features import DataSet
-from simulate.spec import DEFAULT_QUANTILES, FEATURES, SimulationSpec
+from simulate.spec import DEFAULT_QUANTILES, FEATURES, SAMPLERS, SimulationSpec
 from simulate.trajectories import Trajectories
 from theory import checks
 from theory.methods import get_method
@@ -29,8 +29,9 @@ def _quantile_levels(levels) -> tuple:
 
 def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
               features="gaussian", label_noise=None, every=1,
-              quantile_levels=DEFAULT_QUANTILES) -> SimulationSpec:
-    """Validate the arguments of ``run`` (ValueError naming the bad one) and build the spec."""
+              quantile_levels=DEFAULT_QUANTILES, sampler="auto", backend="cpu") -> SimulationSpec:
+    """Validate the arguments of ``run`` (ValueError naming the bad one) and build the spec
+    (``sampler="auto"`` resolved: ``"projected"`` for Gaussian features on the CPU backend)."""
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
     if problem.data_size is not None:
@@ -48,8 +49,16 @@ def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="h
         raise ValueError(f"seed must be an integer in [0, 2^64), got {seed}")
     every = checks.integer("every", every, 1)
     levels = _quantile_levels(quantile_levels)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if sampler == "projected" and (features != "gaussian" or backend != "cpu"):
+        raise ValueError("sampler 'projected' needs Gaussian features and the cpu backend "
+                         f"(got features={features if isinstance(features, str) else 'DataSet'!r}, "
+                         f"backend={backend!r}); use sampler='per-sample'")
+    if sampler == "auto":
+        sampler = "projected" if (features == "gaussian" and backend == "cpu") else "per-sample"
     common = dict(alpha=a, beta=b, nesterov=m.name == "nesterov", batch=batch, steps=steps,
-                  runs=runs, seed=seed, every=every, quantile_levels=levels)
+                  runs=runs, seed=seed, every=every, quantile_levels=levels, sampler=sampler)
     if isinstance(features, DataSet):
         if label_noise is not None:
             raise ValueError("label_noise must be None with a DataSet: the residuals of its "
@@ -73,7 +82,7 @@ def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="h
 
 def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
         features="gaussian", label_noise=None, backend="cpu", every=1,
-        quantile_levels=DEFAULT_QUANTILES, progress=None) -> Trajectories:
+        quantile_levels=DEFAULT_QUANTILES, progress=None, sampler="auto") -> Trajectories:
     """Simulate ``runs`` independent runs of ``steps`` steps of mini-batch SGD and return the
     statistics of the population loss ``L_t = 1/2 sum_k lambda_k e_{k,t}^2 + sigma^2/2``
     (THEORY.md section 0) at ``t = 0, every, 2 every, .., steps``.
@@ -85,10 +94,15 @@ def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-b
     only). ``label_noise``: ``sigma^2`` of Gaussian label noise, default ``problem.label_noise``.
     ``backend``: ``"cpu"`` (numba, all cores) or ``"cuda"`` (numba-cuda, a GPU). ``seed``: the same
     seed gives the same numbers on a backend whatever its thread count. ``progress``: optional
-    callable receiving the number of runs finished after each chunk.
+    callable receiving the number of runs finished after each chunk. ``sampler``: ``"per-sample"``
+    draws every sample's features; ``"projected"`` (Gaussian features, CPU) draws the mini-batch
+    gradient itself exactly in law from ``n + 2b`` normals per step instead of ``b n``
+    (``simulate.features.projected_gradient``), so a step costs about as much at batch 64 as at
+    batch 1; ``"auto"`` (default) takes ``"projected"`` where it applies. The two samplers give
+    the same statistics but different numbers for a seed.
     """
     spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features,
-                     label_noise, every, quantile_levels)
+                     label_noise, every, quantile_levels, sampler, backend)
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be None or a callable, got {progress!r}")
     if backend == "cpu":

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FEATURES = ("gaussian", "rademacher")
+SAMPLERS = ("auto", "per-sample", "projected")
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -41,6 +42,8 @@ class SimulationSpec:
     quantile_levels: tuple = DEFAULT_QUANTILES
     rows: np.ndarray | None = None        # (n, N) data rows in the eigenbasis, features == "data"
     residuals: np.ndarray | None = None   # (n,) y - <w*, x> per row, features == "data"
+    sampler: str = "per-sample"   # "projected": Gaussian mini-batch gradients drawn exactly in law
+                                  # from n + 2b normals (simulate.features.projected_gradient)
 
     @property
     def recorded_steps(self) -> np.ndarray:

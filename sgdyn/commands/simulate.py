@@ -5,7 +5,7 @@ import sys
 
 from sgdyn.cli import add_problem_args, print_json, problem_from_args
 from simulate.run import BACKENDS, run as simulate_run
-from simulate.spec import FEATURES
+from simulate.spec import FEATURES, SAMPLERS
 from theory import checks
 
 
@@ -18,6 +18,9 @@ def add_simulation_args(p):
     p.add_argument("--seed", type=float, default=0, help="random seed (default 0)")
     p.add_argument("--features", choices=FEATURES, default="gaussian", help="feature law")
     p.add_argument("--backend", choices=BACKENDS, default="cpu")
+    p.add_argument("--sampler", choices=SAMPLERS, default="auto",
+                   help="Gaussian mini-batch gradients: per-sample draws, or 'projected' (exact in "
+                        "law from n + 2b normals per step; the cpu default for Gaussian features)")
     p.add_argument("--every", type=float, default=1, help="record every K steps (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -49,7 +52,7 @@ def common_args(args) -> dict:
                 steps=checks.integer("steps", args.steps, 0),
                 runs=checks.integer("runs", args.runs, 1), seed=checks.integer("seed", args.seed, 0),
                 method=args.method, features=args.features,
-                every=checks.integer("every", args.every, 1))
+                every=checks.integer("every", args.every, 1), sampler=args.sampler)
 
 
 def register(sub):

@@ -29,10 +29,12 @@ def z_scores(tr, theory):
     ("nesterov", 0.25, 0.6, 3, 0.0),
     ("sgd", 0.5, 0.0, 2, 0.2),             # label noise: the loss settles on its floor
 ])
-def test_gaussian_features_agree_with_exact_theory(method, alpha, beta, batch, label_noise):
+@pytest.mark.parametrize("sampler", ["projected", "per-sample"])
+def test_gaussian_features_agree_with_exact_theory(method, alpha, beta, batch, label_noise, sampler):
     problem = POWER.replace(label_noise=label_noise)
     th = loss_curve(problem, alpha, beta, batch, 150, method=method).loss
-    tr = simulate.run(problem, alpha, beta, batch, 150, 3000, 2024, method=method, every=5)
+    tr = simulate.run(problem, alpha, beta, batch, 150, 3000, 2024, method=method, every=5,
+                      sampler=sampler)
     assert tr.diverged_runs == 0 and np.all(tr.finite_runs == 3000)
     assert np.abs(z_scores(tr, th)).max() < 4.0
     floor = 0.5 * label_noise              # the loss really moved: not a vacuous comparison

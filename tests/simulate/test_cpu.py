@@ -19,8 +19,10 @@ def _data_set(rng):
     return DataSet(X, y)
 
 
-CASES = [  # (method, beta, features, label_noise, batch)
+CASES = [  # (method, beta, features, label_noise, batch); "gaussian" runs the projected sampler
     ("heavy-ball", 0.6, "gaussian", 0.3, 3),
+    ("heavy-ball", 0.6, "gaussian-per-sample", 0.3, 3),
+    ("nesterov", 0.5, "gaussian-per-sample", 0.0, 2),
     ("heavy-ball", -0.4, "rademacher", 0.0, 2),
     ("nesterov", 0.5, "gaussian", 0.0, 1),
     ("nesterov", 0.3, "rademacher", 0.2, 4),
@@ -36,7 +38,11 @@ def test_kernel_matches_numpy_reference(method, beta, features, label_noise, bat
         problem, features = data.problem, data
     else:
         problem = PROBLEM
-    spec = make_spec(problem, 0.15, beta, batch, 60, 5, 11, method, features, label_noise, every=7)
+    sampler = "per-sample" if features == "gaussian-per-sample" else "auto"
+    features = "gaussian" if features == "gaussian-per-sample" else features
+    spec = make_spec(problem, 0.15, beta, batch, 60, 5, 11, method, features, label_noise, every=7,
+                     sampler=sampler)
+    assert spec.sampler == ("projected" if features == "gaussian" and sampler == "auto" else "per-sample")
     losses, valid = per_run_losses(spec)
     assert np.all(valid == spec.recorded_steps.size)
     for r in range(spec.runs):
@@ -48,7 +54,11 @@ def test_kernel_matches_numpy_reference(method, beta, features, label_noise, bat
 
 def test_overflow_guard_stops_runs_like_the_reference():
     # far beyond the critical learning rate: every run blows up within a few hundred steps
-    spec = make_spec(PROBLEM, 3.0, 0.0, 1, 400, 4, 3, every=1)
+    for sampler in ("projected", "per-sample"):
+        _guard_matches_reference(make_spec(PROBLEM, 3.0, 0.0, 1, 1000, 4, 3, every=1, sampler=sampler))
+
+
+def _guard_matches_reference(spec):
     losses, valid = per_run_losses(spec)
     assert np.all(valid < spec.recorded_steps.size)
     for r in range(spec.runs):
