@@ -102,17 +102,21 @@ def main():
     lam, e0 = problem.eigenvalues, np.sqrt(problem.initial)
     every = max(1, T // 20)
 
-    def run(backend, runs, seed, steps=T):
-        return simulate.run(problem, alpha, beta, b, steps, runs, seed, backend=backend, every=every)
+    def run(backend, runs, seed, steps=T, sampler="auto"):
+        return simulate.run(problem, alpha, beta, b, steps, runs, seed, backend=backend, every=every,
+                            sampler=sampler)
 
     run("cuda", 2, 0, 2)                                          # compile
     t_gpu, tr = timed(lambda: run("cuda", R, 1))
-    rows = [("simulate.run, backend cuda", R, t_gpu)]
+    rows = [("simulate.run, backend cuda (projected sampler)", R, t_gpu)]
+    t_ps, tr_ps = timed(lambda: run("cuda", R, 8, sampler="per-sample"))
+    rows.append(("simulate.run, backend cuda, per-sample draws", R, t_ps))
     numba.set_num_threads(min(args.cpu_threads, numba.config.NUMBA_NUM_THREADS))
     run("cpu", 2, 0, 2)
     t_cpu, tr_cpu = timed(lambda: run("cpu", args.cpu_runs, 2))
     rows.append((f"simulate.run, backend cpu ({numba.get_num_threads()} threads)", args.cpu_runs, t_cpu))
-    finals = [("cuda", tr.mean[-1], tr.stderr[-1]), ("cpu", tr_cpu.mean[-1], tr_cpu.stderr[-1])]
+    finals = [("cuda", tr.mean[-1], tr.stderr[-1]), ("cuda per-sample", tr_ps.mean[-1], tr_ps.stderr[-1]),
+              ("cpu", tr_cpu.mean[-1], tr_cpu.stderr[-1])]
     try:
         import torch
         has_torch = torch.cuda.is_available()

@@ -3,7 +3,8 @@
 Same dynamics as ``simulate.spec`` states (THEORY.md section 0): ``runs`` independent runs of
 mini-batch heavy ball or Nesterov from ``e_0 = spec.initial_error``, ``v_0 = 0``, features
 ``x = sqrt(lambda) z`` with Gaussian or Rademacher ``z`` drawn per sample on the fly, label noise
-``eps ~ N(0, label_noise)`` per sample. Everything stays on the device (``simulate.cuda_kernels``):
+``eps ~ N(0, label_noise)`` per sample; or, ``spec.sampler == "projected"`` (Gaussian features), the
+mini-batch gradient drawn exactly in law from ``2b + n`` normals (``simulate.features``). Everything stays on the device (``simulate.cuda_kernels``):
 only per-step statistics come back, never per-run losses:
 
 * mean and standard error: per block (count, mean, sqrt(M2)) by two passes over shared memory,
@@ -94,9 +95,6 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
     if spec.features not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES} for backend 'cuda', "
                          f"got {spec.features!r}")
-    if spec.sampler != "per-sample":
-        raise ValueError(f"backend 'cuda' draws every sample (sampler 'per-sample'), got sampler "
-                         f"{spec.sampler!r}")
     dev = _device()
     lam = np.ascontiguousarray(spec.eigenvalues, dtype=np.float64)
     e0 = np.ascontiguousarray(spec.initial_error, dtype=np.float64)
@@ -112,6 +110,7 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
         dev.to_device(dev.generator_states(runs, spec.seed)), dev.to_device(np.sqrt(lam)),
         dev.to_device(lam), dev.to_device(e0), float(spec.alpha), float(spec.beta),
         bool(spec.nesterov), int(spec.batch), sigma, spec.features == "rademacher",
+        spec.sampler == "projected",
         dev.to_device(recorded), OVERFLOW_GUARD, *state, *stats.buffers, diverged)
     levels = np.asarray(spec.quantile_levels, dtype=np.float64)
     finite, mean, stderr, quantiles = stats.summarize(levels)

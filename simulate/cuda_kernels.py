@@ -133,33 +133,77 @@ def feature(s0, s1, rademacher):
 
 
 @cuda.jit(device=True)
-def _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma, rademacher, e, v, g):
+def _projected_gradient(s0, s1, r, sqrt_lam, beta, nesterov, batch, sigma, e, v, g):
+    """``g[:, r]``, Gaussian features, drawn exactly in law from ``2b + n`` normals (the derivation
+    is ``simulate.features.projected_gradient``'s): ``g = sqrt(lam) (A uhat + C (w - (w . uhat) uhat))``
+    with ``uhat = u / |u|``, ``u = sqrt(lam) e_eval``. The ``n`` normals ``w`` are drawn twice from
+    the same state (for ``w . uhat``, then for ``g``) instead of being stored."""
+    n = e.shape[0]
+    norm = 0.0
+    for k in range(n):
+        at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
+        norm += sqrt_lam[k] * sqrt_lam[k] * at * at
+    norm = math.sqrt(norm)
+    a = 0.0
+    c2 = 0.0
+    for i in range(batch):
+        z, s0, s1 = normal(s0, s1)
+        y, s0, s1 = normal(s0, s1)
+        c = norm * z - sigma * y
+        a += c * z
+        c2 += c * c
+    a /= batch
+    c = math.sqrt(c2) / batch
+    inv_norm = 1.0 / norm if norm > 0.0 else 0.0
+    start0, start1 = s0, s1
+    wu = 0.0
+    for k in range(n):
+        w, s0, s1 = normal(s0, s1)
+        at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
+        uk = sqrt_lam[k] * at * inv_norm if norm > 0.0 else (1.0 if k == 0 else 0.0)
+        wu += w * uk
+    s0, s1 = start0, start1
+    for k in range(n):
+        w, s0, s1 = normal(s0, s1)
+        at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
+        uk = sqrt_lam[k] * at * inv_norm if norm > 0.0 else (1.0 if k == 0 else 0.0)
+        g[k, r] = sqrt_lam[k] * (a * uk + c * (w - wu * uk))
+    return s0, s1
+
+
+@cuda.jit(device=True)
+def _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma, rademacher, projected,
+              e, v, g):
     """One step of run r; returns the new population loss ``1/2 sum lam e^2 + sigma^2/2`` and the
     generator state.
 
     ``g = (1/b) sum_i x_i (x_i . e_eval - eps_i)`` with ``x_i = sqrt(lam) z_i``, ``e_eval = e``
     (heavy ball) or ``e + beta v`` (Nesterov); ``v <- beta v - alpha g``, ``e <- e + v``.
+    ``projected``: Gaussian ``g`` drawn in law by ``_projected_gradient``, not per sample.
     """
     n = e.shape[0]
     inv_b = 1.0 / batch
-    for i in range(batch):
-        eps = 0.0
-        if sigma > 0.0:
-            eps, s0, s1 = normal(s0, s1)
-            eps *= sigma
-        start0, start1 = s0, s1
-        dot = 0.0
-        for k in range(n):
-            at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
-            z, s0, s1 = feature(s0, s1, rademacher)
-            dot += sqrt_lam[k] * z * at
-        # replay the same N features for the gradient instead of storing them
-        s0, s1 = start0, start1
-        res = (dot - eps) * inv_b
-        for k in range(n):
-            z, s0, s1 = feature(s0, s1, rademacher)
-            gk = sqrt_lam[k] * z * res
-            g[k, r] = gk if i == 0 else g[k, r] + gk
+    if projected:
+        s0, s1 = _projected_gradient(s0, s1, r, sqrt_lam, beta, nesterov, batch, sigma, e, v, g)
+    else:
+        for i in range(batch):
+            eps = 0.0
+            if sigma > 0.0:
+                eps, s0, s1 = normal(s0, s1)
+                eps *= sigma
+            start0, start1 = s0, s1
+            dot = 0.0
+            for k in range(n):
+                at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
+                z, s0, s1 = feature(s0, s1, rademacher)
+                dot += sqrt_lam[k] * z * at
+            # replay the same N features for the gradient instead of storing them
+            s0, s1 = start0, start1
+            res = (dot - eps) * inv_b
+            for k in range(n):
+                z, s0, s1 = feature(s0, s1, rademacher)
+                gk = sqrt_lam[k] * z * res
+                g[k, r] = gk if i == 0 else g[k, r] + gk
     loss = 0.0
     for k in range(n):
         vk = beta * v[k, r] - alpha * g[k, r]
@@ -219,7 +263,7 @@ def record(j, loss, live, blk_n, blk_mean, blk_root, log10_lo, bins_per_decade, 
 
 @cuda.jit
 def sgd_kernel(states, sqrt_lam, lam, e0, alpha, beta, nesterov, batch, sigma, rademacher,
-               recorded, guard, e, v, g, blk_n, blk_mean, blk_root,
+               projected, recorded, guard, e, v, g, blk_n, blk_mean, blk_root,
                log10_lo, bins_per_decade, hist, minimum, maximum, diverged):
     """Run ``recorded[-1]`` steps of every run and ``record`` the losses at the recorded steps. A
     run whose loss passes ``guard`` stops and is counted in ``diverged``; it takes no further part
@@ -249,7 +293,7 @@ def sgd_kernel(states, sqrt_lam, lam, e0, alpha, beta, nesterov, batch, sigma, r
             break
         if live:
             loss, s0, s1 = _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma,
-                                     rademacher, e, v, g)
+                                     rademacher, projected, e, v, g)
             if not loss < guard:
                 live = False
                 cuda.atomic.add(diverged, 0, 1)

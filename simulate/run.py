@@ -29,9 +29,9 @@ def _quantile_levels(levels) -> tuple:
 
 def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
               features="gaussian", label_noise=None, every=1,
-              quantile_levels=DEFAULT_QUANTILES, sampler="auto", backend="cpu") -> SimulationSpec:
+              quantile_levels=DEFAULT_QUANTILES, sampler="auto") -> SimulationSpec:
     """Validate the arguments of ``run`` (ValueError naming the bad one) and build the spec
-    (``sampler="auto"`` resolved: ``"projected"`` for Gaussian features on the CPU backend)."""
+    (``sampler="auto"`` resolved: ``"projected"`` for Gaussian features)."""
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
     if problem.data_size is not None:
@@ -51,12 +51,12 @@ def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="h
     levels = _quantile_levels(quantile_levels)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    if sampler == "projected" and (features != "gaussian" or backend != "cpu"):
-        raise ValueError("sampler 'projected' needs Gaussian features and the cpu backend "
-                         f"(got features={features if isinstance(features, str) else 'DataSet'!r}, "
-                         f"backend={backend!r}); use sampler='per-sample'")
+    if sampler == "projected" and features != "gaussian":
+        raise ValueError("sampler 'projected' needs Gaussian features, got features="
+                         f"{features if isinstance(features, str) else 'DataSet'!r}; "
+                         "use sampler='per-sample'")
     if sampler == "auto":
-        sampler = "projected" if (features == "gaussian" and backend == "cpu") else "per-sample"
+        sampler = "projected" if features == "gaussian" else "per-sample"
     common = dict(alpha=a, beta=b, nesterov=m.name == "nesterov", batch=batch, steps=steps,
                   runs=runs, seed=seed, every=every, quantile_levels=levels, sampler=sampler)
     if isinstance(features, DataSet):
@@ -95,14 +95,14 @@ def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-b
     ``backend``: ``"cpu"`` (numba, all cores) or ``"cuda"`` (numba-cuda, a GPU). ``seed``: the same
     seed gives the same numbers on a backend whatever its thread count. ``progress``: optional
     callable receiving the number of runs finished after each chunk. ``sampler``: ``"per-sample"``
-    draws every sample's features; ``"projected"`` (Gaussian features, CPU) draws the mini-batch
+    draws every sample's features; ``"projected"`` (Gaussian features, either backend) draws the mini-batch
     gradient itself exactly in law from ``n + 2b`` normals per step instead of ``b n``
     (``simulate.features.projected_gradient``), so a step costs about as much at batch 64 as at
     batch 1; ``"auto"`` (default) takes ``"projected"`` where it applies. The two samplers give
     the same statistics but different numbers for a seed.
     """
     spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features,
-                     label_noise, every, quantile_levels, sampler, backend)
+                     label_noise, every, quantile_levels, sampler)
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be None or a callable, got {progress!r}")
     if backend == "cpu":

@@ -36,6 +36,13 @@ CASES = {
     # Gaussian features, heavy ball, label noise: the loss settles on its floor
     "gaussian": dict(problem=P4, alpha=0.3, beta=0.5, batch=2, steps=24, runs=256, seed=11,
                      method="heavy-ball", features="gaussian", every=6),
+    # the same with every sample drawn (the "gaussian" case runs the default projected sampler)
+    "gaussian_per_sample": dict(problem=P4, alpha=0.3, beta=0.5, batch=2, steps=24, runs=256,
+                                seed=15, method="heavy-ball", features="gaussian", every=6,
+                                sampler="per-sample"),
+    # projected sampler, Nesterov (gradient at e + beta v), batch 3
+    "nesterov_gaussian": dict(problem=P4, alpha=0.25, beta=0.6, batch=3, steps=24, runs=256,
+                              seed=16, method="nesterov", features="gaussian", every=6),
     # Rademacher features, Nesterov, batch 1: the -tau2 lambda^2 self-noise term matters
     "rademacher": dict(problem=P3, alpha=0.4, beta=0.3, batch=1, steps=24, runs=256, seed=12,
                        method="nesterov", features="rademacher", every=6),

@@ -61,7 +61,7 @@ def _theory(problem, kw, noise=None):
                       method=kw["method"], noise=noise or NOISE[kw["features"]]).loss
 
 
-@pytest.mark.parametrize("name", ["gaussian", "rademacher"])
+@pytest.mark.parametrize("name", ["gaussian", "gaussian_per_sample", "nesterov_gaussian", "rademacher"])
 def test_agrees_with_exact_theory(sim, name):
     problem, kw = _case(sim, name)
     tr = _arrays(sim[name])
@@ -85,7 +85,8 @@ def test_rademacher_is_not_gaussian(sim):
     assert np.abs((tr["mean"][1:] - th[1:]) / tr["stderr"][1:]).max() > 20.0
 
 
-@pytest.mark.parametrize("name", ["gaussian", "rademacher", "small"])
+@pytest.mark.parametrize("name", ["gaussian", "gaussian_per_sample", "nesterov_gaussian",
+                                  "rademacher", "small"])
 def test_agrees_with_cpu_backend(sim, name):
     problem, kw = _case(sim, name)
     gpu = _arrays(sim[name])
