@@ -133,6 +133,16 @@ def feature(s0, s1, rademacher):
 
 
 @cuda.jit(device=True)
+def _direction(k, r, sqrt_lam, beta, nesterov, e, v, inv_norm):
+    """``uhat_k``, the unit vector along ``u = sqrt(lam) e_eval`` (``e_1`` when ``u = 0``:
+    ``inv_norm == 0``)."""
+    if inv_norm == 0.0:
+        return 1.0 if k == 0 else 0.0
+    at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
+    return sqrt_lam[k] * at * inv_norm
+
+
+@cuda.jit(device=True)
 def _projected_gradient(s0, s1, r, sqrt_lam, beta, nesterov, batch, sigma, e, v, g):
     """``g[:, r]``, Gaussian features, drawn exactly in law from ``2b + n`` normals (the derivation
     is ``simulate.features.projected_gradient``'s): ``g = sqrt(lam) (A uhat + C (w - (w . uhat) uhat))``
@@ -159,14 +169,11 @@ def _projected_gradient(s0, s1, r, sqrt_lam, beta, nesterov, batch, sigma, e, v,
     wu = 0.0
     for k in range(n):
         w, s0, s1 = normal(s0, s1)
-        at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
-        uk = sqrt_lam[k] * at * inv_norm if norm > 0.0 else (1.0 if k == 0 else 0.0)
-        wu += w * uk
+        wu += w * _direction(k, r, sqrt_lam, beta, nesterov, e, v, inv_norm)
     s0, s1 = start0, start1
     for k in range(n):
         w, s0, s1 = normal(s0, s1)
-        at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
-        uk = sqrt_lam[k] * at * inv_norm if norm > 0.0 else (1.0 if k == 0 else 0.0)
+        uk = _direction(k, r, sqrt_lam, beta, nesterov, e, v, inv_norm)
         g[k, r] = sqrt_lam[k] * (a * uk + c * (w - wu * uk))
     return s0, s1
 
