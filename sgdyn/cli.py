@@ -56,6 +56,20 @@ def noise_from_args(args) -> NoiseModel:
     return NoiseModel(args.tau1, args.tau2)
 
 
+def add_figure_run_args(p: argparse.ArgumentParser) -> None:
+    """``--seed``, ``--out FIGURE`` and ``--json``: the flags of the network-simulation commands."""
+    p.add_argument("--seed", type=float, default=0)
+    p.add_argument("--out", default=None, help="figure file (.png, .svg or .pdf)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def check_figure_path(args) -> None:
+    """Refuse a bad ``--out`` before any simulation runs (matplotlib is imported only then)."""
+    if args.out is not None:
+        from sgdyn.plots_edges import check_path
+        check_path(args.out)
+
+
 def print_json(obj) -> None:
     """Strict JSON (non-finite floats become null, never NaN/Infinity tokens)."""
     def clean(v):

@@ -1,7 +1,7 @@
 """``sgdyn eos``: sharpness along training against 2/eta (and SAM's edge), with the loss."""
 from __future__ import annotations
 
-from sgdyn.cli import print_json
+from sgdyn.cli import add_figure_run_args, check_figure_path, print_json
 from sgdyn.edges_report import tanh_eos
 from simulate.networks import OPTIMIZERS
 from theory import checks
@@ -20,15 +20,12 @@ def register(sub):
     p.add_argument("--width", type=float, default=16, help="hidden units (default 16)")
     p.add_argument("--init-scale", type=float, default=1.0, help="initialisation scale")
     p.add_argument("--lanczos", type=float, default=20, help="Lanczos steps per sharpness")
-    p.add_argument("--seed", type=float, default=0)
-    p.add_argument("--out", default=None, help="figure file (.png, .svg or .pdf)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_figure_run_args(p)
     p.set_defaults(func=run)
 
+
 def run(args) -> int:
-    if args.out is not None:
-        from sgdyn.plots_edges import check_path
-        check_path(args.out)
+    check_figure_path(args)
     ints = {k: checks.integer(k, getattr(args, k), lo) for k, lo in
             (("steps", 1), ("every", 1), ("n", 1), ("d", 3), ("width", 1), ("lanczos", 1), ("seed", 0))}
     tr = tanh_eos(args.eta, ints["steps"], args.optimizer, args.beta, args.rho, ints["n"], ints["d"],

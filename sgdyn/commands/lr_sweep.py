@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdyn.cli import print_json
+from sgdyn.cli import add_figure_run_args, check_figure_path, print_json
 from sgdyn.edges_report import matrix_lr_sweep, scalar_lr_sweep
 from simulate.networks import whitened_regression
 from theory import checks
@@ -35,16 +35,12 @@ def register(sub):
                    help="GD steps per run (default 50000 scalar, 20000 matrix)")
     p.add_argument("--spread", type=float, default=None,
                    help="log-normal (scalar, default 0.2) / additive (matrix, default 0.1) init spread")
-    p.add_argument("--seed", type=float, default=0)
-    p.add_argument("--out", default=None, help="figure file (.png, .svg or .pdf)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_figure_run_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if args.out is not None:
-        from sgdyn.plots_edges import check_path
-        check_path(args.out)
+    check_figure_path(args)
     ratios = _grid(args.ratios)
     runs = checks.integer("runs", args.runs, 1)
     seed = checks.integer("seed", args.seed, 0)
