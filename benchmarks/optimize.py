@@ -13,12 +13,12 @@ import time
 
 import numpy as np
 
-from theory.problem import Problem
-from theory.stability import optimal_rate
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import optimal_rate
 from scipy import optimize
 
-from theory.system import ModeSystem
-from theory.transfer import GeneratingFunctions
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import GeneratingFunctions
 
 
 def numpy_rate(system):

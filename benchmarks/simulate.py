@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
-# This file is itself called simulate.py: drop its folder from the path so that ``import
-# simulate`` finds the package, not this script.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import numba
 import numpy as np
 
-import simulate
-from theory.problem import Problem
+from sgdyn import simulate
+from sgdyn.theory.problem import Problem
 
 
 def numpy_vectorised(lam, e0, alpha, beta, batch, steps, runs, seed):

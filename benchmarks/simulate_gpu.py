@@ -23,17 +23,14 @@ import os
 import sys
 import time
 
-# This folder also holds a script called simulate.py: drop it from the path so that ``import
-# simulate`` finds the package.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+import numba
+import numpy as np
 
-import simulate  # noqa: E402
-from theory.dynamics import loss_curve  # noqa: E402
-from theory.noise import GAUSSIAN, RADEMACHER  # noqa: E402
-from theory.problem import Problem  # noqa: E402
+from sgdyn import simulate
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.noise import GAUSSIAN, RADEMACHER
+from sgdyn.theory.problem import Problem
 
 
 def gpu_or_exit():
@@ -41,7 +38,7 @@ def gpu_or_exit():
         sys.exit("benchmarks/simulate_gpu.py: NUMBA_ENABLE_CUDASIM=1 is set; the simulator is not a "
                  "GPU: unset it and run on a machine with an NVIDIA GPU")
     try:
-        from simulate import cuda_kernels
+        from sgdyn.simulate import cuda_kernels
     except ImportError as exc:
         sys.exit(f"benchmarks/simulate_gpu.py needs numba's CUDA target: {exc}; "
                  "pip install -e \".[cuda]\"")

@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
-# benchmarks/ holds a simulate.py: drop this folder from the path so that ``import simulate``
-# finds the package
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 from sgdyn.sweep import SweepSpec, open_sweep, sweep
-from theory.dynamics import loss_curve
-from theory.grid import singularities_grid
-from theory.problem import Problem
-from theory.system import ModeSystem
-from theory.transfer import singularities
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.grid import singularities_grid
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import singularities
 
 
 def best_of(fn, repeats):
@@ -64,7 +60,7 @@ def theory_scaling(quick, repeats):
 
 
 def monte_carlo_scaling(quick, repeats):
-    from simulate import run
+    from sgdyn.simulate import run
     small = [1, 2, 4] if quick else [1, 2, 4, 8]
     p = Problem.power_law(1.5, 3.0, 200)
     slope_table("Monte Carlo: cost vs N (T = 500, R = 100)", "N", [100 * k for k in small],

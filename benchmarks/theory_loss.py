@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 
-from theory.dynamics import recursion_curve
-from theory.problem import Problem
-from theory.system import ModeSystem
+from sgdyn.theory.dynamics import recursion_curve
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.system import ModeSystem
 
 
 def numpy_recursion(arr, steps):

@@ -9,9 +9,9 @@ import math
 import os
 import sys
 
-from theory.methods import METHODS
-from theory.noise import NoiseModel
-from theory.problem import Problem
+from sgdyn.theory.methods import METHODS
+from sgdyn.theory.noise import NoiseModel
+from sgdyn.theory.problem import Problem
 
 COMMAND_MODULES = ("loss", "derive", "critical_lr", "critical_batch", "rate", "optimize", "simulate",
                    "validate", "momentum_gap", "adaptive_batch", "sweep", "sam_edge", "edge", "eos",

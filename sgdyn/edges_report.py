@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulate import networks
-from theory import checks
-from theory.edges import (balanced_factorisation, deterministic_edge, flattest_matrix_minimum, sam_edge,
+from sgdyn.simulate import networks
+from sgdyn.theory import checks
+from sgdyn.theory.edges import (balanced_factorisation, deterministic_edge, flattest_matrix_minimum, sam_edge,
                           scalar_network_edge)
 
 # optimizer of simulate.networks -> method of theory.methods whose edge applies (SAM: GD's edge)

@@ -34,16 +34,16 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from theory import checks
-from theory.dynamics import loss_curve
-from theory.asymptotics import Phases, phases
-from theory.horizon import final_losses, optimal_hyperparameters_at_horizon
-from theory.methods import get_method
-from theory.noise import GAUSSIAN, NoiseModel, batch_factor
-from theory.problem import Problem
-from theory.stability import (_setup, critical_learning_rate, critical_learning_rate_curve,
+from sgdyn.theory import checks
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.asymptotics import Phases, phases
+from sgdyn.theory.horizon import final_losses, optimal_hyperparameters_at_horizon
+from sgdyn.theory.methods import get_method
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import (_setup, critical_learning_rate, critical_learning_rate_curve,
                               optimal_rate)
-from theory.transfer import rate_arrays
+from sgdyn.theory.transfer import rate_arrays
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
@@ -368,7 +368,7 @@ def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method=
     (e.g. ``phase_guides``); ``transition``: a step to mark with a vertical line. A Monte Carlo
     run that passed the overflow guard is counted, not averaged (``diverged_runs``).
     """
-    import simulate
+    from sgdyn import simulate
     T = checks.integer("steps", steps, 1)
     curve = loss_curve(problem, alpha, beta, batch, T, method, noise).loss
     tr = simulate.run(problem, alpha, beta, batch, T, runs, seed, method, features=features,

@@ -25,15 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulate.cpu import per_run_losses
-from simulate.features import DataSet
-from simulate.run import make_spec
-from simulate.statistics import summarize
-from simulate.trajectories import Trajectories
-from theory import checks
-from theory.dynamics import loss_curve
-from theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, estimate_tau
-from theory.problem import Problem
+from sgdyn.simulate.cpu import per_run_losses
+from sgdyn.simulate.features import DataSet
+from sgdyn.simulate.run import make_spec
+from sgdyn.simulate.statistics import summarize
+from sgdyn.simulate.trajectories import Trajectories
+from sgdyn.theory import checks
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, estimate_tau
+from sgdyn.theory.problem import Problem
 
 VERDICTS = ("agrees", "disagrees", "inconclusive: heavy-tailed")
 TAIL_INDEX_LIMIT = 2.0      # below it the loss has no finite variance: the standard error fails

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from theory import checks
-from theory.problem import Problem
+from sgdyn.theory import checks
+from sgdyn.theory.problem import Problem
 
 OPTIMIZERS = ("sgd", "heavy-ball", "adagrad", "adagrad-norm")
 TESTS = ("norm", "inner-product", "orthogonality", "augmented")

@@ -18,12 +18,12 @@ import numpy as np
 import sympy as sp
 from numba import njit, prange
 
-from simulate import rng
-from simulate.features import draw_sample, projected_gradient, sampling_inputs
-from simulate.spec import SimulationSpec
-from simulate.statistics import summarize
-from simulate.trajectories import Trajectories
-from theory import methods
+from sgdyn.simulate import rng
+from sgdyn.simulate.features import draw_sample, projected_gradient, sampling_inputs
+from sgdyn.simulate.spec import SimulationSpec
+from sgdyn.simulate.statistics import summarize
+from sgdyn.simulate.trajectories import Trajectories
+from sgdyn.theory import methods
 
 OVERFLOW_GUARD = 1e200      # as theory.dynamics: a run whose loss passes it is stopped
 _CHUNKS = 20                # progress updates per simulation (at most)

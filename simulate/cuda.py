@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulate.sketch import LOG10_GUARD, LogHistogram
-from simulate.spec import FEATURES, SimulationSpec
-from simulate.trajectories import Trajectories
+from sgdyn.simulate.sketch import LOG10_GUARD, LogHistogram
+from sgdyn.simulate.spec import FEATURES, SimulationSpec
+from sgdyn.simulate.trajectories import Trajectories
 
 OVERFLOW_GUARD = 10.0 ** LOG10_GUARD
 _NEEDS = ("backend 'cuda' needs an NVIDIA GPU with a working driver and the cuda extra "
@@ -39,7 +39,7 @@ _NEEDS = ("backend 'cuda' needs an NVIDIA GPU with a working driver and the cuda
 def _device():
     """The device-code module, or a ValueError saying what is missing."""
     try:
-        from simulate import cuda_kernels
+        from sgdyn.simulate import cuda_kernels
     except ImportError as exc:
         raise ValueError(f"{_NEEDS}; importing numba.cuda failed: {exc}") from None
     if not cuda_kernels.available():

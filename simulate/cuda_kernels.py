@@ -43,7 +43,7 @@ import math
 import numpy as np
 from numba import cuda, float32, float64, njit, uint32, uint64
 
-from simulate.sketch import bin_index
+from sgdyn.simulate.sketch import bin_index
 
 THREADS = 128          # threads per block (a compile-time constant: it sizes the shared array)
 _EMPTY = -1.0          # shared-memory marker of a thread without a live run (losses are >= 0)

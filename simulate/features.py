@@ -24,8 +24,8 @@ from functools import cached_property
 import numpy as np
 from numba import njit
 
-from simulate import rng
-from theory.problem import Problem
+from sgdyn.simulate import rng
+from sgdyn.theory.problem import Problem
 
 GAUSSIAN, RADEMACHER, DATA = 0, 1, 2       # feature-law codes inside the kernels
 KIND = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER, "data": DATA}

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from theory import checks
+from sgdyn.theory import checks
 
 MODELS = ("quadratic", "scalar-net", "matrix-net", "tanh-net")
 OPTIMIZERS = ("gd", "heavy-ball", "sam")

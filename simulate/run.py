@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulate.features import DataSet
-from simulate.spec import DEFAULT_QUANTILES, FEATURES, SAMPLERS, SimulationSpec
-from simulate.trajectories import Trajectories
-from theory import checks
-from theory.methods import get_method
-from theory.problem import Problem
+from sgdyn.simulate.features import DataSet
+from sgdyn.simulate.spec import DEFAULT_QUANTILES, FEATURES, SAMPLERS, SimulationSpec
+from sgdyn.simulate.trajectories import Trajectories
+from sgdyn.theory import checks
+from sgdyn.theory.methods import get_method
+from sgdyn.theory.problem import Problem
 
 BACKENDS = ("cpu", "cuda")
 
@@ -106,13 +106,13 @@ def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-b
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be None or a callable, got {progress!r}")
     if backend == "cpu":
-        from simulate.cpu import simulate_cpu
+        from sgdyn.simulate.cpu import simulate_cpu
         return simulate_cpu(spec, progress)
     if backend == "cuda":
         if spec.features == "data":
             raise ValueError("backend 'cuda' does not support a DataSet; use backend='cpu'")
         try:
-            from simulate.cuda import simulate_cuda
+            from sgdyn.simulate.cuda import simulate_cuda
         except ImportError as exc:
             raise ValueError(f"backend 'cuda' needs numba-cuda and a GPU ({exc}); "
                              "use backend='cpu'") from None

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulate.spec import SimulationSpec
-from simulate.trajectories import Trajectories
+from sgdyn.simulate.spec import SimulationSpec
+from sgdyn.simulate.trajectories import Trajectories
 
 
 def summarize(losses: np.ndarray, valid: np.ndarray, spec: SimulationSpec, backend: str) -> Trajectories:

@@ -38,12 +38,12 @@ import numpy as np
 import sympy as sp
 from scipy.special import gamma as gamma_fn
 
-from theory.methods import alpha, beta, lam
-from theory.noise import GAUSSIAN, NoiseModel
-from theory.problem import Problem
-from theory.symbolic import b, derive, gamma, tau1, tau2, z
-from theory.system import ModeSystem
-from theory.transfer import singularities, transfer_polynomials
+from sgdyn.theory.methods import alpha, beta, lam
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.symbolic import b, derive, gamma, tau1, tau2, z
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import singularities, transfer_polynomials
 
 PHASES = ("signal", "noise", "boundary", "diverges")
 _w = sp.Symbol("w")

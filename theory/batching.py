@@ -39,11 +39,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from theory import checks
-from theory.methods import get_method
-from theory.noise import GAUSSIAN, NoiseModel
-from theory.problem import Problem
-from theory.system import ModeSystem
+from sgdyn.theory import checks
+from sgdyn.theory.methods import get_method
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.system import ModeSystem
 
 OVERFLOW_GUARD = 1e200
 

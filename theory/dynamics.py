@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from theory import checks
-from theory.noise import GAUSSIAN, NoiseModel
-from theory.problem import Problem
-from theory.system import ModeArrays, ModeSystem
-from theory.transfer import GeneratingFunctions, Singularities, singularities
+from sgdyn.theory import checks
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.system import ModeArrays, ModeSystem
+from sgdyn.theory.transfer import GeneratingFunctions, Singularities, singularities
 
 OVERFLOW_GUARD = 1e200
 ROUTES = ("recursion", "generating-function")

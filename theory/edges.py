@@ -40,9 +40,9 @@ import numpy as np
 import sympy as sp
 from scipy import linalg, optimize
 
-from theory import checks
-from theory.methods import alpha, beta, get_method, lam
-from theory.symbolic import derive, mu
+from sgdyn.theory import checks
+from sgdyn.theory.methods import alpha, beta, get_method, lam
+from sgdyn.theory.symbolic import derive, mu
 
 x = sp.Symbol("x", real=True)            # alpha * lambda
 _s = sp.Symbol("s")

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import checks
-from theory.dynamics import loss_curve
-from theory.noise import GAUSSIAN, NoiseModel
-from theory.problem import Problem
-from theory.symbolic import derive
-from theory.system import ModeSystem
-from theory.transfer import singularities
+from sgdyn.theory import checks
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.symbolic import derive
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import singularities
 
 _REL_TOL = 1e-12      # bisection stops at this relative width of the bracket
 

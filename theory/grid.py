@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import checks
-from theory.methods import get_method
-from theory.noise import GAUSSIAN, NoiseModel, batch_factor
-from theory.problem import Problem
-from theory.transfer import noise_feedback_at_one, rate_arrays
+from sgdyn.theory import checks
+from sgdyn.theory.methods import get_method
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.transfer import noise_feedback_at_one, rate_arrays
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ import numpy as np
 from numba import njit, prange
 from scipy import optimize
 
-from theory import checks
-from theory.dynamics import OVERFLOW_GUARD, _padded, _second_moment_recursion, renewal_sequences
-from theory.noise import GAUSSIAN, NoiseModel, batch_factor
-from theory.problem import Problem
-from theory.stability import _critical_alphas, _setup
-from theory.system import ModeSystem
-from theory.transfer import GeneratingFunctions
+from sgdyn.theory import checks
+from sgdyn.theory.dynamics import OVERFLOW_GUARD, _padded, _second_moment_recursion, renewal_sequences
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import _critical_alphas, _setup
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import GeneratingFunctions
 
 
 @njit(cache=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from theory import checks
+from sgdyn.theory import checks
 
 alpha, beta, lam = sp.symbols("alpha beta lambda", real=True)
 

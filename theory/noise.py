@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import checks
+from sgdyn.theory import checks
 
 
 @dataclass(frozen=True)

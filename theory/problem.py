@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory import checks
+from sgdyn.theory import checks
 
 
 @dataclass(frozen=True)

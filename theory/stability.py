@@ -31,13 +31,13 @@ import numpy as np
 import sympy as sp
 from scipy import optimize
 
-from theory import checks
-from theory.methods import alpha, beta, get_method, lam
-from theory.noise import GAUSSIAN, NoiseModel, batch_factor
-from theory.problem import Problem
-from theory.symbolic import derive, mu, z
-from theory.system import ModeSystem
-from theory.transfer import Singularities, rate_arrays, singularities, transfer_polynomials
+from sgdyn.theory import checks
+from sgdyn.theory.methods import alpha, beta, get_method, lam
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.symbolic import derive, mu, z
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import Singularities, rate_arrays, singularities, transfer_polynomials
 
 _x = sp.Symbol("x", positive=True)   # alpha * lambda
 

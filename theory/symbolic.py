@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from theory.methods import Method, alpha, beta, get_method, lam
+from sgdyn.theory.methods import Method, alpha, beta, get_method, lam
 
 z, b, tau1, tau2, mu = sp.symbols("z b tau1 tau2 mu")
 gamma = sp.Symbol("gamma", nonnegative=True)

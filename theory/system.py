@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import checks
-from theory.methods import Method, get_method
-from theory.noise import GAUSSIAN, NoiseModel, batch_factor
-from theory.problem import Problem
-from theory.symbolic import Derivation, derive
+from sgdyn.theory import checks
+from sgdyn.theory.methods import Method, get_method
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.symbolic import Derivation, derive
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import numpy as np
 import sympy as sp
 from numba import njit, prange
 
-from theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, z
-from theory.system import ModeSystem
+from sgdyn.theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, z
+from sgdyn.theory.system import ModeSystem
 
 _CHUNK = 1 << 22   # complex evaluations per block (memory ~ 100 MB at most)
 

@@ -12,8 +12,8 @@ from _common import parse
 from matplotlib.figure import Figure
 
 from sgdyn import plots
-from theory.noise import estimate_tau
-from theory.problem import Problem
+from sgdyn.theory.noise import estimate_tau
+from sgdyn.theory.problem import Problem
 
 args = parse(__file__, __doc__)
 n, nb = (100, 5) if args.small else (1000, 17)

@@ -9,12 +9,12 @@ from _common import parse
 
 from matplotlib.figure import Figure
 
-import simulate
+from sgdyn import simulate
 from sgdyn import plots
 from sgdyn.validate import validate
-from simulate.features import DataSet
-from theory.noise import estimate_tau
-from theory.stability import critical_learning_rate
+from sgdyn.simulate.features import DataSet
+from sgdyn.theory.noise import estimate_tau
+from sgdyn.theory.stability import critical_learning_rate
 
 from sklearn.datasets import load_digits
 

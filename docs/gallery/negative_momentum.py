@@ -12,8 +12,8 @@ from _common import parse
 from matplotlib.figure import Figure
 
 from sgdyn import plots
-from theory.noise import NoiseModel
-from theory.problem import Problem
+from sgdyn.theory.noise import NoiseModel
+from sgdyn.theory.problem import Problem
 
 args = parse(__file__, __doc__)
 n, T, nb, na = (40, 200, 9, 12) if args.small else (100, 600, 41, 60)

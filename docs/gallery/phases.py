@@ -13,8 +13,8 @@ from _common import parse
 from matplotlib.figure import Figure
 
 from sgdyn import plots
-from theory.asymptotics import phases
-from theory.problem import Problem
+from sgdyn.theory.asymptotics import phases
+from sgdyn.theory.problem import Problem
 
 args = parse(__file__, __doc__)
 n, T, runs = (40, 200, 60) if args.small else (1000, 3000, 300)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from sgdyn.cli import print_json, problem_from_args
-from simulate.adaptive import FEATURES, OPTIMIZERS, TESTS, ratio_of_means, simulate_adaptive
-from theory import checks
-from theory.batching import norm_test_prediction
-from theory.noise import GAUSSIAN
+from sgdyn.simulate.adaptive import FEATURES, OPTIMIZERS, TESTS, ratio_of_means, simulate_adaptive
+from sgdyn.theory import checks
+from sgdyn.theory.batching import norm_test_prediction
+from sgdyn.theory.noise import GAUSSIAN
 
 _METHOD = {"sgd": "sgd", "heavy-ball": "heavy-ball"}   # optimisers the moment theory covers
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
-from theory.stability import critical_batch
+from sgdyn.theory.stability import critical_batch
 
 
 def register(sub):

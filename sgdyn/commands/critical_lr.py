@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
-from theory import checks
-from theory.stability import critical_learning_rate
+from sgdyn.theory import checks
+from sgdyn.theory.stability import critical_learning_rate
 
 
 def register(sub):

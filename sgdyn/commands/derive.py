@@ -1,8 +1,8 @@
 """``sgdyn derive``: the symbolic generating functions of a method."""
 from __future__ import annotations
 
-from theory.methods import METHODS
-from theory.symbolic import derive
+from sgdyn.theory.methods import METHODS
+from sgdyn.theory.symbolic import derive
 
 
 def register(sub):

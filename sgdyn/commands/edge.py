@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from sgdyn.cli import print_json
-from theory import checks
-from theory.edges import deterministic_edge
+from sgdyn.theory import checks
+from sgdyn.theory.edges import deterministic_edge
 
 _METHOD = {"gd": "sgd", "heavy-ball": "heavy-ball", "nesterov": "nesterov"}
 

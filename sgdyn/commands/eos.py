@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sgdyn.cli import add_figure_run_args, check_figure_path, print_json
 from sgdyn.edges_report import tanh_eos
-from simulate.networks import OPTIMIZERS
-from theory import checks
+from sgdyn.simulate.networks import OPTIMIZERS
+from sgdyn.theory import checks
 
 
 def register(sub):

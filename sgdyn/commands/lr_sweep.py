@@ -6,8 +6,8 @@ import numpy as np
 
 from sgdyn.cli import add_figure_run_args, check_figure_path, print_json
 from sgdyn.edges_report import matrix_lr_sweep, scalar_lr_sweep
-from simulate.networks import whitened_regression
-from theory import checks
+from sgdyn.simulate.networks import whitened_regression
+from sgdyn.theory import checks
 
 
 def _grid(text: str) -> np.ndarray:

@@ -5,8 +5,8 @@ import numpy as np
 
 from sgdyn.cli import noise_from_args, print_json, problem_from_args
 from sgdyn.commands._shared import add_data_args, float_list
-from theory import checks
-from theory.equivalence import gap_scaling, momentum_gap, stability_edges, stationary_loss
+from sgdyn.theory import checks
+from sgdyn.theory.equivalence import gap_scaling, momentum_gap, stability_edges, stationary_loss
 
 
 def register(sub):

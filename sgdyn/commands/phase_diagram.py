@@ -5,7 +5,7 @@ import numpy as np
 
 from sgdyn import plots
 from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
-from theory import checks
+from sgdyn.theory import checks
 
 
 def add_out_arg(p):

@@ -4,8 +4,8 @@ the phase that dominates at large t and the time the two asymptotes cross
 from __future__ import annotations
 
 from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
-from theory import checks
-from theory.asymptotics import phases
+from sgdyn.theory import checks
+from sgdyn.theory.asymptotics import phases
 
 
 def register(sub):

@@ -7,10 +7,10 @@ import numpy as np
 from sgdyn import plots
 from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
 from sgdyn.commands.phase_diagram import add_out_arg
-from theory import checks
-from theory.asymptotics import phases
-from theory.methods import METHODS
-from theory.noise import NoiseModel
+from sgdyn.theory import checks
+from sgdyn.theory.asymptotics import phases
+from sgdyn.theory.methods import METHODS
+from sgdyn.theory.noise import NoiseModel
 
 
 def _floats(name: str, text: str) -> np.ndarray:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sgdyn.cli import print_json
-from theory.edges import sam_edge
+from sgdyn.theory.edges import sam_edge
 
 
 def register(sub):

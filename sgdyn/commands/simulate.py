@@ -4,9 +4,9 @@ from __future__ import annotations
 import sys
 
 from sgdyn.cli import add_problem_args, print_json, problem_from_args
-from simulate.run import BACKENDS, run as simulate_run
-from simulate.spec import FEATURES, SAMPLERS
-from theory import checks
+from sgdyn.simulate.run import BACKENDS, run as simulate_run
+from sgdyn.simulate.spec import FEATURES, SAMPLERS
+from sgdyn.theory import checks
 
 
 def add_simulation_args(p):

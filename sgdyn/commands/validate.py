@@ -4,7 +4,7 @@ from __future__ import annotations
 from sgdyn.cli import print_json
 from sgdyn.commands.simulate import Progress, add_simulation_args, common_args
 from sgdyn.validate import validate
-from theory.noise import NoiseModel
+from sgdyn.theory.noise import NoiseModel
 
 
 def register(sub):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import checks
-from theory.methods import get_method
-from theory.noise import NoiseModel, batch_factor
-from theory.problem import Problem
+from sgdyn.theory import checks
+from sgdyn.theory.methods import get_method
+from sgdyn.theory.noise import NoiseModel, batch_factor
+from sgdyn.theory.problem import Problem
 
 # axis name -> validator of one value (theory.checks: ValueError naming the axis)
 AXES = {

@@ -22,10 +22,10 @@ from typing import Callable
 import numpy as np
 
 from sgdyn.sweep.grid import Point
-from theory.dynamics import loss_curve
-from theory.grid import singularities_grid
-from theory.system import ModeSystem
-from theory.transfer import singularities
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.grid import singularities_grid
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import singularities
 
 KINDS = ("float", "int", "bool", "category")
 LIMITS = ("noise", "mode stability")
@@ -160,7 +160,7 @@ def monte_carlo_summary(traj) -> MonteCarloAtHorizon:
 
 
 def _simulator():
-    import simulate
+    from sgdyn import simulate
     run = getattr(simulate, "run", None)
     run = getattr(run, "run", run)        # simulate.run may name the module or its function
     if not callable(run):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sgdyn.cli import main
-from theory.dynamics import loss_curve
-from theory.problem import Problem
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.problem import Problem
 
 SPEC = "powerlaw:nu=1.5,kappa=2,n=20"
 
@@ -35,7 +35,7 @@ def test_loss_flags_reach_the_theory(capsys, tmp_path):
                            "--batch", "3", "--steps", "20", "--tau1", "1", "--tau2", "0.5",
                            "--method", "nesterov", "--label-noise", "0.1", "--data-size", "9",
                            "--json")
-    from theory.noise import NoiseModel
+    from sgdyn.theory.noise import NoiseModel
     p = Problem([2.0, 1.0, 0.5], [1.0, 1.0, 1.0], label_noise=0.1, data_size=9)
     want = loss_curve(p, 0.2, 0.3, 3, 20, method="nesterov", noise=NoiseModel(1, 0.5)).loss
     np.testing.assert_allclose(json.loads(out)["loss"], want, rtol=1e-15)

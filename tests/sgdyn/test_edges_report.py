@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from sgdyn.edges_report import matrix_lr_sweep, scalar_lr_sweep, tanh_eos
-from simulate import networks as nw
-from theory.edges import scalar_network_edge
+from sgdyn.simulate import networks as nw
+from sgdyn.theory.edges import scalar_network_edge
 
 
 @pytest.mark.parametrize("a, p, depth", [(1.3, -1.7, 3), (0.6, 2.5, 2)])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from sgdyn.cli import main
-from simulate.adaptive import simulate_adaptive
-from theory.equivalence import gap_scaling, momentum_gap
-from theory.problem import Problem
+from sgdyn.simulate.adaptive import simulate_adaptive
+from sgdyn.theory.equivalence import gap_scaling, momentum_gap
+from sgdyn.theory.problem import Problem
 
 SPEC = "powerlaw:nu=1.5,kappa=1,n=8"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from sgdyn.cli import main
-from theory.asymptotics import phases
-from theory.noise import NoiseModel
-from theory.problem import Problem
+from sgdyn.theory.asymptotics import phases
+from sgdyn.theory.noise import NoiseModel
+from sgdyn.theory.problem import Problem
 
 SWITCH = "powerlaw:nu=1.5,kappa=2.5,n=1e8,groups=300"
 SIGNAL = "powerlaw:nu=2,kappa=1,n=1e6,groups=200"

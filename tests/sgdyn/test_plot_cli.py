@@ -3,9 +3,9 @@ import pytest
 
 from sgdyn import plots
 from sgdyn.cli import main
-from theory.asymptotics import phases
-from theory.problem import Problem
-from theory.stability import critical_learning_rate, optimal_rate
+from sgdyn.theory.asymptotics import phases
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import critical_learning_rate, optimal_rate
 
 SPEC = "powerlaw:nu=1.5,kappa=3,n=30"
 P = Problem.parse(SPEC)

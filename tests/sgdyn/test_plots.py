@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 
 from sgdyn import plots
-from theory.dynamics import loss_curve
-from theory.asymptotics import phases
-from theory.horizon import optimal_hyperparameters_at_horizon
-from theory.noise import GAUSSIAN, NoiseModel, batch_factor
-from theory.problem import Problem
-from theory.stability import (asymptotic_rate, critical_learning_rate, noise_feedback,
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.asymptotics import phases
+from sgdyn.theory.horizon import optimal_hyperparameters_at_horizon
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import (asymptotic_rate, critical_learning_rate, noise_feedback,
                               optimal_rate)
-from theory.transfer import rate_arrays
+from sgdyn.theory.transfer import rate_arrays
 
 TAU1 = NoiseModel(1.0, 1.0)
 SMALL = Problem.power_law(1.5, 3.0, 40)

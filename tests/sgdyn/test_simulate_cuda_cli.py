@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-import simulate
+from sgdyn import simulate
 from sgdyn.cli import main
-from simulate import cuda_kernels
+from sgdyn.simulate import cuda_kernels
 
 ARGS = ["simulate", "--problem", "powerlaw:nu=1.5,kappa=1,n=5", "--alpha", "0.2", "--batch", "2",
         "--steps", "3", "--runs", "4", "--backend", "cuda", "--quiet"]
@@ -34,7 +34,7 @@ def test_no_gpu(capsys, monkeypatch):
 
 def test_no_numba_cuda(capsys, monkeypatch):
     monkeypatch.delattr(simulate, "cuda_kernels")
-    monkeypatch.setitem(sys.modules, "simulate.cuda_kernels", None)     # import fails
+    monkeypatch.setitem(sys.modules, "sgdyn.simulate.cuda_kernels", None)     # import fails
     err = _one_line_error(capsys, ARGS)
     assert "backend 'cuda' needs" in err and "importing numba.cuda failed" in err
 

@@ -1,9 +1,9 @@
 import pytest
 
 from sgdyn.cli import main
-from theory.noise import NoiseModel
-from theory.problem import Problem
-from theory.stability import (asymptotic_rate, critical_batch, critical_learning_rate,
+from sgdyn.theory.noise import NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import (asymptotic_rate, critical_batch, critical_learning_rate,
                               optimal_rate)
 
 SPEC = "powerlaw:nu=1.5,kappa=2,n=20"

@@ -22,12 +22,12 @@ from sgdyn.cli import main
 from sgdyn.sweep import (Field, Quantity, SweepSpec, get_quantity, monte_carlo, monte_carlo_summary,
                          open_sweep, point_seed, sweep)
 from sgdyn.sweep.store import require
-from simulate.trajectories import Trajectories
-from theory.dynamics import loss_curve
-from theory.noise import NoiseModel
-from theory.problem import Problem
-from theory.system import ModeSystem
-from theory.transfer import singularities
+from sgdyn.simulate.trajectories import Trajectories
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.noise import NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import singularities
 
 SPEC = "powerlaw:nu=1.5,kappa=2,n=40"
 

@@ -6,10 +6,10 @@ import pytest
 
 from sgdyn.cli import main
 from sgdyn.validate import tail_statistics, validate
-from theory.noise import GAUSSIAN
-from theory.problem import Problem
-from theory.system import ModeSystem
-from theory.transfer import singularities
+from sgdyn.theory.noise import GAUSSIAN
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import singularities
 
 
 def critical_alpha(problem, beta, batch):
@@ -78,7 +78,7 @@ def cli(capsys, *argv):
 
 
 def test_simulate_cli_json_matches_the_library(capsys):
-    import simulate
+    from sgdyn import simulate
     code, out, err = cli(capsys, "simulate", "--problem", SPEC, "--alpha", "0.3", "--beta", "-0.2",
                          "--batch", "2", "--steps", "30", "--runs", "200", "--seed", "4", "--json")
     assert code == 0 and err == ""

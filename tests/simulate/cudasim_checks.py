@@ -23,11 +23,11 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUD
 
 from numba import cuda  # noqa: E402
 
-import simulate  # noqa: E402
-from simulate import cuda_kernels as ck  # noqa: E402
-from simulate.cuda import DeviceStatistics  # noqa: E402
-from simulate.sketch import LogHistogram  # noqa: E402
-from theory.problem import Problem  # noqa: E402
+from sgdyn import simulate  # noqa: E402
+from sgdyn.simulate import cuda_kernels as ck  # noqa: E402
+from sgdyn.simulate.cuda import DeviceStatistics  # noqa: E402
+from sgdyn.simulate.sketch import LogHistogram  # noqa: E402
+from sgdyn.theory.problem import Problem  # noqa: E402
 
 # The settings test_cuda.py checks against theory and the CPU backend (they travel in the JSON).
 P4 = dict(eigenvalues=[1.0, 0.5, 0.25, 0.125], initial=[1.0, 1.0, 1.0, 1.0], label_noise=0.2)

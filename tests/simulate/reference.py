@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulate.cpu import OVERFLOW_GUARD
-from simulate.features import replay, replay_projected, sampling_inputs
+from sgdyn.simulate.cpu import OVERFLOW_GUARD
+from sgdyn.simulate.features import replay, replay_projected, sampling_inputs
 
 
 def reference_run(spec, run):

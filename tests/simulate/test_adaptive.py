@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from simulate.adaptive import OPTIMIZERS, TESTS, ratio_of_means, simulate_adaptive
-from theory.batching import norm_test_prediction
-from theory.equivalence import momentum_gap, pytorch_lr
-from theory.problem import Problem
+from sgdyn.simulate.adaptive import OPTIMIZERS, TESTS, ratio_of_means, simulate_adaptive
+from sgdyn.theory.batching import norm_test_prediction
+from sgdyn.theory.equivalence import momentum_gap, pytorch_lr
+from sgdyn.theory.problem import Problem
 
 NOISY = Problem.power_law(1.5, 1.0, 6).replace(label_noise=0.05)
 ISO = Problem.from_arrays(np.ones(5), np.ones(5))

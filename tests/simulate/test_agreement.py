@@ -8,11 +8,11 @@ Rademacher: (1, 1)), so ``|mean - theory| / stderr`` is a standard normal deviat
 import numpy as np
 import pytest
 
-import simulate
-from simulate.features import DataSet, replay
-from theory.dynamics import loss_curve
-from theory.noise import GAUSSIAN, estimate_tau
-from theory.problem import Problem
+from sgdyn import simulate
+from sgdyn.simulate.features import DataSet, replay
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.noise import GAUSSIAN, estimate_tau
+from sgdyn.theory.problem import Problem
 
 POWER = Problem.power_law(1.5, 1.0, 12)
 

@@ -4,10 +4,10 @@ import numba
 import numpy as np
 import pytest
 
-from simulate.cpu import per_run_losses
-from simulate.features import DataSet
-from simulate.run import make_spec
-from theory.problem import Problem
+from sgdyn.simulate.cpu import per_run_losses
+from sgdyn.simulate.features import DataSet
+from sgdyn.simulate.run import make_spec
+from sgdyn.theory.problem import Problem
 from tests.simulate.reference import reference_run
 
 PROBLEM = Problem.power_law(1.5, 1.0, 7)

@@ -24,14 +24,14 @@ import pytest
 from numba.cuda.random import (init_xoroshiro128p_states_cpu, xoroshiro128p_dtype,
                                xoroshiro128p_next, xoroshiro128p_normal_float64)
 
-import simulate
-import simulate.cuda as cuda_backend
-from simulate.cpu import simulate_cpu
-from simulate.run import make_spec
-from simulate.spec import SimulationSpec
-from theory.dynamics import loss_curve
-from theory.noise import GAUSSIAN, RADEMACHER
-from theory.problem import Problem
+from sgdyn import simulate
+import sgdyn.simulate.cuda as cuda_backend
+from sgdyn.simulate.cpu import simulate_cpu
+from sgdyn.simulate.run import make_spec
+from sgdyn.simulate.spec import SimulationSpec
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.noise import GAUSSIAN, RADEMACHER
+from sgdyn.theory.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 NOISE = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}
@@ -148,7 +148,7 @@ def test_device_reduction_matches_numpy_on_the_same_data(sim):
 
 
 def test_generators_match_numba_cuda_random(sim):
-    from simulate.cuda_kernels import generator_states
+    from sgdyn.simulate.cuda_kernels import generator_states
     for runs, seed in ((300, 12345), (3, 2 ** 64 - 1), (sim["draws"]["runs"], sim["draws"]["seed"])):
         lib = np.empty(runs, dtype=xoroshiro128p_dtype)
         init_xoroshiro128p_states_cpu(lib, np.uint64(seed), np.uint64(0))
@@ -171,14 +171,14 @@ def _spec(**changes):
 
 
 def test_without_gpu_or_extra_a_clear_error(monkeypatch):
-    from simulate import cuda_kernels
+    from sgdyn.simulate import cuda_kernels
     monkeypatch.setattr(cuda_kernels, "available", lambda: False)
     with pytest.raises(ValueError, match="backend 'cuda' needs an NVIDIA GPU.*no usable GPU"):
         cuda_backend.simulate_cuda(_spec())
     with pytest.raises(ValueError, match="backend 'cuda' needs"):
         simulate.run(Problem.from_arrays([1.0], [1.0]), 0.1, 0.0, 1, 2, 4, 0, backend="cuda")
     monkeypatch.delattr(simulate, "cuda_kernels")               # numba.cuda cannot be imported
-    monkeypatch.setitem(sys.modules, "simulate.cuda_kernels", None)
+    monkeypatch.setitem(sys.modules, "sgdyn.simulate.cuda_kernels", None)
     with pytest.raises(ValueError, match="backend 'cuda' needs .*importing numba.cuda failed"):
         cuda_backend.simulate_cuda(_spec())
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from simulate.features import DataSet, replay
-from theory.problem import Problem
+from sgdyn.simulate.features import DataSet, replay
+from sgdyn.theory.problem import Problem
 
 NO_ROWS, NO_RES = np.empty((0, 0)), np.empty(0)
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from simulate import networks as nw
-from theory.edges import sam_edge, sam_two_cycle
+from sgdyn.simulate import networks as nw
+from sgdyn.theory.edges import sam_edge, sam_two_cycle
 
 
 def _models(rng):

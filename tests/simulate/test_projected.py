@@ -12,10 +12,10 @@ import pytest
 from numba import njit
 from scipy import stats
 
-from simulate import rng
-from simulate.features import GAUSSIAN, draw_sample, projected_gradient
-from simulate.run import make_spec
-from theory.problem import Problem
+from sgdyn.simulate import rng
+from sgdyn.simulate.features import GAUSSIAN, draw_sample, projected_gradient
+from sgdyn.simulate.run import make_spec
+from sgdyn.theory.problem import Problem
 
 LAM = np.array([2.0, 1.0, 0.5, 0.1])
 POINT = np.array([0.7, -1.2, 0.4, 2.0])

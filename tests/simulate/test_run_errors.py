@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import simulate
-from simulate.features import DataSet
-from theory.problem import Problem
+from sgdyn import simulate
+from sgdyn.simulate.features import DataSet
+from sgdyn.theory.problem import Problem
 
 P = Problem.power_law(1.5, 1.0, 4)
 OK = dict(problem=P, alpha=0.1, beta=0.5, batch=2, steps=10, runs=5, seed=0)

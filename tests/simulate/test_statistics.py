@@ -1,9 +1,9 @@
 """summarize() against a direct per-checkpoint computation over the runs still alive."""
 import numpy as np
 
-from simulate.run import make_spec
-from simulate.statistics import summarize
-from theory.problem import Problem
+from sgdyn.simulate.run import make_spec
+from sgdyn.simulate.statistics import summarize
+from sgdyn.theory.problem import Problem
 
 
 def test_summary_matches_direct_computation(rng):

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory.asymptotics import fit_power_law, phases, small_lambda_limits
-from theory.dynamics import loss_curve, renewal_sequences
-from theory.methods import alpha, beta
-from theory.problem import Problem
-from theory.symbolic import derive, gamma, mu, tau1
-from theory.system import ModeSystem
-from theory.transfer import singularities
+from sgdyn.theory.asymptotics import fit_power_law, phases, small_lambda_limits
+from sgdyn.theory.dynamics import loss_curve, renewal_sequences
+from sgdyn.theory.methods import alpha, beta
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.symbolic import derive, gamma, mu, tau1
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import singularities
 
 # (nu, kappa, n, alpha, beta, batch): noise phase (t_x ~ 2), signal phase, noise phase whose
 # trajectory switches from the signal to the noise asymptote at t_x ~ 7700 (batch 2) or 3e4.
@@ -50,7 +50,7 @@ def test_decay_rate_from_characteristic_polynomial():
     """Independent route for r: the slow root of det(mu I - M) is 1 - alpha_eff lambda + O(lambda^2),
     so the second moment decays like its square, exp(-2 alpha_eff lambda t)."""
     lam, eps = sp.symbols("lambda epsilon")
-    from theory.methods import lam as lam_sym
+    from sgdyn.theory.methods import lam as lam_sym
     cp = derive("heavy-ball").char_poly.subs(lam_sym, eps)
     root = 1 + sp.Symbol("c") * eps
     c = sp.solve(sp.series(cp.subs(mu, root), eps, 0, 2).removeO().coeff(eps), sp.Symbol("c"))[0]

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from theory.batching import norm_test_prediction, population_tests
-from theory.dynamics import loss_curve
-from theory.noise import GAUSSIAN, NoiseModel
-from theory.problem import Problem
+from sgdyn.theory.batching import norm_test_prediction, population_tests
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.problem import Problem
 
 NOISY = Problem.power_law(1.5, 1.0, 12).replace(label_noise=0.1)
 

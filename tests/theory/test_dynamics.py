@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from theory.dynamics import OVERFLOW_GUARD, loss_curve
-from theory.noise import GAUSSIAN, NoiseModel
-from theory.problem import Problem
+from sgdyn.theory.dynamics import OVERFLOW_GUARD, loss_curve
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.problem import Problem
 
 SMALL = Problem.power_law(nu=1.5, kappa=2.0, n=30)
 

@@ -5,11 +5,11 @@ import pytest
 import sympy as sp
 from scipy import optimize
 
-from theory import edges
-from theory.edges import (deterministic_edge, flattest_matrix_minimum, sam_edge, sam_edge_expr,
+from sgdyn.theory import edges
+from sgdyn.theory.edges import (deterministic_edge, flattest_matrix_minimum, sam_edge, sam_edge_expr,
                           sam_edge_limits, sam_two_cycle, sam_two_cycle_expr, scalar_network_edge)
-from theory.methods import beta
-from theory.symbolic import derive
+from sgdyn.theory.methods import beta
+from sgdyn.theory.symbolic import derive
 
 eta, rho, g, lam = edges.eta_s, edges.rho_s, edges.grad_s, edges.lam_s
 

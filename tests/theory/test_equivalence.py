@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from theory.dynamics import loss_curve
-from theory.equivalence import (deterministic_edge, gap_scaling, momentum_gap, momentum_schedule,
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.equivalence import (deterministic_edge, gap_scaling, momentum_gap, momentum_schedule,
                                 pytorch_lr, stability_edges, stationary_loss, stochastic_edge)
-from theory.noise import GAUSSIAN, NoiseModel
-from theory.problem import Problem
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.problem import Problem
 
 SMALL = Problem.power_law(nu=1.5, kappa=1.0, n=20)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from theory.noise import estimate_tau
+from sgdyn.theory.noise import estimate_tau
 
 LAM = np.array([3.0, 1.0, 0.4, 0.1])
 

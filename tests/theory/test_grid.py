@@ -5,11 +5,11 @@ rounding (the sums over modes are taken in a different order), and the full-batc
 import numpy as np
 import pytest
 
-from theory.grid import singularities_grid
-from theory.noise import GAUSSIAN, NoiseModel
-from theory.problem import Problem
-from theory.system import ModeSystem
-from theory.transfer import singularities
+from sgdyn.theory.grid import singularities_grid
+from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import singularities
 
 RTOL = 1e-12
 FIELDS = ("mode_radius", "z_star", "noise_feedback", "rate")

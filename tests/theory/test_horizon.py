@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from theory.dynamics import loss_curve
-from theory.horizon import final_losses, noise_decomposition, optimal_hyperparameters_at_horizon
-from theory.noise import NoiseModel
-from theory.problem import Problem
-from theory.stability import noise_feedback
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.horizon import final_losses, noise_decomposition, optimal_hyperparameters_at_horizon
+from sgdyn.theory.noise import NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import noise_feedback
 
 TAU1 = NoiseModel(1.0, 1.0)          # the core paper's tau = 1
 NOISE_PHASE = Problem.power_law(1.5, 3.0, 100, data_size=100)    # zeta = 2 > 2 - 1/nu

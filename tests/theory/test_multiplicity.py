@@ -4,18 +4,18 @@ stability, horizon, stationary loss); Monte Carlo consumers reject it clearly.""
 import numpy as np
 import pytest
 
-from simulate.adaptive import simulate_adaptive
-from simulate.run import run as simulate_run
-from theory.batching import norm_test_prediction
-from theory.dynamics import loss_curve
-from theory.equivalence import stationary_loss
-from theory.horizon import final_losses, noise_decomposition
-from theory.noise import NoiseModel
-from theory.problem import Problem
-from theory.stability import (critical_batch, critical_learning_rate, noise_feedback,
+from sgdyn.simulate.adaptive import simulate_adaptive
+from sgdyn.simulate.run import run as simulate_run
+from sgdyn.theory.batching import norm_test_prediction
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.equivalence import stationary_loss
+from sgdyn.theory.horizon import final_losses, noise_decomposition
+from sgdyn.theory.noise import NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import (critical_batch, critical_learning_rate, noise_feedback,
                               optimal_rate)
-from theory.system import ModeSystem
-from theory.transfer import GeneratingFunctions, singularities
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import GeneratingFunctions, singularities
 
 GROUPED = Problem.from_arrays([2.0, 0.7, 0.3, 0.05], [0.5, 1.0, 2.0, 4.0], data_size=200,
                               name="grouped").replace(multiplicity=[1, 3, 2, 5])

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, batch_factor
+from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, batch_factor
 
 
 def _fourth_moment_diag(points, weights, lam, C):

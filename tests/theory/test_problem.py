@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from theory.problem import Problem
+from sgdyn.theory.problem import Problem
 
 
 def test_power_law_follows_the_paper_exponents():

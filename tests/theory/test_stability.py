@@ -7,16 +7,16 @@ import sympy as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from theory.dynamics import loss_curve
-from theory.methods import alpha, beta, get_method, lam
-from theory.noise import GAUSSIAN, RADEMACHER, NoiseModel
-from theory.problem import Problem
-from theory.stability import (asymptotic_rate, converges, critical_batch, critical_learning_rate,
+from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.methods import alpha, beta, get_method, lam
+from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel
+from sgdyn.theory.problem import Problem
+from sgdyn.theory.stability import (asymptotic_rate, converges, critical_batch, critical_learning_rate,
                               mode_stability_conditions, mode_stable, noise_feedback,
                               noise_feedback_per_mode, optimal_rate, schur_cohn_conditions)
-from theory.symbolic import b as b_sym, derive, tau1, tau2
-from theory.system import ModeSystem
-from theory.transfer import GeneratingFunctions
+from sgdyn.theory.symbolic import b as b_sym, derive, tau1, tau2
+from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.transfer import GeneratingFunctions
 
 SMALL = Problem.power_law(nu=1.5, kappa=1.0, n=12)
 FLATISH = Problem.from_arrays(np.linspace(0.2, 1.0, 8), np.ones(8))

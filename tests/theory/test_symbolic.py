@@ -4,8 +4,8 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
 
-from theory.methods import METHODS, alpha, beta, lam
-from theory.symbolic import b, derive, tau1, tau2, z
+from sgdyn.theory.methods import METHODS, alpha, beta, lam
+from sgdyn.theory.symbolic import b, derive, tau1, tau2, z
 
 params = st.tuples(st.floats(0.01, 1.5), st.floats(-0.9, 0.9), st.floats(0.05, 3.0),
                    st.floats(0.0, 1.0), st.floats(0.0, 2.0), st.floats(-1.0, 1.0))
