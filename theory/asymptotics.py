@@ -38,11 +38,11 @@ import numpy as np
 import sympy as sp
 from scipy.special import gamma as gamma_fn
 
-from sgdyn.theory.methods import alpha, beta, lam
+from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.symbolic import b, derive, gamma, tau1, tau2, z
-from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.system import ModeSystem, extra_arguments
 from sgdyn.theory.transfer import singularities, transfer_polynomials
 
 PHASES = ("signal", "noise", "boundary", "diverges")
@@ -76,21 +76,26 @@ def _scaling_limit(expr: sp.Expr, power: int) -> tuple[sp.Expr, sp.Expr]:
     return sp.factor(d_w.coeff_monomial(1) / lead), sp.factor(n_w.coeff_monomial(1) / lead)
 
 
+def small_lambda_limits(method="heavy-ball") -> SmallLambdaLimits:
+    """The slow per-mode decay and amplitudes from ``derive(method)`` (module docstring); extra
+    parameters of the method stay symbols."""
+    return _small_lambda_limits(get_method(method).structure)
+
+
 @functools.lru_cache(maxsize=None)
-def small_lambda_limits(method: str = "heavy-ball") -> SmallLambdaLimits:
-    """The slow per-mode decay and amplitudes from ``derive(method)`` (module docstring)."""
+def _small_lambda_limits(method) -> SmallLambdaLimits:
     d = derive(method)
     r_v, a_v = _scaling_limit(d.v, 1)
     r_u, a_u = _scaling_limit(d.u, 2)
     if sp.simplify(r_v - r_u) != 0:
-        raise ValueError(f"signal and noise decay rates differ for {method!r}: {r_v} vs {r_u}")
+        raise ValueError(f"signal and noise decay rates differ for {method.name!r}: {r_v} vs {r_u}")
     return SmallLambdaLimits(r_v, a_v, a_u)
 
 
 @functools.lru_cache(maxsize=None)
-def _numeric_limits(method: str):
+def _numeric_limits(method):
     s = small_lambda_limits(method)
-    return tuple(sp.lambdify(_PARAMS, e, modules="math")
+    return tuple(sp.lambdify(_PARAMS + method.extra_symbols, e, modules="math")
                  for e in (s.rate, s.signal_amplitude, s.noise_amplitude))
 
 
@@ -198,9 +203,9 @@ def _totals(system: ModeSystem, r: float, a_v: float, a_u: float) -> tuple[float
     wc = w * system.problem.initial
     fast = r * lam_ >= _SLOW
     nf = system.derivation.numeric
-    a, bt, _, g, t1, t2 = system.args
-    args = (1.0, a, bt, lam_[fast], g, t1, t2)
-    tp = transfer_polynomials(system.method.name)
+    a, bt, _, g, t1, t2, *extra = system.args
+    args = (1.0, a, bt, lam_[fast], g, t1, t2, *extra)
+    tp = transfer_polynomials(system.method)
     if np.any(tp.denominator(a, bt, lam_[fast], g, t1, t2).sum(axis=-1) <= 0.0):
         return np.inf, np.inf
     U1 = float(w[fast] @ nf.u(*args) + a_u / r * (w[~fast] @ lam_[~fast]))
@@ -232,8 +237,9 @@ def phases(problem: Problem, alpha_value, beta_value, batch, method="heavy-ball"
         raise ValueError(f"the spectrum's exponent nu must be > 1 (summable noise kernel), got {fit.nu:.6g}")
     if not fit.kappa > 0.0:
         raise ValueError(f"the signal exponent kappa must be > 0, got {fit.kappa:.6g}")
-    params = (system.alpha, system.beta, system.gamma, noise.tau1, noise.tau2)
-    r, a_v, a_u = (float(f(*params)) for f in _numeric_limits(system.method.name))
+    params = (system.alpha, system.beta, system.gamma, noise.tau1, noise.tau2) + \
+        extra_arguments(system.method)
+    r, a_v, a_u = (float(f(*params)) for f in _numeric_limits(system.method.structure))
     zeta = fit.kappa / fit.nu
     q = 2.0 - 1.0 / fit.nu
     C_V = fit.signal_scale * a_v * gamma_fn(zeta) / fit.nu * (r * fit.scale) ** -zeta

@@ -198,8 +198,8 @@ def norm_test_prediction(problem: Problem, alpha: float, steps: int, *, beta: fl
     system = ModeSystem.build(problem, alpha, beta, 1, method, noise)
     one = system.arrays()
     nf = system.derivation.numeric
-    a, bt, lam, _, t1, t2 = system.args
-    A0 = np.ascontiguousarray(nf.A(a, bt, lam, 0.0, t1, t2), dtype=np.float64)
+    a, bt, lam, _, t1, t2, *extra = system.args
+    A0 = np.ascontiguousarray(nf.A(a, bt, lam, 0.0, t1, t2, *extra), dtype=np.float64)
     n = steps + 1
     loss, D, Q = np.empty(n), np.empty(n), np.empty(n)
     used = np.empty(n, dtype=np.int64)

@@ -43,6 +43,7 @@ from scipy import linalg, optimize
 from sgdyn.theory import checks
 from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.symbolic import derive, mu
+from sgdyn.theory.system import extra_arguments
 
 x = sp.Symbol("x", real=True)            # alpha * lambda
 _s = sp.Symbol("s")
@@ -140,9 +141,10 @@ def _binding_root(candidates, conds, b_value):
 
 
 @functools.lru_cache(maxsize=None)
-def _deterministic_edge(name: str) -> DeterministicEdge:
-    m = get_method(name)
-    poly = sp.expand(derive(name).char_poly.subs(alpha, x / lam))
+def _deterministic_edge(m) -> DeterministicEdge:
+    name = m.label
+    values = {p.symbol: v for p, v in zip(m.extra, extra_arguments(m))}
+    poly = sp.expand(derive(m).char_poly.subs(values).subs(alpha, x / lam))
     if lam in poly.free_symbols:
         raise ValueError(f"method {name!r}: the characteristic polynomial does not depend on "
                          "alpha and lambda through alpha * lambda only")
@@ -176,8 +178,9 @@ def _deterministic_edge(name: str) -> DeterministicEdge:
 
 
 def deterministic_edge(method) -> DeterministicEdge:
-    """The edge of stability of ``method`` (name or registered Method), derived once and cached."""
-    return _deterministic_edge(get_method(method).name)
+    """The edge of stability of ``method`` (name, update equations or Method; extra parameters at
+    their bound values), derived once and cached."""
+    return _deterministic_edge(get_method(method))
 
 
 # --------------------------------------------------------------------------- SAM

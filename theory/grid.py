@@ -66,8 +66,8 @@ def singularities_grid(problem: Problem, alpha_values, beta_values, batch_values
     a, bt, g = _validated(m, alpha_values, beta_values, batch_values, problem.data_size)
     lam = problem.eigenvalues
     w = problem.multiplicity
-    rate, z_star, Z, worst = rate_arrays(m.name, lam, a, bt, g, noise.tau1, noise.tau2, w,
+    rate, z_star, Z, worst = rate_arrays(m, lam, a, bt, g, noise.tau1, noise.tau2, w,
                                          parallel=parallel)
-    U1 = noise_feedback_at_one(m.name, lam, a, bt, g, noise.tau1, noise.tau2, Z, w)
+    U1 = noise_feedback_at_one(m, lam, a, bt, g, noise.tau1, noise.tau2, Z, w)
     limited = np.where(z_star < np.inf, "noise", "mode stability")
     return SingularityGrid(Z, worst, z_star, U1, rate, limited)

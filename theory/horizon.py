@@ -105,17 +105,17 @@ def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="h
     betas = np.linspace(-0.9, 0.9, grid[0])
     if 0.0 not in betas:
         betas = np.sort(np.append(betas, 0.0))
-    crit = _critical_alphas(m.name, lam_, betas, g, noise.tau1, noise.tau2, problem.multiplicity)[0]
+    crit = _critical_alphas(m, lam_, betas, g, noise.tau1, noise.tau2, problem.multiplicity)[0]
     ss = np.linspace(-4.0, 5.0, grid[1])
     A = crit[:, None] * _sigmoid(ss)[None, :]
     B = np.broadcast_to(betas[:, None], A.shape)
-    L = final_losses(problem, A, B, bsz, T, m.name, noise)
+    L = final_losses(problem, A, B, bsz, T, m, noise)
 
     def f(v):
         a, bt = float(np.exp(v[1])), float(np.tanh(v[0]))
         if not abs(bt) < 1.0:
             return np.inf
-        return float(final_losses(problem, a, bt, bsz, T, m.name, noise))
+        return float(final_losses(problem, a, bt, bsz, T, m, noise))
     i, j = np.unravel_index(np.argmin(L), L.shape)
     x0 = np.array([np.arctanh(betas[i]), np.log(A[i, j])])
     # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0

@@ -36,7 +36,7 @@ from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.symbolic import derive, mu, z
-from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.system import ModeSystem, extra_arguments
 from sgdyn.theory.transfer import Singularities, rate_arrays, singularities, transfer_polynomials
 
 _x = sp.Symbol("x", positive=True)   # alpha * lambda
@@ -76,18 +76,21 @@ def _sign_part(expr: sp.Expr, implied_nonzero) -> sp.Expr:
     return sp.sign(const) * sp.Mul(*keep)
 
 
-@functools.lru_cache(maxsize=None)
-def mode_stability_conditions(method: str = "heavy-ball") -> tuple[sp.Expr, ...]:
+def mode_stability_conditions(method="heavy-ball") -> tuple[sp.Expr, ...]:
     """Per-mode stability of the noiseless map ``M(lambda)``: expressions in alpha, beta, lambda
     that are all ``> 0`` iff the roots of ``det(mu I - M)`` lie in the open unit disk.
 
     Derived from ``derive(method).char_poly`` by ``schur_cohn_conditions``. Heavy ball:
     ``1 - beta^2 > 0`` and ``alpha lambda (2 + 2 beta - alpha lambda) > 0``. The spectral radius of
     the noiseless second-moment map ``A0`` is the square of the largest root modulus, so the
-    same conditions decide ``rho(A0) < 1``.
+    same conditions decide ``rho(A0) < 1``. Extra parameters of the method stay symbols.
     """
-    name = get_method(method).name
-    coeffs = sp.Poly(derive(name).char_poly, mu).all_coeffs()
+    return _mode_stability_conditions(get_method(method).structure)
+
+
+@functools.lru_cache(maxsize=None)
+def _mode_stability_conditions(method) -> tuple[sp.Expr, ...]:
+    coeffs = sp.Poly(derive(method).char_poly, mu).all_coeffs()
     out = []
     for j, c in enumerate(schur_cohn_conditions(coeffs)):
         # degree 2: the square (a_n - a_0)^2 in the second condition is nonzero by the first
@@ -96,33 +99,43 @@ def mode_stability_conditions(method: str = "heavy-ball") -> tuple[sp.Expr, ...]
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
-def noise_feedback_per_mode(method: str = "heavy-ball") -> sp.Expr:
+def noise_feedback_per_mode(method="heavy-ball") -> sp.Expr:
     """Closed form of one mode's share of ``U(1)``: ``u(z = 1; lambda)`` from the derivation, in
-    alpha, beta, lambda, b, tau1, tau2 (the tau2 self-term folded in: Sherman-Morrison)."""
-    return sp.factor(sp.cancel(derive(get_method(method).name).u.subs(z, 1)))
+    alpha, beta, lambda, b, tau1, tau2 (the tau2 self-term folded in: Sherman-Morrison) and the
+    method's extra parameters."""
+    return _noise_feedback_per_mode(get_method(method).structure)
+
+
+@functools.lru_cache(maxsize=None)
+def _noise_feedback_per_mode(method) -> sp.Expr:
+    return sp.factor(sp.cancel(derive(method).u.subs(z, 1)))
 
 
 # -- numeric forms ----------------------------------------------------------------------------
 class _Forms:
-    """Lambdified stability conditions: in (alpha, beta, lambda), and in x = alpha lambda as
-    polynomial coefficients in beta (to find the deterministic edge x_edge(beta))."""
+    """Lambdified stability conditions of one method (extra parameters bound to their values): in
+    (alpha, beta, lambda), and, when they depend on alpha and lambda through ``x = alpha lambda``
+    only, as polynomial coefficients in x (to find the deterministic edge x_edge(beta) exactly);
+    otherwise the edge is found by bisection in alpha (``mode_edges``)."""
 
-    def __init__(self, name: str):
-        conds = mode_stability_conditions(name)
+    def __init__(self, method):
+        values = {p.symbol: v for p, v in zip(method.extra, extra_arguments(method))}
+        conds = [c.subs(values) for c in mode_stability_conditions(method)]
         self.conditions = [sp.lambdify((alpha, beta, lam), c, modules="numpy") for c in conds]
         self.x_polys = []
         for c in conds:
             e = sp.expand(sp.cancel(c.subs(alpha, _x / lam)))
             if lam in e.free_symbols:
-                raise ValueError(f"stability of {name!r} depends on more than alpha * lambda")
+                self.x_polys = None
+                break
             self.x_polys.append([sp.lambdify(beta, co, modules="numpy")
                                  for co in sp.Poly(e, _x).all_coeffs()])
 
     def stable(self, a, b, lam_) -> np.ndarray:
         out = np.ones(np.broadcast(a, b, lam_).shape, dtype=bool)
-        for f in self.conditions:
-            out &= np.asarray(f(a, b, lam_)) > 0
+        with np.errstate(invalid="ignore", over="ignore"):
+            for f in self.conditions:
+                out &= np.asarray(f(a, b, lam_)) > 0
         return out
 
     def x_edge(self, b: float) -> float:
@@ -144,28 +157,55 @@ class _Forms:
                 return r
         return np.inf
 
+    def mode_edges(self, betas: np.ndarray, lam_: np.ndarray) -> np.ndarray:
+        """Per beta, the alpha at which the first noiseless mode turns unstable (inf if none):
+        ``x_edge / lambda_max`` when the conditions depend on ``alpha lambda`` only, else a
+        vectorised bisection in alpha from the smallest alpha (the stable alphas are taken to form
+        an interval ``(0, edge)``, as for every shipped method)."""
+        if self.x_polys is not None:
+            return np.array([self.x_edge(b) for b in betas]) / lam_.max()
+        def ok(a):
+            return self.stable(a[:, None], betas[:, None], lam_[None, :]).all(axis=-1)
+        lo = np.zeros(betas.size)
+        hi = np.full(betas.size, 1.0 / lam_.max())
+        grow = ok(hi)
+        while grow.any() and hi.max() < 1e300:
+            lo = np.where(grow, hi, lo)
+            hi = np.where(grow, 4.0 * hi, hi)
+            grow = grow & ok(hi)
+        edge = np.where(ok(hi), np.inf, hi)
+        hi = np.where(np.isfinite(edge), hi, lo)
+        for _ in range(200):
+            if np.all(hi - lo <= 1e-15 * hi):
+                break
+            mid = 0.5 * (lo + hi)
+            good = ok(mid)
+            lo = np.where(good, mid, lo)
+            hi = np.where(good, hi, mid)
+        return np.where(np.isfinite(edge), lo, np.inf)
+
 
 @functools.lru_cache(maxsize=None)
-def _forms(name: str) -> _Forms:
-    return _Forms(name)
+def _forms(method) -> _Forms:
+    return _Forms(method)
 
 
-def mode_stable(alpha_value, beta_value, lam_value, method: str = "heavy-ball") -> np.ndarray:
+def mode_stable(alpha_value, beta_value, lam_value, method="heavy-ball") -> np.ndarray:
     """Boolean (broadcast): the noiseless mode ``lambda`` is stable (Schur-Cohn conditions)."""
-    return _forms(get_method(method).name).stable(
+    return _forms(get_method(method)).stable(
         np.asarray(alpha_value, float), np.asarray(beta_value, float), np.asarray(lam_value, float))
 
 
-def _feedback(name, lam_, a, b, g, t1, t2, w):
+def _feedback(method, lam_, a, b, g, t1, t2, w):
     """For parameter arrays a, b (shape P), modes lam_ with multiplicities w: (conditions 1-2 hold,
     U(1) = sum_k w_k u_k(1), largest single-mode share u_k(1) / U(1))."""
     a = np.asarray(a, float)[..., None]
     b = np.asarray(b, float)[..., None]
     g = np.asarray(g, float)[..., None]
-    tp = transfer_polynomials(name)
+    tp = transfer_polynomials(method)
     args = (a, b, lam_, g, t1, t2)
     den1 = tp.denominator(*args).sum(axis=-1)
-    ok = _forms(name).stable(a, b, lam_).all(axis=-1) & (den1 > 0).all(axis=-1)
+    ok = _forms(method).stable(a, b, lam_).all(axis=-1) & (den1 > 0).all(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(den1 > 0, tp.numerator(*args).sum(axis=-1) / np.where(den1 > 0, den1, 1.0), 0.0)
     U1 = np.where(ok, u @ w, np.inf)
@@ -186,7 +226,7 @@ def noise_feedback(problem: Problem, alpha_value, beta_value, batch, method="hea
                    noise: NoiseModel = GAUSSIAN) -> float:
     """``U(1)`` (inf when condition 1 or 2 of the module docstring fails)."""
     s = ModeSystem.build(problem, alpha_value, beta_value, batch, method, noise)
-    return float(_feedback(s.method.name, problem.eigenvalues, s.alpha, s.beta, s.gamma,
+    return float(_feedback(s.method, problem.eigenvalues, s.alpha, s.beta, s.gamma,
                            noise.tau1, noise.tau2, problem.multiplicity)[1])
 
 
@@ -220,8 +260,7 @@ class CriticalLearningRate:
 def _critical_alphas(name, lam_, betas, g, t1, t2, w):
     """Vectorised bisection over betas: (alpha_crit, mode_edge, mode_share) arrays."""
     betas = np.atleast_1d(np.asarray(betas, float))
-    forms = _forms(name)
-    edge = np.array([forms.x_edge(b) for b in betas]) / lam_.max()
+    edge = _forms(name).mode_edges(betas, lam_)
     hi = np.where(np.isfinite(edge), edge, 1.0 / lam_.max())
     lo = np.zeros_like(hi)
     # unbounded edge: grow until the noise feedback stops it
@@ -254,7 +293,7 @@ def critical_learning_rate_curve(problem: Problem, betas, batch=1, method="heavy
     betas = np.atleast_1d(np.asarray(betas, float))
     for b in betas:
         m.check_params(1.0, float(b))
-    crit, edge, _ = _critical_alphas(m.name, problem.eigenvalues, betas, g, noise.tau1, noise.tau2,
+    crit, edge, _ = _critical_alphas(m, problem.eigenvalues, betas, g, noise.tau1, noise.tau2,
                                      problem.multiplicity)
     return crit, edge
 
@@ -280,7 +319,7 @@ def critical_learning_rate(problem: Problem, beta_value=0.0, batch=1, method="he
     bsz = checks.integer("batch", batch, 1)
     g = batch_factor(bsz, problem.data_size)
     a, edge, share = (float(v[0]) for v in _critical_alphas(
-        m.name, problem.eigenvalues, b, g, noise.tau1, noise.tau2, problem.multiplicity))
+        m, problem.eigenvalues, b, g, noise.tau1, noise.tau2, problem.multiplicity))
     if a == 0.0:
         return CriticalLearningRate(0.0, 0.0, "diverges for every alpha", edge, float("nan"), b, bsz)
     mode_bound = a >= edge * (1 - 1e-10) or share > 0.5
@@ -324,10 +363,10 @@ def critical_batch(problem: Problem, alpha_value, beta_value=0.0, method="heavy-
     N = problem.data_size
 
     def good(gs):
-        ok, U1, _ = _feedback(m.name, lam_, np.full_like(gs, a), np.full_like(gs, b), gs,
+        ok, U1, _ = _feedback(m, lam_, np.full_like(gs, a), np.full_like(gs, b), gs,
                               noise.tau1, noise.tau2, problem.multiplicity)
         return ok & (U1 < 1.0)
-    if not _forms(m.name).stable(a, b, lam_).all():
+    if not _forms(m).stable(a, b, lam_).all():
         return CriticalBatch(None, float("inf"), 0.0, a, b)
     if good(np.array([1.0]))[0]:
         return CriticalBatch(1, 0.0, 1.0, a, b)
@@ -395,10 +434,10 @@ def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel
     ts = np.linspace(-4.0, 6.0, grid[0]) if m.has_momentum else np.zeros(1)
     ss = np.linspace(-6.0, 8.0, grid[1])
     betas = np.tanh(ts)
-    crit = _critical_alphas(m.name, lam_, betas, g, t1, t2, w)[0]
+    crit = _critical_alphas(m, lam_, betas, g, t1, t2, w)[0]
     A = crit[:, None] * _sigmoid(ss)[None, :]
     B = np.broadcast_to(betas[:, None], A.shape)
-    rates = rate_arrays(m.name, lam_, A, B, g, t1, t2, w)[0]
+    rates = rate_arrays(m, lam_, A, B, g, t1, t2, w)[0]
     count = rates.size
     i, j = np.unravel_index(np.argmin(rates), rates.shape)
 
@@ -411,7 +450,7 @@ def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel
         a, bt = point(v)
         if not (0.0 < a < np.inf and abs(bt) < 1.0):
             return np.inf
-        return float(rate_arrays(m.name, lam_, a, bt, g, t1, t2, w)[0][0])
+        return float(rate_arrays(m, lam_, a, bt, g, t1, t2, w)[0][0])
     x0 = np.array([ts[i], np.log(A[i, j])]) if m.has_momentum else np.array([np.log(A[i, j])])
     # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0
     simplex = x0 + 0.1 * np.vstack([np.zeros(x0.size), np.eye(x0.size)])
@@ -419,6 +458,6 @@ def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel
                             options={"xatol": 1e-9, "fatol": 1e-16, "maxiter": 600,
                                      "initial_simplex": simplex})
     a, bt = point(res.x if res.fun <= rates[i, j] else x0)
-    sing = asymptotic_rate(problem, a, bt, bsz, m.name, noise)
-    ac = float(_critical_alphas(m.name, lam_, bt, g, t1, t2, w)[0][0])
+    sing = asymptotic_rate(problem, a, bt, bsz, m, noise)
+    ac = float(_critical_alphas(m, lam_, bt, g, t1, t2, w)[0][0])
     return RateOptimum(a, bt, sing.rate, a / (1 - bt), ac, sing.limited_by, count)

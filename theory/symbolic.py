@@ -1,9 +1,11 @@
 """Symbolic derivation (sympy) of everything the theory needs, from a method description.
 
-For a method ``x_{t+1} = F x_t + K g_t``, ``g_t = lambda G x_t + xi_t`` (``theory.methods``), per mode:
+For a method ``x_{t+1} = F x_t + K p(lambda) g_t``, ``g_t = lambda G x_t + xi_t``
+(``sgdyn.theory.methods``; ``p`` the preconditioner, 1 by default; below ``K`` stands for ``p K``),
+per mode:
 
 * second moments ``P_t = E[x_t x_t^T]`` evolve as ``P_{t+1} = M P_t M^T + K K^T s_t`` with
-  ``M = F + lambda K G`` and the SE noise variance of the mode (THEORY.md section 1)
+  ``M = F + lambda p K G`` and the SE noise variance of the mode (``docs/theory.md``)
   ``s_t = (1/b) (tau1 lambda D_t - tau2 lambda^2 G P_t G^T + sigma^2 lambda)``, where
   ``D_t = sum_j lambda_j G P_{j,t} G^T`` is the only coupling between modes (``= 2 L_t`` without
   label noise when the gradient is taken at the iterate, as in heavy ball and SGD);
@@ -19,7 +21,9 @@ For a method ``x_{t+1} = F x_t + K g_t``, ``g_t = lambda G x_t + xi_t`` (``theor
   the loss generating function), plus the label-noise terms.
 
 ``b`` stands for the batch factor's inverse: without replacement from ``N`` points, ``1/b`` is
-replaced by ``gamma = (N - b)/((N - 1) b)`` (numeric functions take ``gamma`` directly).
+replaced by ``gamma = (N - b)/((N - 1) b)`` (numeric functions take ``gamma`` directly). The
+numeric functions take ``(alpha, beta, lambda, gamma, tau1, tau2)`` followed by the method's
+extra parameters in order (``Method.extra``).
 """
 from __future__ import annotations
 
@@ -67,7 +71,7 @@ class Derivation:
     """Symbolic per-mode objects of one method (all in alpha, beta, lambda, b, tau1, tau2, z)."""
 
     method: str
-    transition: sp.Matrix        # M = F + lambda K G
+    transition: sp.Matrix        # M = F + lambda p K G
     char_poly: sp.Expr           # det(mu I - M), in mu
     A0: sp.Matrix                # noiseless second-moment map on vech(P)
     A: sp.Matrix                 # with the tau2 self-term
@@ -90,6 +94,8 @@ class Derivation:
         if self.gradient_at_iterate:
             return (V + s2 * W) / (2 * (1 - U)) + s2 / (2 * (1 - z))
         return VL + s2 * WL + UL * (V + s2 * W) / (1 - U) + s2 / (2 * (1 - z))
+
+    extra: tuple = ()            # the method's extra parameter symbols (numeric forms' trailing args)
 
     def summary(self, latex: bool = False) -> str:
         fmt = sp.latex if latex else sp.sstr
@@ -125,12 +131,11 @@ def _transfer(row: sp.Matrix, adj: sp.Matrix, det: sp.Expr, vec: sp.Matrix, fact
 
 
 @functools.lru_cache(maxsize=None)
-def _derive(name: str) -> Derivation:
-    m = get_method(name)
+def _derive(m: Method) -> Derivation:
     M = m.transition
     d = m.dim
     A0 = _congruence_map(M)
-    kk = vech(m.K * m.K.T)
+    kk = vech(m.noise_input * m.noise_input.T)
     g = _quadratic_functional(m.G)
     e = _quadratic_functional(sp.Matrix([[1] + [0] * (d - 1)]))
     A = (A0 - (tau2 * lam ** 2 / b) * kk * g).applyfunc(sp.expand)
@@ -151,15 +156,15 @@ def _derive(name: str) -> Derivation:
         u_loss=_transfer(e, adj, det, kk, half * z * tau1 * lam ** 2 / b),
         w_loss=_transfer(e, adj, det, kk, half * z * lam ** 2 / (b * (1 - z))),
         gradient_at_iterate=(g == e),
+        extra=m.extra_symbols,
     )
 
 
 def derive(method) -> Derivation:
-    """Derive (once, cached) the symbolic per-mode objects of ``method`` (name or Method)."""
-    m = get_method(method)
-    if isinstance(method, Method) and method is not get_method(m.name):
-        raise ValueError("derive takes a registered method; register custom methods in METHODS")
-    return _derive(m.name)
+    """Derive (once, cached) the symbolic per-mode objects of ``method`` (a Method, a shipped
+    method's name or update equations): the derivation depends on the method's structure, not on
+    the values bound to its extra parameters, which stay symbols here."""
+    return _derive(get_method(method).structure)
 
 
 def _lambdify(expr, args):
@@ -183,12 +188,13 @@ class NumericForms:
 
     def __init__(self, d: Derivation):
         self.q = d.A.shape[0]
-        self._A = [[_lambdify(d.A[i, j], NUMERIC_ARGS) for j in range(self.q)] for i in range(self.q)]
-        self._kk = [_lambdify(d.kk[i], NUMERIC_ARGS) for i in range(self.q)]
-        self._g = [_lambdify(d.g[i], NUMERIC_ARGS) for i in range(self.q)]
+        args = NUMERIC_ARGS + tuple(d.extra)
+        self._A = [[_lambdify(d.A[i, j], args) for j in range(self.q)] for i in range(self.q)]
+        self._kk = [_lambdify(d.kk[i], args) for i in range(self.q)]
+        self._g = [_lambdify(d.g[i], args) for i in range(self.q)]
         self._e = np.array(d.e, dtype=float).ravel()
-        self._x0 = [_lambdify(d.x0[i], NUMERIC_ARGS) for i in range(self.q)]
-        zargs = (z,) + NUMERIC_ARGS
+        self._x0 = [_lambdify(d.x0[i], args) for i in range(self.q)]
+        zargs = (z,) + args
         self.v = _lambdify(d.v, zargs)
         self.u = _lambdify(d.u, zargs)
         self.w = _lambdify(d.w, zargs)
@@ -197,7 +203,7 @@ class NumericForms:
         self.w_loss = _lambdify(d.w_loss, zargs)
         self.gradient_at_iterate = d.gradient_at_iterate
         self._char = sp.Poly(d.char_poly, mu)
-        self._char_coeffs = [_lambdify(c, NUMERIC_ARGS) for c in self._char.all_coeffs()]
+        self._char_coeffs = [_lambdify(c, args) for c in self._char.all_coeffs()]
 
     @staticmethod
     def _stack(fns, args, axis_shape):

@@ -13,6 +13,12 @@ from sgdyn.theory.problem import Problem
 from sgdyn.theory.symbolic import Derivation, derive
 
 
+def extra_arguments(method: Method) -> tuple:
+    """The values of ``method``'s extra parameters, in the order its numeric forms take them."""
+    values = method.extra_values
+    return tuple(values[p.name] for p in method.extra)
+
+
 @dataclass(frozen=True)
 class ModeSystem:
     problem: Problem
@@ -37,13 +43,14 @@ class ModeSystem:
 
     @property
     def derivation(self) -> Derivation:
-        return derive(self.method.name)
+        return derive(self.method)
 
     @property
     def args(self) -> tuple:
-        """Per-mode numeric arguments (alpha, beta, lambda_k, gamma, tau1, tau2) of the lambdified forms."""
+        """Per-mode numeric arguments (alpha, beta, lambda_k, gamma, tau1, tau2, extra parameters
+        of the method) of the lambdified forms."""
         return (self.alpha, self.beta, self.problem.eigenvalues, self.gamma,
-                self.noise.tau1, self.noise.tau2)
+                self.noise.tau1, self.noise.tau2) + extra_arguments(self.method)
 
     def arrays(self) -> "ModeArrays":
         nf = self.derivation.numeric

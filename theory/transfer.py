@@ -18,8 +18,9 @@ import numpy as np
 import sympy as sp
 from numba import njit, prange
 
+from sgdyn.theory.methods import MAX_STATE_DIM, Method, get_method, lam
 from sgdyn.theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, z
-from sgdyn.theory.system import ModeSystem
+from sgdyn.theory.system import ModeSystem, extra_arguments
 
 _CHUNK = 1 << 22   # complex evaluations per block (memory ~ 100 MB at most)
 
@@ -39,10 +40,10 @@ class GeneratingFunctions:
         z = np.asarray(z)
         flat = z.ravel()
         out = np.empty(flat.shape, dtype=np.result_type(flat, float))
-        a, b, _, g, t1, t2 = self.system.args
+        a, b, _, g, t1, t2, *extra = self.system.args
         step = max(1, _CHUNK // self._lam.size)
         for i in range(0, flat.size, step):
-            vals = fn(flat[i:i + step, None], a, b, self._lam[None, :], g, t1, t2)
+            vals = fn(flat[i:i + step, None], a, b, self._lam[None, :], g, t1, t2, *extra)
             out[i:i + step] = vals @ weights
         return out.reshape(z.shape)
 
@@ -100,26 +101,32 @@ class Singularities:
 
 class TransferPolynomials:
     """``u(z; lambda) = num(z) / den(z)`` with ``den(z) = det(I - z A)`` (``den(0) = 1``), the
-    polynomial coefficients (ascending powers of z) lambdified from ``theory.symbolic.derive``.
+    polynomial coefficients (ascending powers of z) lambdified from ``sgdyn.theory.symbolic.derive``.
 
-    Also the coefficients of the characteristic polynomial ``det(mu I - M)`` (highest first), whose
-    roots ``r_i`` give the noiseless second-moment map's spectral radius ``max |r_i|^2``.
+    Also the coefficients of the characteristic polynomial ``det(mu I - M)`` (highest first, padded
+    in front to degree ``MAX_STATE_DIM``), whose roots ``r_i`` give the noiseless second-moment
+    map's spectral radius ``max |r_i|^2``. Arguments: ``(alpha, beta, lambda, gamma, tau1, tau2)``;
+    the method's extra parameters are bound to ``method.extra_values``.
     """
 
-    def __init__(self, method_name: str):
-        d = derive(method_name)
+    def __init__(self, method: Method):
+        d = derive(method)
+        self.method = method
+        self._extra = extra_arguments(method)
         num, den = sp.fraction(sp.cancel(sp.together(d.u.subs(b, 1 / gamma))))
         den0 = sp.Poly(den, z).all_coeffs()[-1]
-        if den0.free_symbols or den0 == 0:
-            raise ValueError(f"det(I - zA) of {method_name!r} must be 1 at z = 0, got {den0}")
-        self._num = [_lambdify_plain(c) for c in reversed(sp.Poly(sp.expand(num / den0), z).all_coeffs())]
-        self._den = [_lambdify_plain(c) for c in reversed(sp.Poly(sp.expand(den / den0), z).all_coeffs())]
-        self._char = [_lambdify_plain(c) for c in sp.Poly(d.char_poly, mu).all_coeffs()]
-        if len(self._char) > 3:
-            raise ValueError("the rate kernel handles per-mode states of dimension <= 2")
+        if den0.free_symbols - {lam} - set(d.extra) or den0 == 0:
+            raise ValueError(f"det(I - zA) of {method.name!r} must be a nonzero constant at z = 0, "
+                             f"got {den0}")
+        args = NUMERIC_ARGS + tuple(d.extra)
+        self._num = [_lambdify_plain(c, args)
+                     for c in reversed(sp.Poly(sp.expand(num / den0), z).all_coeffs())]
+        self._den = [_lambdify_plain(c, args)
+                     for c in reversed(sp.Poly(sp.expand(den / den0), z).all_coeffs())]
+        self._char = [_lambdify_plain(c, args) for c in sp.Poly(d.char_poly, mu).all_coeffs()]
 
-    @staticmethod
-    def _stack(fns, args):
+    def _stack(self, fns, args):
+        args = tuple(args) + self._extra
         shape = np.broadcast(*args).shape
         return np.ascontiguousarray(np.stack([f(*args) + np.zeros(shape) for f in fns], axis=-1))
 
@@ -130,33 +137,51 @@ class TransferPolynomials:
         return self._stack(self._den, args)
 
     def char_coeffs(self, *args) -> np.ndarray:
-        """Highest power first, padded in front with zeros to degree 2."""
+        """Highest power first, padded in front with zeros to degree ``MAX_STATE_DIM``."""
         c = self._stack(self._char, args)
-        pad = 3 - c.shape[-1]
+        pad = MAX_STATE_DIM + 1 - c.shape[-1]
         return np.concatenate([np.zeros(c.shape[:-1] + (pad,)), c], axis=-1) if pad else c
 
 
-def _lambdify_plain(expr):
-    return sp.lambdify(NUMERIC_ARGS, expr, modules="numpy")
+def _lambdify_plain(expr, args):
+    return sp.lambdify(args, expr, modules="numpy")
 
 
 @functools.lru_cache(maxsize=None)
-def transfer_polynomials(method_name: str) -> TransferPolynomials:
-    return TransferPolynomials(method_name)
+def _transfer_polynomials(method: Method) -> TransferPolynomials:
+    return TransferPolynomials(method)
+
+
+def transfer_polynomials(method) -> TransferPolynomials:
+    """Cached per method (name, text or Method; its bound extra values included)."""
+    return _transfer_polynomials(get_method(method))
 
 
 @njit(cache=True)
-def _root_modulus(a, b_, c):
-    """Largest |root| of a x^2 + b x + c (a = 0: the linear case)."""
-    if a == 0.0:
-        return abs(c / b_) if b_ != 0.0 else 0.0
-    disc = b_ * b_ - 4.0 * a * c
-    if disc < 0.0:
-        return np.sqrt(c / a)          # complex pair: |r|^2 = c / a
-    q = -0.5 * (b_ + np.copysign(np.sqrt(disc), b_))   # no cancellation (Numerical Recipes 5.6)
-    if q == 0.0:
+def _root_modulus(c):
+    """Largest |root| of the polynomial with coefficients ``c`` (highest first, leading zeros
+    allowed); closed form up to degree 2 (no cancellation: Numerical Recipes 5.6), numpy's
+    companion-matrix roots beyond."""
+    n = c.shape[0]
+    first = 0
+    while first < n - 1 and c[first] == 0.0:
+        first += 1
+    deg = n - 1 - first
+    if deg == 0:
         return 0.0
-    return max(abs(q / a), abs(c / q))
+    if deg == 1:
+        return abs(c[n - 1] / c[n - 2])
+    if deg == 2:
+        a, b_, cc = c[n - 3], c[n - 2], c[n - 1]
+        disc = b_ * b_ - 4.0 * a * cc
+        if disc < 0.0:
+            return np.sqrt(cc / a)          # complex pair: |r|^2 = c / a
+        q = -0.5 * (b_ + np.copysign(np.sqrt(disc), b_))
+        if q == 0.0:
+            return 0.0
+        return max(abs(q / a), abs(cc / q))
+    r = np.roots(c[first:].astype(np.complex128))
+    return np.abs(r).max()
 
 
 @njit(cache=True)
@@ -236,7 +261,7 @@ def _rate_point(num, den, weights, char, grid_f, grid_i):
     worst = 0
     radius = 0.0
     for k in range(char.shape[0]):
-        r = _root_modulus(char[k, 0], char[k, 1], char[k, 2])
+        r = _root_modulus(char[k])
         if r * r > radius:
             radius = r * r
             worst = k
@@ -259,8 +284,7 @@ def _rate_parallel(num, den, weights, char, out_rate, out_zstar, out_Z, out_wors
             num[p], den[p], weights, char[p], grid_f, grid_i)
 
 
-def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weights=None,
-                parallel=None):
+def rate_arrays(method, lam, alpha, beta, gamma_, tau1_, tau2_, weights=None, parallel=None):
     """Rates for arrays of parameter points, modes ``lam`` (N).
 
     ``alpha, beta, gamma_, tau1_, tau2_`` broadcast to the points' shape P. Returns
@@ -270,7 +294,7 @@ def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weight
     several threads (a Dask worker) pass False, since numba's default ``workqueue`` threading
     layer must not be entered from two threads at once.
     """
-    tp = transfer_polynomials(method_name)
+    tp = transfer_polynomials(method)
     point = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, float))
                                   for v in (alpha, beta, gamma_, tau1_, tau2_)))
     shape = point[0].shape
@@ -280,7 +304,7 @@ def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weight
     N = np.asarray(lam).size
     num = tp.numerator(*args).reshape(P, N, -1)
     den = tp.denominator(*args).reshape(P, N, -1)
-    char = tp.char_coeffs(*args).reshape(P, N, 3)
+    char = tp.char_coeffs(*args).reshape(P, N, MAX_STATE_DIM + 1)
     w = np.ones(N) if weights is None else np.ascontiguousarray(weights, dtype=float)
     out = [np.empty(P), np.empty(P), np.empty(P), np.empty(P, dtype=np.int64)]
     # threads pay off for grids; a single point avoids the parallel launch overhead
@@ -289,11 +313,11 @@ def rate_arrays(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, weight
     return tuple(o.reshape(shape) for o in out)
 
 
-def noise_feedback_at_one(method_name: str, lam, alpha, beta, gamma_, tau1_, tau2_, Z, weights=None):
+def noise_feedback_at_one(method, lam, alpha, beta, gamma_, tau1_, tau2_, Z, weights=None):
     """``U(1) = sum_k w_k u(1; lambda_k)`` for points (broadcast like ``rate_arrays``; ``w`` the
     modes' multiplicities, 1 by default), inf where a mode is unstable at z = 1 (``Z <= 1``, or a
     self-noise pole of some ``A_k`` in (0, 1])."""
-    tp = transfer_polynomials(method_name)
+    tp = transfer_polynomials(method)
     point = np.broadcast_arrays(*(np.asarray(v, float) for v in (alpha, beta, gamma_, tau1_, tau2_, Z)))
     args = tuple(v[..., None] for v in point[:2]) + (np.asarray(lam, float),) + \
         tuple(v[..., None] for v in point[2:5])
@@ -318,10 +342,10 @@ def singularities(system: ModeSystem) -> Singularities:
     across the poles of U: with ``tau2 > 0`` the maps ``A_k`` may have eigenvalues beyond the
     loss's rate (even below -1) that cancel in L.
     """
-    a, bt, lam, g, t1, t2 = system.args
+    a, bt, lam, g, t1, t2 = system.args[:6]
     w = system.problem.multiplicity
     rate, zs, Z, worst = (float(x[0]) if x.dtype.kind == "f" else int(x[0])
-                          for x in rate_arrays(system.method.name, lam, a, bt, g, t1, t2, w))
-    U1 = float(noise_feedback_at_one(system.method.name, lam, a, bt, g, t1, t2, Z, w))
+                          for x in rate_arrays(system.method, lam, a, bt, g, t1, t2, w))
+    U1 = float(noise_feedback_at_one(system.method, lam, a, bt, g, t1, t2, Z, w))
     limited_by = "noise" if zs < np.inf else "mode stability"
     return Singularities(Z, worst, zs, U1, rate, limited_by)

@@ -6,14 +6,24 @@ from hypothesis import given, settings, strategies as st
 
 from sgdyn.theory.methods import METHODS, alpha, beta, lam
 from sgdyn.theory.symbolic import b, derive, tau1, tau2, z
+from sgdyn.theory.system import extra_arguments
 
 params = st.tuples(st.floats(0.01, 1.5), st.floats(-0.9, 0.9), st.floats(0.05, 3.0),
                    st.floats(0.0, 1.0), st.floats(0.0, 2.0), st.floats(-1.0, 1.0))
 
 
+def _subs(method, a, bt, lm):
+    m = METHODS[method]
+    return {alpha: a, beta: bt, lam: lm, **{p.symbol: p.default for p in m.extra}}
+
+
 def _numeric_M(method, a, bt, lm):
-    M = METHODS[method].transition.subs({alpha: a, beta: bt, lam: lm})
+    M = METHODS[method].transition.subs(_subs(method, a, bt, lm))
     return np.array(M, dtype=float)
+
+
+def _beta(method, bt):
+    return bt if METHODS[method].has_momentum else 0.0
 
 
 def _vech(P):
@@ -26,19 +36,19 @@ def _vech(P):
 @given(p=params, seed=st.integers(0, 2 ** 31))
 def test_second_moment_map_is_the_congruence_plus_noise(method, p, seed):
     a, bt, lm, g, t1, t2 = p
-    if method == "sgd":
-        bt = 0.0
+    bt = _beta(method, bt)
     rng = np.random.default_rng(seed)
+    m = METHODS[method]
     nf = derive(method).numeric
     M = _numeric_M(method, a, bt, lm)
     d = M.shape[0]
     B = rng.normal(size=(d, d))
     P = B @ B.T
-    K = np.array(METHODS[method].K.subs({alpha: a}), dtype=float)
-    G = np.array(METHODS[method].G.subs({beta: bt}), dtype=float)
+    K = np.array(m.noise_input.subs(_subs(method, a, bt, lm)), dtype=float)
+    G = np.array(m.G.subs(_subs(method, a, bt, lm)), dtype=float)
     # P' = M P M^T + K K^T s with the tau2 self-term s = -g tau2 lam^2 (G P G^T)
     expected = M @ P @ M.T - g * t2 * lm ** 2 * (G @ P @ G.T).item() * (K @ K.T)
-    A = nf.A(a, bt, np.array(lm), g, t1, t2)
+    A = nf.A(a, bt, np.array(lm), g, t1, t2, *extra_arguments(m))
     np.testing.assert_allclose(A @ _vech(P), _vech(expected), rtol=1e-10, atol=1e-12)
 
 
@@ -47,11 +57,10 @@ def test_second_moment_map_is_the_congruence_plus_noise(method, p, seed):
 @given(p=params, zr=st.floats(-0.9, 0.9), zi=st.floats(-0.9, 0.9))
 def test_transfer_functions_equal_a_linear_solve(method, p, zr, zi):
     a, bt, lm, g, t1, t2 = p
-    if method == "sgd":
-        bt = 0.0
+    bt = _beta(method, bt)
     zz = complex(zr, zi) * 0.5
     nf = derive(method).numeric
-    args = (a, bt, np.array(lm), g, t1, t2)
+    args = (a, bt, np.array(lm), g, t1, t2) + extra_arguments(METHODS[method])
     A = nf.A(*args)
     R = np.linalg.inv(np.eye(A.shape[0]) - zz * A)
     gr, kk, x0, e = nf.g_row(*args), nf.kk(*args), nf.x0(*args), nf.e_row()
@@ -85,9 +94,10 @@ def test_loss_generating_function_is_the_papers_form_for_heavy_ball():
 def test_characteristic_polynomial_roots_are_the_eigenvalues(method, rng):
     nf = derive(method).numeric
     for _ in range(20):
-        a, bt, lm = rng.uniform(0.01, 1.5), (rng.uniform(-0.9, 0.9) if method != "sgd" else 0.0), \
+        a, bt, lm = rng.uniform(0.01, 1.5), _beta(method, rng.uniform(-0.9, 0.9)), \
             rng.uniform(0.05, 3)
-        coeffs = nf.char_coeffs(a, bt, np.array(lm), 0.5, 1.0, -1.0)
+        coeffs = nf.char_coeffs(a, bt, np.array(lm), 0.5, 1.0, -1.0,
+                                *extra_arguments(METHODS[method]))
         roots = np.sort_complex(np.roots(coeffs))
         eig = np.sort_complex(np.linalg.eigvals(_numeric_M(method, a, bt, lm)).astype(complex))
         np.testing.assert_allclose(roots, eig, atol=1e-8)
