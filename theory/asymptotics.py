@@ -84,6 +84,9 @@ def small_lambda_limits(method="heavy-ball") -> SmallLambdaLimits:
 
 @functools.lru_cache(maxsize=None)
 def _small_lambda_limits(method) -> SmallLambdaLimits:
+    if method.preconditioner != 1:
+        raise ValueError(f"method {method.name!r} has a preconditioner: its modes do not decay "
+                         "like exp(-r lambda t) at small lambda, so the power-law phases do not apply")
     d = derive(method)
     r_v, a_v = _scaling_limit(d.v, 1)
     r_u, a_u = _scaling_limit(d.u, 2)

@@ -1,129 +1,177 @@
-"""Loss curves ``L_0 .. L_T`` of mini-batch SGD / momentum under the SE noise model, by two
-independent routes (THEORY.md section 1):
+"""Loss curves of mini-batch SGD / momentum (any linear method, any schedule) under the SE noise
+model, by independent routes over one run description (``sgdyn.theory.run.Run``):
 
-* ``route="recursion"``: the per-mode second-moment recursion, O(N T), in numba. Per mode ``k``
-  (``X = vech`` of the state second moments, e.g. ``(E e_t^2, E e_t e_{t-1}, E e_{t-1}^2)``):
-  ``X_{k,t+1} = A_k X_{k,t} + gamma tau1 lambda_k kk D_t + gamma sigma^2 lambda_k kk``,
-  ``D_t = sum_k lambda_k g . X_{k,t}``; exact for Gaussian features.
-* ``route="generating-function"``: Cauchy's integral of ``L(z) = sum_t L_t z^t`` on a circle
-  ``|z| = r`` just inside the radius of convergence, discretised by an FFT of length ``M >= 32 (T+1)``
-  (aliasing ``~ exp(-32)``); ``L(z)`` comes from the lambdified symbolic transfer functions.
+* ``route="recursion"``: the per-mode second-moment recursion, O(N T), in numba
+  (``sgdyn.theory.recursion``): any method, any schedule, SE noise; exact for Gaussian features.
+* ``route="generating-function"``: constant hyperparameters only. Cauchy's integral of
+  ``L(z) = sum_t L_t z^t`` on a circle ``|z| = r`` just inside the radius of convergence,
+  discretised by an FFT of length ``M >= 32 (T+1)`` (aliasing ``~ exp(-32)``); ``L(z)`` comes from
+  the lambdified symbolic transfer functions (``sgdyn.theory.symbolic``).
 
-A divergent setting is a result: the curve grows, ``diverges`` is set with the reason, and the
-recursion stops (returning the curve so far) before any value passes ``1e200``.
+``solve(run, route)`` returns a ``LossCurve``: the loss at the run's recorded steps, the route and
+the approximation that produced it, and the asymptotic rate with its reason. A divergent setting
+is a result: the curve grows, ``diverges`` is set with the reason, and the recursion stops
+(returning the curve so far) before any value passes ``1e200``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from numba import njit
 
 from sgdyn.theory import checks
-from sgdyn.theory.noise import GAUSSIAN, NoiseModel
+from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel
 from sgdyn.theory.problem import Problem
-from sgdyn.theory.system import ModeArrays, ModeSystem
+from sgdyn.theory.recursion import (OVERFLOW_GUARD, ModeInputs, Moments, run_moments,
+                                    step_coefficients, vech_pairs)
+from sgdyn.theory.run import Run
+from sgdyn.theory.system import ModeSystem
 from sgdyn.theory.transfer import GeneratingFunctions, Singularities, singularities
 
-OVERFLOW_GUARD = 1e200
 ROUTES = ("recursion", "generating-function")
 
 
 @dataclass(frozen=True)
 class LossCurve:
-    loss: np.ndarray            # L_0 .. L_T, or up to the step where a divergent run was stopped
+    """The expected loss at ``steps`` (the run's recorded steps, up to where a divergent curve was
+    stopped), with what produced it (``route``, ``approximation``) and the asymptotic rate
+    ``rho`` (``L_t ~ rho^t``; for a schedule, at the last step's hyperparameters)."""
+
+    loss: np.ndarray
     steps_requested: int
     diverges: bool
-    rate: float                 # asymptotic rate rho: L_t ~ rho^t (before the label-noise floor)
+    rate: float
     limited_by: str             # "noise" or "mode stability"
     reason: str
     stopped_early: bool         # True if the recursion stopped before float overflow
+    steps: np.ndarray | None = None
+    route: str = "recursion"
+    approximation: str = ""
+
+    def __post_init__(self):
+        if self.steps is None:
+            object.__setattr__(self, "steps", np.arange(self.loss.size, dtype=np.int64))
 
     @property
     def final(self) -> float:
         return float(self.loss[-1])
 
 
-_WIDTH = 3   # vech of a 2-dimensional per-mode state; smaller states are zero-padded
+def approximation(run: Run) -> str:
+    """Which closure produced a theory curve and how far to trust it."""
+    exact = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}[run.sampling.features]
+    tau = f"tau = ({run.noise.tau1:g}, {run.noise.tau2:g})"
+    if run.noise == exact:
+        return f"SE closure, {tau}: exact for {run.sampling.features} features"
+    return (f"SE closure, {tau}: an approximation unless the data's fourth moments are SE with "
+            f"these parameters ({run.sampling.features} features are SE with "
+            f"({exact.tau1:g}, {exact.tau2:g}))")
 
 
-@njit(cache=True, fastmath=True)
-def _second_moment_recursion(A, coupling, source, drive, loss, X0, floor, steps, guard, out):
-    """Fill out[0..] with L_t; return the number of entries written (< steps+1 if stopped).
-
-    Fixed width with the state read into a tuple: LLVM unrolls the 3x3 update and keeps it in
-    registers (2.5x faster than a loop over a runtime width, benchmarks/theory_loss.py);
-    fastmath only reassociates the sums over modes.
-    """
-    n = X0.shape[0]
-    X = X0.copy()
-    D = 0.0
-    L = 0.0
-    for k in range(n):
-        for i in range(_WIDTH):
-            D += drive[k, i] * X[k, i]
-            L += loss[k, i] * X[k, i]
-    for t in range(steps + 1):
-        out[t] = L + floor
-        if not abs(out[t]) < guard:   # the state sits within a modest factor of L: no overflow
-            return t + 1
-        if t == steps:
-            break
-        D_next = 0.0
-        L_next = 0.0
-        for k in range(n):
-            x = (X[k, 0], X[k, 1], X[k, 2])
-            for i in range(_WIDTH):
-                acc = coupling[k, i] * D + source[k, i]
-                for j in range(_WIDTH):
-                    acc += A[k, i, j] * x[j]
-                X[k, i] = acc
-                D_next += drive[k, i] * acc
-                L_next += loss[k, i] * acc
-        D = D_next
-        L = L_next
-    return steps + 1
+def system_at(run: Run, values: dict) -> ModeSystem:
+    """The constant-hyperparameter system of ``run`` at one step's parameter ``values``."""
+    s = run.sampling
+    problem = run.problem.replace(data_size=s.data_size if s.kind == "without-replacement" else None)
+    return ModeSystem.build(problem, float(values["alpha"]), float(values["beta"]),
+                            int(values["batch"]), run.bound_method(values), run.noise)
 
 
-def _padded(a: np.ndarray, axes: int) -> np.ndarray:
-    q = a.shape[-1]
-    if q > _WIDTH:
-        raise ValueError(f"the recursion kernel handles per-mode systems up to {_WIDTH} moments, got {q}")
-    if q == _WIDTH:
-        return a
-    pad = [(0, 0)] * (a.ndim - axes) + [(0, _WIDTH - q)] * axes
-    return np.ascontiguousarray(np.pad(a, pad))
+def mode_inputs(run: Run, noise: NoiseModel | None = None) -> ModeInputs:
+    """Per-mode inputs of the recursion kernel for ``run`` (SE noise ``noise``, default the run's)."""
+    noise = run.noise if noise is None else noise
+    p, m = run.problem, run.method
+    first = {k: float(v[0]) for k, v in run.hyperparameters(0, 1).items()} if run.steps else \
+        {k: float(s.values(np.zeros(1, np.int64), 1)[0]) for k, s in run.schedule.shapes}
+    lam = p.eigenvalues
+    pre = m.preconditioner_values(lam, first)
+    x0 = m.initial_state(first)
+    pairs = vech_pairs(m.dim)
+    xx = np.array([x0[a] * x0[b] for a, b in pairs])
+    return ModeInputs(lam=lam, lp=lam * pre, pp=pre * pre, wl=p.multiplicity * lam,
+                      src=p.label_noise * lam, X0=np.ascontiguousarray(xx[:, None] * p.initial[None, :]),
+                      tau1=noise.tau1, tau2=noise.tau2, floor=0.5 * p.label_noise)
 
 
-def recursion_curve(arrays: ModeArrays, steps: int) -> np.ndarray:
-    out = np.empty(steps + 1)
-    n = _second_moment_recursion(_padded(arrays.A, 2), _padded(arrays.coupling, 1),
-                                 _padded(arrays.source, 1), _padded(arrays.drive, 1),
-                                 _padded(arrays.loss, 1), _padded(arrays.X0, 1), arrays.floor,
-                                 steps, OVERFLOW_GUARD, out)
-    return out[:n]
+def moments(run: Run, inputs: ModeInputs | None = None) -> Moments:
+    """The recursion of ``sgdyn.theory.recursion`` over ``run`` (its schedule and recorded steps)."""
+    inputs = mode_inputs(run) if inputs is None else inputs
+    return run_moments(inputs, run.method, run.hyperparameters, run.batch_factors, run.steps,
+                       run.recorded_steps, run.is_constant)
+
+
+def _final_values(run: Run) -> dict:
+    t = max(run.steps - 1, 0)
+    if run.steps == 0:
+        return {k: float(s.values(np.zeros(1, np.int64), 1)[0]) for k, s in run.schedule.shapes}
+    return {k: float(v[0]) for k, v in run.hyperparameters(t, t + 1).items()}
+
+
+def _curve(run: Run, loss, steps, stopped, route) -> LossCurve:
+    sing = singularities(system_at(run, _final_values(run)))
+    reason = sing.reason if run.is_constant else f"at the last step's hyperparameters: {sing.reason}"
+    return LossCurve(np.asarray(loss), run.steps, sing.diverges or stopped, sing.rate,
+                     sing.limited_by, reason, stopped, np.asarray(steps, dtype=np.int64), route,
+                     approximation(run))
+
+
+def recursion_route(run: Run) -> LossCurve:
+    m = moments(run)
+    return _curve(run, m.loss, m.steps, m.stopped, "recursion")
+
+
+def generating_function_route(run: Run) -> LossCurve:
+    if not run.is_constant:
+        raise ValueError("route 'generating-function' needs constant hyperparameters (the run has a "
+                         "schedule); use route='recursion'")
+    system = system_at(run, run.constant())
+    sing = singularities(system)
+    loss = generating_function_curve(system, run.steps, sing)
+    over = np.nonzero(~(np.abs(loss) < OVERFLOW_GUARD))[0]
+    if over.size:
+        loss = loss[: over[0] + 1]
+    rec = run.recorded_steps
+    keep = rec[rec < loss.size]
+    stopped = loss.size < run.steps + 1
+    if stopped and (keep.size == 0 or keep[-1] != loss.size - 1):
+        keep = np.append(keep, loss.size - 1)
+    return _curve(run, loss[keep], keep, stopped, "generating-function")
+
+
+_ROUTE_FUNCTIONS = {"recursion": recursion_route, "generating-function": generating_function_route}
+
+
+def solve(run: Run, route: str = "recursion") -> LossCurve:
+    """The expected loss of ``run`` at its recorded steps by ``route`` (module docstring)."""
+    if not isinstance(run, Run):
+        raise ValueError(f"run must be a sgdyn.theory.Run, got {type(run).__name__}")
+    if route not in _ROUTE_FUNCTIONS:
+        raise ValueError(f"route must be one of {tuple(_ROUTE_FUNCTIONS)}, got {route!r}")
+    run.sampling.batch_factor(1)         # refuses samplings without a theory, in one line
+    return _ROUTE_FUNCTIONS[route](run)
 
 
 def renewal_sequences(system: ModeSystem, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """The coefficients ``V_0..V_T`` and ``U_0..U_T`` of ``V(z)`` and ``U(z)`` (renewal form
-    ``D = V + U * D``, ``D_t = sum_k lambda_k g . X_{k,t}``; ``= 2 L_t`` for heavy ball / SGD
-    without label noise), by the recursion with the coupling switched off:
-    ``V_t = sum_k w_k c_k lambda_k g A_k^t x0`` (the noiseless signal),
-    ``U_t = tau1 gamma sum_k w_k lambda_k^2 g A_k^(t-1) kk`` (a unit noise kick per mode, U_0 = 0).
+    ``D = V + U * D``, ``D_t = sum_k w_k lambda_k g . X_{k,t}``; ``= 2 L_t`` for heavy ball / SGD
+    without label noise), by the recursion with the coupling switched off (``tau1 = 0``, no
+    label-noise source): ``V_t = sum_k w_k c_k lambda_k g A_k^t x0`` (the noiseless signal),
+    ``U_t = tau1 gamma sum_k w_k lambda_k^2 g A_k^(t-1) kk`` (a unit noise kick per mode, U_0 = 0,
+    started from ``tau1 gamma lambda_k p_k^2 kk``).
     """
-    arr = system.arrays()
-    nf = system.derivation.numeric
-    zero = np.zeros_like(arr.X0)
-    signal = ModeArrays(A=arr.A, coupling=zero, source=zero, drive=zero, loss=arr.drive,
-                        X0=arr.X0, floor=0.0)
-    w = system.problem.multiplicity
-    kick = ModeArrays(A=arr.A, coupling=zero, source=zero, drive=zero,
-                      loss=np.ascontiguousarray((system.gamma * system.noise.tau1 * w
-                                                 * system.problem.eigenvalues ** 2)[:, None]
-                                                * nf.g_row(*system.args)),
-                      X0=np.ascontiguousarray(nf.kk(*system.args)), floor=0.0)
-    U = np.concatenate([[0.0], recursion_curve(kick, steps - 1)]) if steps > 0 else np.zeros(1)
-    return recursion_curve(signal, steps), U
+    steps = checks.integer("steps", steps, 0)
+    run = Run.build(system.problem.replace(label_noise=0.0), system.method, alpha=system.alpha,
+                    beta=system.beta, batch=system.batch, steps=steps, noise=system.noise)
+    base = mode_inputs(run)
+    quiet = replace(base, tau1=0.0, src=np.zeros_like(base.src), floor=0.0)
+    V = moments(run, quiet).drive
+    if steps == 0:
+        return V, np.zeros(1)
+    F, K, G = run.method.numeric_matrices(run.constant())
+    kk = step_coefficients(F, K, G)[2][0]
+    kick = system.gamma * system.noise.tau1 * base.lam * base.pp
+    U = moments(run.replace(schedule=run.schedule), replace(
+        quiet, X0=np.ascontiguousarray(kk[:, None] * kick[None, :]))).drive[:-1]
+    return V, np.concatenate([[0.0], U])
 
 
 def generating_function_curve(system: ModeSystem, steps: int, sing: Singularities) -> np.ndarray:
@@ -150,28 +198,22 @@ def generating_function_curve(system: ModeSystem, steps: int, sing: Singularitie
         return coeffs[:n] * np.exp(log_scale[:n])
 
 
-def loss_curve(problem: Problem, alpha: float, beta: float, batch: int, steps: int,
-               method: str = "heavy-ball", noise: NoiseModel = GAUSSIAN,
-               route: str = "recursion") -> LossCurve:
-    """Expected population loss ``L_t = 1/2 sum_k lambda_k E[e_{k,t}^2] + sigma^2/2``, t = 0..T.
+def loss_curve(problem: Problem, alpha, beta, batch, steps: int, method="heavy-ball",
+               noise: NoiseModel = GAUSSIAN, route: str = "recursion", record=None,
+               params: dict | None = None) -> LossCurve:
+    """Expected population loss ``L_t = 1/2 sum_k lambda_k E[e_{k,t}^2] + sigma^2/2`` of
+    ``Run.build(problem, method, alpha=alpha, beta=beta, batch=batch, steps=steps, ...)`` by
+    ``route``, at every step ``t = 0..T`` unless ``record`` (``sgdyn.theory.Record``) says otherwise.
 
-    ``method`` is ``"heavy-ball"`` (PyTorch ``SGD(lr=alpha, momentum=beta)``; plain SGD at
-    beta = 0), ``"nesterov"`` or ``"sgd"``; ``noise`` the SE model (default Gaussian features,
-    ``tau1 = 1, tau2 = -1``); ``batch`` the mini-batch size (i.i.d. draws, or without replacement
-    when ``problem.data_size`` is set). Source: Velikanov, Kuznedelev, Yarotsky (ICLR 2023).
+    ``alpha``, ``beta``, ``batch`` (and ``params``, the method's extra parameters) are numbers or
+    schedules (``sgdyn.theory.schedules``); ``method`` a shipped name (``"heavy-ball"`` is PyTorch
+    ``SGD(lr=alpha, momentum=beta)``), update equations or a ``Method``; ``noise`` the SE model
+    (default Gaussian features, ``tau1 = 1, tau2 = -1``); batches are i.i.d. draws, or without
+    replacement when ``problem.data_size`` is set. Source: Velikanov, Kuznedelev, Yarotsky
+    (ICLR 2023), generalised to any linear method and schedule.
     """
-    system = ModeSystem.build(problem, alpha, beta, batch, method, noise)
-    steps = checks.integer("steps", steps, 0)
     if route not in ROUTES:
         raise ValueError(f"route must be one of {ROUTES}, got {route!r}")
-    sing = singularities(system)
-    if route == "recursion":
-        loss = recursion_curve(system.arrays(), steps)
-    else:
-        loss = generating_function_curve(system, steps, sing)
-        over = np.nonzero(~(np.abs(loss) < OVERFLOW_GUARD))[0]
-        if over.size:
-            loss = loss[: over[0] + 1]
-    stopped = loss.size < steps + 1
-    return LossCurve(loss, steps, sing.diverges or stopped, sing.rate, sing.limited_by,
-                     sing.reason, stopped)
+    run = Run.build(problem, method, alpha=alpha, beta=beta, batch=batch, steps=steps,
+                    params=params, noise=noise, record=record)
+    return solve(run, route)

@@ -144,7 +144,8 @@ def _binding_root(candidates, conds, b_value):
 def _deterministic_edge(m) -> DeterministicEdge:
     name = m.label
     values = {p.symbol: v for p, v in zip(m.extra, extra_arguments(m))}
-    poly = sp.expand(derive(m).char_poly.subs(values).subs(alpha, x / lam))
+    d = derive(m)
+    poly = sp.expand(d.numeric_expr(d.char_poly).subs(values).subs(alpha, x / lam))
     if lam in poly.free_symbols:
         raise ValueError(f"method {name!r}: the characteristic polynomial does not depend on "
                          "alpha and lambda through alpha * lambda only")

@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
 from scipy import optimize
 
 from sgdyn.theory import checks
-from sgdyn.theory.dynamics import OVERFLOW_GUARD, _padded, _second_moment_recursion, renewal_sequences
+from sgdyn.theory.dynamics import mode_inputs, renewal_sequences
+from sgdyn.theory.methods import get_method
+from sgdyn.theory.recursion import OVERFLOW_GUARD, kernel_module, step_coefficients
+from sgdyn.theory.run import Run
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.stability import _critical_alphas, _setup
@@ -25,43 +27,35 @@ from sgdyn.theory.system import ModeSystem
 from sgdyn.theory.transfer import GeneratingFunctions
 
 
-@njit(cache=True)
-def _final_loss(A, coupling, source, drive, loss, X0, floor, steps, guard):
-    """L_T of one parameter point (inf if the curve passed the guard before T)."""
-    buf = np.empty(steps + 1)
-    n = _second_moment_recursion(A, coupling, source, drive, loss, X0, floor, steps, guard, buf)
-    return buf[steps] if n == steps + 1 and abs(buf[steps]) < guard else np.inf
-
-
-@njit(cache=True, parallel=True)
-def _final_losses_parallel(A, coupling, source, drive, loss, X0, floor, steps, guard, out):
-    for p in prange(A.shape[0]):
-        out[p] = _final_loss(A[p], coupling[p], source[p], drive[p], loss[p], X0[p], floor,
-                             steps, guard)
-
-
-@njit(cache=True)
-def _final_losses_serial(A, coupling, source, drive, loss, X0, floor, steps, guard, out):
-    for p in range(A.shape[0]):
-        out[p] = _final_loss(A[p], coupling[p], source[p], drive[p], loss[p], X0[p], floor,
-                             steps, guard)
-
-
 def final_losses(problem: Problem, alphas, betas, batch, steps, method="heavy-ball",
                  noise: NoiseModel = GAUSSIAN) -> np.ndarray:
-    """Exact ``L_T`` for each (alpha, beta) pair (same shape), inf where it blew past 1e200."""
+    """Exact ``L_T`` for each (alpha, beta) pair (same shape), inf where it blew past 1e200: the
+    recursion of ``sgdyn.theory.recursion`` for all points at once (threads over points)."""
     alphas, betas = np.broadcast_arrays(np.asarray(alphas, float), np.asarray(betas, float))
-    arrs = [ModeSystem.build(problem, a, b, batch, method, noise).arrays()
-            for a, b in zip(alphas.ravel(), betas.ravel())]
-
-    def stack(name, axes):
-        return np.ascontiguousarray(np.stack([_padded(getattr(r, name), axes) for r in arrs]))
-    out = np.empty(alphas.size)
-    # threads pay off for grids; a single point avoids the parallel launch overhead
-    kernel = _final_losses_parallel if alphas.size >= 16 else _final_losses_serial
-    kernel(stack("A", 2), stack("coupling", 1), stack("source", 1), stack("drive", 1),
-                  stack("loss", 1), stack("X0", 1), arrs[0].floor, checks.integer("steps", steps, 0),
-                  OVERFLOW_GUARD, out)
+    m = get_method(method)
+    a, b = alphas.ravel(), betas.ravel()
+    for av, bv in ((a.min(), b.min()), (a.max(), b.max())):
+        m.check_params(av, bv)
+    if not np.all(np.isfinite(a) & (a > 0)):
+        raise ValueError("alphas must be finite and > 0")
+    if m.x0.free_symbols:
+        raise ValueError(f"final_losses needs an initial state that does not depend on the "
+                         f"hyperparameters, got x0 = {list(m.x0)} for {m.name!r}")
+    T = checks.integer("steps", steps, 0)
+    run = Run.build(problem, m, alpha=float(a[0]), beta=float(b[0]), batch=batch, steps=T,
+                    noise=noise)
+    inputs = mode_inputs(run)
+    P = a.size
+    F, KG, kk, g = step_coefficients(*m.numeric_matrices({"alpha": a, "beta": b}))
+    gam = np.full((P, 1), float(run.batch_factors(np.array([run.constant()["batch"]]))[0]))
+    D0 = np.ascontiguousarray(inputs.wl @ np.einsum("pq,qn->pn", g, inputs.X0).T)
+    out = np.empty(P)
+    kernel_module(m, inputs).final_losses(
+        inputs.lam, inputs.lp, inputs.pp, inputs.wl, inputs.src, inputs.X0, F[:, None],
+        KG[:, None], kk[:, None], np.ascontiguousarray(np.stack([g, g], axis=1)), gam,
+        inputs.tau1, inputs.tau2, inputs.floor, D0, T, OVERFLOW_GUARD, out)
+    if T == 0:
+        out[:] = 0.5 * float(inputs.wl @ inputs.X0[0]) + inputs.floor
     return out.reshape(alphas.shape)
 
 

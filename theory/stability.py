@@ -120,7 +120,8 @@ class _Forms:
 
     def __init__(self, method):
         values = {p.symbol: v for p, v in zip(method.extra, extra_arguments(method))}
-        conds = [c.subs(values) for c in mode_stability_conditions(method)]
+        ne = derive(method).numeric_expr
+        conds = [ne(c).subs(values) for c in mode_stability_conditions(method)]
         self.conditions = [sp.lambdify((alpha, beta, lam), c, modules="numpy") for c in conds]
         self.x_polys = []
         for c in conds:

@@ -37,6 +37,7 @@ from sgdyn.theory.methods import Method, alpha, beta, get_method, lam
 
 z, b, tau1, tau2, mu = sp.symbols("z b tau1 tau2 mu")
 gamma = sp.Symbol("gamma", nonnegative=True)
+p_sym = sp.Symbol("p", positive=True)    # stands for the preconditioner p(lambda) in derivations
 NUMERIC_ARGS = (alpha, beta, lam, gamma, tau1, tau2)
 
 
@@ -96,12 +97,19 @@ class Derivation:
         return VL + s2 * WL + UL * (V + s2 * W) / (1 - U) + s2 / (2 * (1 - z))
 
     extra: tuple = ()            # the method's extra parameter symbols (numeric forms' trailing args)
+    preconditioner: sp.Expr = sp.Integer(1)   # p(lambda), written p in the expressions above
+
+    def numeric_expr(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` with the preconditioner symbol p replaced by p(lambda): a function of
+        (alpha, beta, lambda, ...) ready to lambdify."""
+        return expr.subs(p_sym, self.preconditioner) if self.preconditioner != 1 else expr
 
     def summary(self, latex: bool = False) -> str:
         fmt = sp.latex if latex else sp.sstr
         lines = [
             f"method: {self.method}",
             f"per-mode map M(lambda) = {fmt(self.transition)}",
+        ] + ([f"preconditioner p = {fmt(self.preconditioner)}"] if self.preconditioner != 1 else []) + [
             f"characteristic polynomial det(mu I - M) = {fmt(sp.collect(self.char_poly, mu, sp.factor))}",
             f"second-moment map A (on vech(P)) = {fmt(self.A)}",
             f"det(I - z A) = {fmt(self.denominator)}",
@@ -132,10 +140,13 @@ def _transfer(row: sp.Matrix, adj: sp.Matrix, det: sp.Expr, vec: sp.Matrix, fact
 
 @functools.lru_cache(maxsize=None)
 def _derive(m: Method) -> Derivation:
-    M = m.transition
+    # a preconditioner is carried as the symbol p (everything stays polynomial in lambda and p)
+    # and substituted only in numeric forms (``Derivation.numeric_expr``)
+    pre = sp.Integer(1) if m.preconditioner == 1 else p_sym
+    M = m.F + lam * pre * m.K * m.G
     d = m.dim
     A0 = _congruence_map(M)
-    kk = vech(m.noise_input * m.noise_input.T)
+    kk = vech((pre * m.K) * (pre * m.K).T)
     g = _quadratic_functional(m.G)
     e = _quadratic_functional(sp.Matrix([[1] + [0] * (d - 1)]))
     A = (A0 - (tau2 * lam ** 2 / b) * kk * g).applyfunc(sp.expand)
@@ -157,6 +168,7 @@ def _derive(m: Method) -> Derivation:
         w_loss=_transfer(e, adj, det, kk, half * z * lam ** 2 / (b * (1 - z))),
         gradient_at_iterate=(g == e),
         extra=m.extra_symbols,
+        preconditioner=m.preconditioner,
     )
 
 
@@ -168,7 +180,8 @@ def derive(method) -> Derivation:
 
 
 def _lambdify(expr, args):
-    """numpy function of ``args`` that broadcasts even when ``expr`` is constant in them."""
+    """numpy function of ``args`` that broadcasts even when ``expr`` is constant in them
+    (``expr`` with the preconditioner already substituted: ``Derivation.numeric_expr``)."""
     # 1/b -> gamma, with denominators cleared so that gamma = 0 (full batch) is not 0/0
     num, den = sp.fraction(sp.cancel(sp.together(expr.subs(b, 1 / gamma))))
     f = sp.lambdify(args, _in_z(num) / _in_z(den), modules="numpy")
@@ -189,21 +202,22 @@ class NumericForms:
     def __init__(self, d: Derivation):
         self.q = d.A.shape[0]
         args = NUMERIC_ARGS + tuple(d.extra)
-        self._A = [[_lambdify(d.A[i, j], args) for j in range(self.q)] for i in range(self.q)]
-        self._kk = [_lambdify(d.kk[i], args) for i in range(self.q)]
-        self._g = [_lambdify(d.g[i], args) for i in range(self.q)]
+        ne = d.numeric_expr
+        self._A = [[_lambdify(ne(d.A[i, j]), args) for j in range(self.q)] for i in range(self.q)]
+        self._kk = [_lambdify(ne(d.kk[i]), args) for i in range(self.q)]
+        self._g = [_lambdify(ne(d.g[i]), args) for i in range(self.q)]
         self._e = np.array(d.e, dtype=float).ravel()
-        self._x0 = [_lambdify(d.x0[i], args) for i in range(self.q)]
+        self._x0 = [_lambdify(ne(d.x0[i]), args) for i in range(self.q)]
         zargs = (z,) + args
-        self.v = _lambdify(d.v, zargs)
-        self.u = _lambdify(d.u, zargs)
-        self.w = _lambdify(d.w, zargs)
-        self.v_loss = _lambdify(d.v_loss, zargs)
-        self.u_loss = _lambdify(d.u_loss, zargs)
-        self.w_loss = _lambdify(d.w_loss, zargs)
+        self.v = _lambdify(ne(d.v), zargs)
+        self.u = _lambdify(ne(d.u), zargs)
+        self.w = _lambdify(ne(d.w), zargs)
+        self.v_loss = _lambdify(ne(d.v_loss), zargs)
+        self.u_loss = _lambdify(ne(d.u_loss), zargs)
+        self.w_loss = _lambdify(ne(d.w_loss), zargs)
         self.gradient_at_iterate = d.gradient_at_iterate
         self._char = sp.Poly(d.char_poly, mu)
-        self._char_coeffs = [_lambdify(c, args) for c in self._char.all_coeffs()]
+        self._char_coeffs = [_lambdify(ne(c), args) for c in self._char.all_coeffs()]
 
     @staticmethod
     def _stack(fns, args, axis_shape):

@@ -19,7 +19,7 @@ import sympy as sp
 from numba import njit, prange
 
 from sgdyn.theory.methods import MAX_STATE_DIM, Method, get_method, lam
-from sgdyn.theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, z
+from sgdyn.theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, p_sym, z
 from sgdyn.theory.system import ModeSystem, extra_arguments
 
 _CHUNK = 1 << 22   # complex evaluations per block (memory ~ 100 MB at most)
@@ -115,15 +115,16 @@ class TransferPolynomials:
         self._extra = extra_arguments(method)
         num, den = sp.fraction(sp.cancel(sp.together(d.u.subs(b, 1 / gamma))))
         den0 = sp.Poly(den, z).all_coeffs()[-1]
-        if den0.free_symbols - {lam} - set(d.extra) or den0 == 0:
+        if den0.free_symbols - {lam, p_sym} - set(d.extra) or den0 == 0:
             raise ValueError(f"det(I - zA) of {method.name!r} must be a nonzero constant at z = 0, "
                              f"got {den0}")
         args = NUMERIC_ARGS + tuple(d.extra)
-        self._num = [_lambdify_plain(c, args)
+        ne = d.numeric_expr
+        self._num = [_lambdify_plain(ne(c), args)
                      for c in reversed(sp.Poly(sp.expand(num / den0), z).all_coeffs())]
-        self._den = [_lambdify_plain(c, args)
+        self._den = [_lambdify_plain(ne(c), args)
                      for c in reversed(sp.Poly(sp.expand(den / den0), z).all_coeffs())]
-        self._char = [_lambdify_plain(c, args) for c in sp.Poly(d.char_poly, mu).all_coeffs()]
+        self._char = [_lambdify_plain(ne(c), args) for c in sp.Poly(d.char_poly, mu).all_coeffs()]
 
     def _stack(self, fns, args):
         args = tuple(args) + self._extra

@@ -1,0 +1,168 @@
+"""The second-moment recursion under the SE noise model, for any method, any schedule: O(N T).
+
+Per mode ``k`` (eigenvalue ``lambda_k``, multiplicity ``w_k``, preconditioner ``p_k``) the state's
+second moments ``P = E[x x^T]`` (stored as ``X = vech(P)``, q = d(d+1)/2 entries) move at step
+``t`` by ``P' = M P M^T + (p K)(p K)^T s`` with ``M = F_t + x_k K_t G_t``, ``x_k = lambda_k p_k``
+(``sgdyn.theory.symbolic``):
+
+    X' = vech(M P M^T) + kk_t p_k^2 s_k,
+    s_k = gamma_t (tau1 lambda_k D_t - tau2 lambda_k^2 (g_t . X) + sigma^2 lambda_k),
+    D_t = sum_k w_k lambda_k (g_t . X_k),     L_t = 1/2 sum_k w_k lambda_k X_k[0] + sigma^2 / 2,
+
+with ``kk = vech(K K^T)`` and ``g . X = G P G^T`` computed once per step from the method's
+matrices at that step's parameters (``step_coefficients``), and ``gamma_t`` the batch factor of
+``b_t`` (``sgdyn.theory.sampling``). Exact for Gaussian features (SE with ``tau = (1, -1)``), the
+SE closure otherwise (Velikanov, Kuznedelev, Yarotsky, ICLR 2023).
+
+The kernel (generated per state dimension and sparsity: ``sgdyn.theory.kernel_source``) keeps the
+state as a structure of arrays ``(q, N)`` and reads per mode only its state and five numbers
+(``lambda, x, p^2, w lambda`` and the label-noise source): ``M`` is recomputed from ``lambda``
+instead of loaded, and the loop over modes has no branches, so LLVM vectorises it. A constant
+schedule is one kernel call over the whole horizon; otherwise the schedule is evaluated in chunks
+of steps, so memory is ``O(N + chunk + checkpoints)`` whatever the horizon.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sgdyn.theory import kernel_source
+from sgdyn.theory.kernel_source import vech_pairs
+from sgdyn.theory.methods import MAX_STATE_DIM
+
+OVERFLOW_GUARD = 1e200
+CHUNK = 4096          # steps per evaluation of a non-constant schedule
+
+
+def step_coefficients(F, K, G):
+    """``(F, KG, kk, g)`` per step from the method's matrices ``F (c, d, d)``, ``K (c, d)``,
+    ``G (c, d)``: ``KG = K G^T``, ``kk = vech(K K^T)``, ``g`` with ``g . vech(P) = G P G^T``."""
+    pairs = vech_pairs(F.shape[-1])
+    r = np.array([a for a, _ in pairs])
+    s = np.array([b for _, b in pairs])
+    KG = K[:, :, None] * G[:, None, :]
+    kk = K[:, r] * K[:, s]
+    g = G[:, r] * G[:, s] * np.where(r == s, 1.0, 2.0)[None, :]
+    return (np.ascontiguousarray(F), np.ascontiguousarray(KG), np.ascontiguousarray(kk),
+            np.ascontiguousarray(g))
+
+
+def structure(method) -> tuple[tuple, tuple]:
+    """Which entries of ``F`` and of ``K G`` the method can make nonzero (symbolically): the
+    sparsity the generated kernel is specialised to."""
+    KG = method.K * method.G
+    d = method.dim
+    f = tuple(tuple(method.F[a, b] != 0 for b in range(d)) for a in range(d))
+    h = tuple(tuple(KG[a, b] != 0 for b in range(d)) for a in range(d))
+    return f, h
+
+
+def kernel_module(method, inputs: "ModeInputs | None" = None):
+    """The generated kernel module of ``method``'s dimension and sparsity (and of the per-mode
+    arrays ``inputs`` needs: preconditioner, multiplicities, label noise)."""
+    if inputs is None:
+        per_mode = (True, True, True)
+    else:
+        per_mode = (bool(np.any(inputs.pp != 1.0)), bool(np.any(inputs.wl != inputs.lam)),
+                    bool(np.any(inputs.src != 0.0)))
+    return kernel_source.load(method.dim, *structure(method), per_mode)
+
+
+@dataclass(frozen=True)
+class ModeInputs:
+    """Per-mode inputs of the kernel: ``lam``, ``lp = lambda p``, ``pp = p^2``, ``wl = w lambda``
+    and the label-noise source ``src`` (``sigma^2 lambda``, SE), all ``(N,)``; the initial state
+    ``X0`` ``(q, N)``; ``tau1, tau2`` and the loss floor ``sigma^2 / 2``."""
+
+    lam: np.ndarray
+    lp: np.ndarray
+    pp: np.ndarray
+    wl: np.ndarray
+    src: np.ndarray
+    X0: np.ndarray
+    tau1: float
+    tau2: float
+    floor: float
+
+
+@dataclass(frozen=True)
+class Moments:
+    """What a recursion returns: at the recorded ``steps`` (up to where it stopped), the loss and
+    ``D_t = sum_k w_k lambda_k E[(G x_k)^2]``; ``completed`` the last step reached; ``stopped``
+    whether the overflow guard stopped it."""
+
+    steps: np.ndarray
+    loss: np.ndarray
+    drive: np.ndarray
+    completed: int
+    stopped: bool
+
+
+def _coefficients(method, values: dict, gamma_of, constant: bool) -> tuple:
+    """Kernel arguments ``(F, KG, kk, g, gamma)`` for the steps whose parameters are ``values``:
+    all of them (constant: one step, ``g`` repeated for the next) or all but the last, whose ``g``
+    only closes ``D`` at the chunk's end."""
+    F, KG, kk, g = step_coefficients(*method.numeric_matrices(values))
+    gam = np.ascontiguousarray(gamma_of(values["batch"]), dtype=np.float64)
+    if constant:
+        return F, KG, kk, np.ascontiguousarray(np.vstack([g, g])), gam[:1]
+    return F[:-1], KG[:-1], kk[:-1], g, gam[:-1]
+
+
+def run_moments(inputs: ModeInputs, method, schedule_values, gamma_of, steps: int,
+                recorded: np.ndarray, constant: bool) -> Moments:
+    """Drive the kernel over ``steps`` steps, recording at ``recorded`` (sorted, in ``0..steps``).
+
+    ``schedule_values(t0, t1)`` gives the parameter arrays of steps ``t0..t1-1`` (for a constant
+    schedule it is called once with ``(0, 1)``), ``gamma_of(batch array)`` the batch factors.
+    """
+    if method.dim > MAX_STATE_DIM:
+        raise ValueError(f"the recursion handles per-mode states up to dimension {MAX_STATE_DIM}")
+    kernel = kernel_module(method, inputs).kernel
+    Z = np.empty((2,) + inputs.X0.shape)
+    Z[0] = inputs.X0
+    parity = 0
+    fixed = _coefficients(method, schedule_values(0, 1), gamma_of, True)
+    L0 = 0.5 * float(inputs.wl @ inputs.X0[0]) + inputs.floor
+    D = float(inputs.wl @ (fixed[3][0] @ inputs.X0))
+    rec = np.asarray(recorded, dtype=np.int64)
+    out_L, out_D = np.empty(rec.size), np.empty(rec.size)
+    written = 0
+    if rec.size and rec[0] == 0:
+        out_L[0], out_D[0] = L0, D
+        written = 1
+    if not abs(L0) < OVERFLOW_GUARD:
+        return Moments(rec[:written], out_L[:written], out_D[:written], 0, True)
+    args = (inputs.lam, inputs.lp, inputs.pp, inputs.wl, inputs.src)
+    consts = (inputs.tau1, inputs.tau2, inputs.floor)
+    t0 = 0
+    while t0 < steps:
+        t1 = steps if constant else min(steps, t0 + CHUNK)
+        lo, hi = np.searchsorted(rec, [t0, t1], side="right")
+        local = rec[lo:hi] - t0
+        if constant:
+            coeffs, stride = fixed, 0
+            if not (local.size and local[-1] == t1 - t0):   # the kernel runs to its last record
+                local = np.append(local, t1 - t0)
+        else:
+            # the parameters of step t1 close D_{t1} (the horizon's last step repeats its own)
+            vals = schedule_values(t0, min(t1 + 1, steps))
+            if t1 == steps:
+                vals = {k: np.append(v, v[-1]) for k, v in vals.items()}
+            coeffs, stride = _coefficients(method, vals, gamma_of, False), 1
+        buf_L, buf_D = np.empty(local.size + 1), np.empty(local.size + 1)
+        done, parity, D = kernel(*args, Z, parity, *coeffs, stride, *consts, D,
+                                 np.ascontiguousarray(local, dtype=np.int64), buf_L, buf_D,
+                                 OVERFLOW_GUARD)
+        if done < t1 - t0:
+            # the guard fired: keep the checkpoints before it and the loss where it fired
+            m = int(np.searchsorted(local, done, side="left")) + 1
+            steps_out = np.concatenate([rec[:written], rec[lo:lo + m - 1], [t0 + done]])
+            return Moments(steps_out, np.concatenate([out_L[:written], buf_L[:m]]),
+                           np.concatenate([out_D[:written], buf_D[:m]]), t0 + done, True)
+        out_L[written:written + hi - lo] = buf_L[:hi - lo]
+        out_D[written:written + hi - lo] = buf_D[:hi - lo]
+        written += hi - lo
+        t0 = t1
+    return Moments(rec[:written], out_L[:written], out_D[:written], steps, False)
