@@ -26,14 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdyn.simulate.cpu import per_run_losses
-from sgdyn.simulate.features import DataSet
-from sgdyn.simulate.run import make_spec
+from sgdyn.simulate.run import legacy_run, spec_for
 from sgdyn.simulate.statistics import summarize
 from sgdyn.simulate.trajectories import Trajectories
 from sgdyn.theory import checks
-from sgdyn.theory.dynamics import loss_curve
+from sgdyn.theory.dynamics import solve
 from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, estimate_tau
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.run import Run
 
 VERDICTS = ("agrees", "disagrees", "inconclusive: heavy-tailed")
 TAIL_INDEX_LIMIT = 2.0      # below it the loss has no finite variance: the standard error fails
@@ -111,31 +111,44 @@ def _evidence(verdict, steps, theory, mean, z, hill, share, heavy, z_threshold, 
             f"its standard error is unreliable; more runs converge only slowly")
 
 
-def validate(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
-             noise: NoiseModel | None = None, features="gaussian", every=1,
-             z_threshold: float = 4.0, progress=None, sampler="auto") -> ValidationReport:
-    """Compare ``theory.dynamics.loss_curve`` with ``simulate.run`` (CPU backend, which keeps the
-    per-run losses the tail diagnostic needs) at steps ``0, every, .., steps``.
+def validate(problem, *args, **kwargs) -> ValidationReport:
+    """Compare the theory (``sgdyn.theory.solve``) with the Monte Carlo (``simulate``, CPU backend,
+    which keeps the per-run losses the tail diagnostic needs) at the run's recorded steps.
 
-    ``noise``: the SE model of the theory; by default the exact one of the feature law (Gaussian
-    ``(1, -1)``, Rademacher ``(1, 1)``) or, for a ``DataSet``, ``estimate_tau`` of its rows. The
-    simulator draws i.i.d. samples, so ``problem.data_size`` must be None. Verdict and evidence as
-    described in the module docstring; tolerances are ``z_threshold`` standard errors (default 4).
-    ``sampler``: as in ``simulate.run``.
+    ``validate(run, runs, seed, *, data=None, z_threshold=4.0, progress=None, sampler="auto",
+    route="recursion")`` for a ``sgdyn.theory.Run`` (the theory uses ``run.noise``); or
+    ``validate(problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball", noise=None,
+    features="gaussian", every=1, z_threshold=4.0, progress=None, sampler="auto")`` with i.i.d.
+    batches, where ``noise`` defaults to the exact SE model of the feature law (Gaussian
+    ``(1, -1)``, Rademacher ``(1, 1)``) or, for a ``DataSet``, ``estimate_tau`` of its rows.
+    Verdict and evidence as described in the module docstring; tolerances are ``z_threshold``
+    standard errors (default 4).
     """
-    z_threshold = checks.positive("z_threshold", z_threshold)
-    spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features, None, every,
-                     sampler=sampler)
+    if isinstance(problem, Run):
+        return _validate_run(problem, *args, **kwargs)
+    return _validate_positional(problem, *args, **kwargs)
+
+
+def _validate_positional(problem: Problem, alpha, beta, batch, steps, runs, seed,
+                         method="heavy-ball", noise: NoiseModel | None = None, features="gaussian",
+                         every=1, z_threshold: float = 4.0, progress=None, sampler="auto"):
+    run, data = legacy_run(problem, alpha, beta, batch, steps, method, features, None, every)
     if noise is None:
-        if isinstance(features, DataSet):
-            noise = estimate_tau(features.X, features.rtol).model
-        else:
-            noise = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}[features]
-    curve = loss_curve(problem, spec.alpha, spec.beta, spec.batch, spec.steps, method, noise)
+        noise = estimate_tau(data.X, data.rtol).model if data is not None else \
+            {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}[features]
+    return _validate_run(run.replace(noise=noise), runs, seed, data=data, z_threshold=z_threshold,
+                         progress=progress, sampler=sampler)
+
+
+def _validate_run(run: Run, runs, seed, *, data=None, z_threshold: float = 4.0, progress=None,
+                  sampler="auto", route="recursion") -> ValidationReport:
+    z_threshold = checks.positive("z_threshold", z_threshold)
+    spec = spec_for(run, runs, seed, data, sampler=sampler)
+    curve = solve(run, route)
     rec = spec.recorded_steps
-    theory = np.full(rec.size, np.inf)
-    known = rec < curve.loss.size
-    theory[known] = curve.loss[rec[known]]
+    theory = np.full(rec.size, np.inf)        # inf past the step where a divergent curve stopped
+    theory[np.isin(rec, curve.steps)] = curve.loss[np.isin(curve.steps, rec)]
+    noise = run.noise
 
     losses, valid = per_run_losses(spec, progress)
     traj = summarize(losses, valid, spec, "cpu")

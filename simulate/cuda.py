@@ -1,7 +1,8 @@
 """CUDA backend: ``simulate_cuda(spec) -> Trajectories``, the contract of ``simulate.cpu`` on a GPU.
 
-Same dynamics as ``simulate.spec`` states (THEORY.md section 0): ``runs`` independent runs of
-mini-batch heavy ball or Nesterov from ``e_0 = spec.initial_error``, ``v_0 = 0``, features
+Same dynamics as ``simulate.spec`` states: ``runs`` independent runs of the spec's method (its
+matrices ``F, K, G`` per step or constant, the preconditioner, the batch schedule) from
+``x0 * e_0``, ``e_0 = spec.initial_error``, features
 ``x = sqrt(lambda) z`` with Gaussian or Rademacher ``z`` drawn per sample on the fly, label noise
 ``eps ~ N(0, label_noise)`` per sample; or, ``spec.sampler == "projected"`` (Gaussian features), the
 mini-batch gradient drawn exactly in law from ``2b + n`` normals (``simulate.features``). Everything stays on the device (``simulate.cuda_kernels``):
@@ -95,6 +96,9 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
     if spec.features not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES} for backend 'cuda', "
                          f"got {spec.features!r}")
+    if spec.sampling != "iid":
+        raise ValueError(f"sampling {spec.sampling!r} needs a data set's rows, which backend 'cuda' "
+                         "does not take; use backend='cpu'")
     dev = _device()
     lam = np.ascontiguousarray(spec.eigenvalues, dtype=np.float64)
     e0 = np.ascontiguousarray(spec.initial_error, dtype=np.float64)
@@ -105,12 +109,16 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
     blocks = dev.blocks_for(runs)
     stats = DeviceStatistics.allocate(dev, recorded.size, blocks, sketch)
     diverged = dev.to_device(np.zeros(1, dtype=np.int64))
-    state = [dev.to_device(np.empty((lam.size, runs))) for _ in range(3)]   # e, v, g
+    state = [dev.to_device(np.empty((lam.size, spec.dim, runs))),         # x per mode
+             dev.to_device(np.empty((lam.size, runs))), dev.to_device(np.empty((lam.size, runs)))]
+    method = [dev.to_device(np.ascontiguousarray(a, dtype=np.float64))
+              for a in (spec.x0, spec.F, spec.K, spec.G)]
     dev.sgd_kernel[blocks, dev.THREADS](
         dev.to_device(dev.generator_states(runs, spec.seed)), dev.to_device(np.sqrt(lam)),
-        dev.to_device(lam), dev.to_device(e0), float(spec.alpha), float(spec.beta),
-        bool(spec.nesterov), int(spec.batch), sigma, spec.features == "rademacher",
-        spec.sampler == "projected",
+        dev.to_device(lam), dev.to_device(e0), *method, int(spec.stride),
+        dev.to_device(np.ascontiguousarray(spec.batch, dtype=np.int64)),
+        dev.to_device(np.ascontiguousarray(spec.preconditioner, dtype=np.float64)), sigma,
+        spec.features == "rademacher", spec.sampler == "projected",
         dev.to_device(recorded), OVERFLOW_GUARD, *state, *stats.buffers, diverged)
     levels = np.asarray(spec.quantile_levels, dtype=np.float64)
     finite, mean, stderr, quantiles = stats.summarize(levels)

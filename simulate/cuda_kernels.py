@@ -44,6 +44,7 @@ import numpy as np
 from numba import cuda, float32, float64, njit, uint32, uint64
 
 from sgdyn.simulate.sketch import bin_index
+from sgdyn.theory.methods import MAX_STATE_DIM
 
 THREADS = 128          # threads per block (a compile-time constant: it sizes the shared array)
 _EMPTY = -1.0          # shared-memory marker of a thread without a live run (losses are >= 0)
@@ -133,26 +134,16 @@ def feature(s0, s1, rademacher):
 
 
 @cuda.jit(device=True)
-def _direction(k, r, sqrt_lam, beta, nesterov, e, v, inv_norm):
-    """``uhat_k``, the unit vector along ``u = sqrt(lam) e_eval`` (``e_1`` when ``u = 0``:
-    ``inv_norm == 0``)."""
-    if inv_norm == 0.0:
-        return 1.0 if k == 0 else 0.0
-    at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
-    return sqrt_lam[k] * at * inv_norm
-
-
-@cuda.jit(device=True)
-def _projected_gradient(s0, s1, r, sqrt_lam, beta, nesterov, batch, sigma, e, v, g):
+def _projected_gradient(s0, s1, r, sqrt_lam, batch, sigma, p, g):
     """``g[:, r]``, Gaussian features, drawn exactly in law from ``2b + n`` normals (the derivation
     is ``simulate.features.projected_gradient``'s): ``g = sqrt(lam) (A uhat + C (w - (w . uhat) uhat))``
-    with ``uhat = u / |u|``, ``u = sqrt(lam) e_eval``. The ``n`` normals ``w`` are drawn twice from
-    the same state (for ``w . uhat``, then for ``g``) instead of being stored."""
-    n = e.shape[0]
+    with ``uhat = u / |u|``, ``u = sqrt(lam) p`` (``p[:, r]`` the gradient point). The ``n``
+    normals ``w`` are drawn twice from the same state (for ``w . uhat``, then for ``g``) instead of
+    being stored."""
+    n = p.shape[0]
     norm = 0.0
     for k in range(n):
-        at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
-        norm += sqrt_lam[k] * sqrt_lam[k] * at * at
+        norm += sqrt_lam[k] * sqrt_lam[k] * p[k, r] * p[k, r]
     norm = math.sqrt(norm)
     a = 0.0
     c2 = 0.0
@@ -169,29 +160,36 @@ def _projected_gradient(s0, s1, r, sqrt_lam, beta, nesterov, batch, sigma, e, v,
     wu = 0.0
     for k in range(n):
         w, s0, s1 = normal(s0, s1)
-        wu += w * _direction(k, r, sqrt_lam, beta, nesterov, e, v, inv_norm)
+        uk = sqrt_lam[k] * p[k, r] * inv_norm if inv_norm > 0.0 else (1.0 if k == 0 else 0.0)
+        wu += w * uk
     s0, s1 = start0, start1
     for k in range(n):
         w, s0, s1 = normal(s0, s1)
-        uk = _direction(k, r, sqrt_lam, beta, nesterov, e, v, inv_norm)
+        uk = sqrt_lam[k] * p[k, r] * inv_norm if inv_norm > 0.0 else (1.0 if k == 0 else 0.0)
         g[k, r] = sqrt_lam[k] * (a * uk + c * (w - wu * uk))
     return s0, s1
 
 
 @cuda.jit(device=True)
-def _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma, rademacher, projected,
-              e, v, g):
-    """One step of run r; returns the new population loss ``1/2 sum lam e^2 + sigma^2/2`` and the
-    generator state.
+def _sgd_step(s0, s1, r, ti, sqrt_lam, lam, F, K, G, batch, pre, sigma, rademacher, projected,
+              X, p, g):
+    """One step of run r with the method's matrices of step ``ti``; returns the new population loss
+    ``1/2 sum lam e^2 + sigma^2/2`` and the generator state.
 
-    ``g = (1/b) sum_i x_i (x_i . e_eval - eps_i)`` with ``x_i = sqrt(lam) z_i``, ``e_eval = e``
-    (heavy ball) or ``e + beta v`` (Nesterov); ``v <- beta v - alpha g``, ``e <- e + v``.
-    ``projected``: Gaussian ``g`` drawn in law by ``_projected_gradient``, not per sample.
+    ``p = G x`` per mode (the gradient point), ``g = (1/b) sum_i x_i (x_i . p - eps_i)`` with
+    ``x_i = sqrt(lam) z_i``, then ``x <- F x + K pre g``. ``projected``: Gaussian ``g`` drawn in
+    law by ``_projected_gradient``, not per sample.
     """
-    n = e.shape[0]
+    n = X.shape[0]
+    d = X.shape[1]
+    for k in range(n):
+        acc = 0.0
+        for j in range(d):
+            acc += G[ti, j] * X[k, j, r]
+        p[k, r] = acc
     inv_b = 1.0 / batch
     if projected:
-        s0, s1 = _projected_gradient(s0, s1, r, sqrt_lam, beta, nesterov, batch, sigma, e, v, g)
+        s0, s1 = _projected_gradient(s0, s1, r, sqrt_lam, batch, sigma, p, g)
     else:
         for i in range(batch):
             eps = 0.0
@@ -201,9 +199,8 @@ def _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma, rad
             start0, start1 = s0, s1
             dot = 0.0
             for k in range(n):
-                at = e[k, r] + beta * v[k, r] if nesterov else e[k, r]
                 z, s0, s1 = feature(s0, s1, rademacher)
-                dot += sqrt_lam[k] * z * at
+                dot += sqrt_lam[k] * z * p[k, r]
             # replay the same N features for the gradient instead of storing them
             s0, s1 = start0, start1
             res = (dot - eps) * inv_b
@@ -212,12 +209,17 @@ def _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma, rad
                 gk = sqrt_lam[k] * z * res
                 g[k, r] = gk if i == 0 else g[k, r] + gk
     loss = 0.0
+    new = cuda.local.array(MAX_STATE_DIM, float64)
     for k in range(n):
-        vk = beta * v[k, r] - alpha * g[k, r]
-        ek = e[k, r] + vk
-        v[k, r] = vk
-        e[k, r] = ek
-        loss += lam[k] * ek * ek
+        gk = pre[k] * g[k, r]
+        for j in range(d):
+            acc = K[ti, j] * gk
+            for m in range(d):
+                acc += F[ti, j, m] * X[k, m, r]
+            new[j] = acc
+        for j in range(d):
+            X[k, j, r] = new[j]
+        loss += lam[k] * X[k, 0, r] * X[k, 0, r]
     return 0.5 * loss + 0.5 * sigma * sigma, s0, s1
 
 
@@ -269,14 +271,14 @@ def record(j, loss, live, blk_n, blk_mean, blk_root, log10_lo, bins_per_decade, 
 
 
 @cuda.jit
-def sgd_kernel(states, sqrt_lam, lam, e0, alpha, beta, nesterov, batch, sigma, rademacher,
-               projected, recorded, guard, e, v, g, blk_n, blk_mean, blk_root,
+def sgd_kernel(states, sqrt_lam, lam, e0, x0, F, K, G, stride, batch, pre, sigma, rademacher,
+               projected, recorded, guard, X, p, g, blk_n, blk_mean, blk_root,
                log10_lo, bins_per_decade, hist, minimum, maximum, diverged):
     """Run ``recorded[-1]`` steps of every run and ``record`` the losses at the recorded steps. A
     run whose loss passes ``guard`` stops and is counted in ``diverged``; it takes no further part
-    in the statistics."""
+    in the statistics. The method's matrices and the batch are read at step ``t * stride``."""
     r = cuda.grid(1)
-    n_modes, runs = e.shape
+    n_modes, d, runs = X.shape
     live = r < runs
     loss = 0.0
     s0 = uint64(0)
@@ -285,22 +287,23 @@ def sgd_kernel(states, sqrt_lam, lam, e0, alpha, beta, nesterov, batch, sigma, r
         s0 = states[r, 0]
         s1 = states[r, 1]
         for k in range(n_modes):
-            e[k, r] = e0[k]
-            v[k, r] = 0.0
-            loss += lam[k] * e0[k] * e0[k]
+            for i in range(d):
+                X[k, i, r] = x0[i] * e0[k]
+            loss += lam[k] * X[k, 0, r] * X[k, 0, r]
         loss = 0.5 * loss + 0.5 * sigma * sigma
     steps = recorded[recorded.shape[0] - 1]
     j = 0
     for t in range(steps + 1):
-        if t == recorded[j]:   # every thread of the block takes this branch together
+        if j < recorded.shape[0] and t == recorded[j]:   # every thread of the block branches together
             record(j, loss, live, blk_n, blk_mean, blk_root, log10_lo, bins_per_decade, hist,
                    minimum, maximum)
             j += 1
         if t == steps:
             break
         if live:
-            loss, s0, s1 = _sgd_step(s0, s1, r, sqrt_lam, lam, alpha, beta, nesterov, batch, sigma,
-                                     rademacher, projected, e, v, g)
+            ti = t * stride
+            loss, s0, s1 = _sgd_step(s0, s1, r, ti, sqrt_lam, lam, F, K, G, batch[ti], pre, sigma,
+                                     rademacher, projected, X, p, g)
             if not loss < guard:
                 live = False
                 cuda.atomic.add(diverged, 0, 1)

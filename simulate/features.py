@@ -171,29 +171,35 @@ def projected_gradient(s, sqrt_lam, sigma, point, batch, uhat, out):
 
 
 @njit(cache=True)
-def replay_projected(seed, run, steps, batch, n):
-    """The draws of ``projected_gradient`` over ``steps`` steps of run ``run``: the pairs
-    (steps, batch, 2) and the normals ``w`` (steps, n); they do not depend on the point."""
+def replay_projected(seed, run, batch, n):
+    """The draws of ``projected_gradient`` over the steps of run ``run`` (``batch[t]`` samples at
+    step t): the pairs (steps, max batch, 2) and the normals ``w`` (steps, n); they do not depend
+    on the point."""
     s = np.empty(4, np.uint64)
     rng.seed_stream(seed, run, s)
-    pairs = np.empty((steps, batch, 2))
+    steps = batch.size
+    pairs = np.zeros((steps, batch.max() if steps else 0, 2))
     w = np.empty((steps, n))
     for t in range(steps):
-        for i in range(batch):
+        for i in range(batch[t]):
             pairs[t, i, 0], pairs[t, i, 1] = rng.normal_pair(s)
         rng.fill_normal(s, w[t])
     return pairs, w
 
 
 @njit(cache=True)
-def replay(seed, run, steps, batch, kind, sqrt_lam, sigma, rows, residuals):
-    """Every sample run ``run`` draws over ``steps`` steps: features (steps, batch, N) and label
-    noise (steps, batch). Reference implementations replay these to check the kernels exactly."""
+def replay(seed, run, batch, kind, sqrt_lam, sigma, rows, residuals):
+    """Every sample run ``run`` draws (i.i.d.; ``batch[t]`` samples at step t): features
+    (steps, max batch, N) and label noise (steps, max batch), zero-padded. Reference
+    implementations replay these to check the kernels exactly."""
     s = np.empty(4, np.uint64)
     rng.seed_stream(seed, run, s)
-    feats = np.empty((steps, batch, sqrt_lam.size))
-    eps = np.empty((steps, batch))
+    steps = batch.size
+    b = batch.max() if steps else 0
+    feats = np.zeros((steps, b, sqrt_lam.size))
+    eps = np.zeros((steps, b))
     for t in range(steps):
-        for i in range(batch):
+        for i in range(batch[t]):
             eps[t, i] = draw_sample(s, kind, sqrt_lam, sigma, rows, residuals, feats[t, i])
     return feats, eps
+

@@ -1,7 +1,12 @@
-"""``simulate.run``: Monte Carlo loss statistics of mini-batch (momentum) SGD on a linear problem.
+"""``simulate.run``: Monte Carlo loss statistics of mini-batch SGD (any linear method, any
+schedule) on a linear problem.
 
-The arguments follow ``theory.dynamics.loss_curve`` so that theory and simulation compare in one
-line: ``loss_curve(p, a, b, B, T).loss`` against ``run(p, a, b, B, T, runs, seed).mean``.
+Two forms, one meaning:
+
+* ``run(run_description, runs, seed, ...)`` simulates a ``sgdyn.theory.Run``: the same object
+  the theory routes read, so ``solve(r).loss`` compares with ``run(r, 2000, 1).mean`` in one line;
+* ``run(problem, alpha, beta, batch, steps, runs, seed, method=..., ...)``, the arguments of
+  ``sgdyn.theory.dynamics.loss_curve``, builds that description first.
 """
 from __future__ import annotations
 
@@ -11,10 +16,13 @@ from sgdyn.simulate.features import DataSet
 from sgdyn.simulate.spec import DEFAULT_QUANTILES, FEATURES, SAMPLERS, SimulationSpec
 from sgdyn.simulate.trajectories import Trajectories
 from sgdyn.theory import checks
-from sgdyn.theory.methods import get_method
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.record import Record
+from sgdyn.theory.run import Run
+from sgdyn.theory.sampling import Sampling
 
 BACKENDS = ("cpu", "cuda")
+_LARGE_SCHEDULE = 10 ** 8     # per-step method arrays beyond this many steps: refuse
 
 
 def _quantile_levels(levels) -> tuple:
@@ -27,82 +35,124 @@ def _quantile_levels(levels) -> tuple:
     return tuple(float(q) for q in arr)
 
 
-def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
-              features="gaussian", label_noise=None, every=1,
-              quantile_levels=DEFAULT_QUANTILES, sampler="auto") -> SimulationSpec:
-    """Validate the arguments of ``run`` (ValueError naming the bad one) and build the spec
-    (``sampler="auto"`` resolved: ``"projected"`` for Gaussian features)."""
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
-    if problem.data_size is not None:
-        raise ValueError(
-            f"problem.data_size must be None: the simulator draws i.i.d. samples (with replacement), "
-            f"got data_size={problem.data_size}; use problem.replace(data_size=None)")
-    problem.require_unit_multiplicity("the Monte Carlo simulator")
-    m = get_method(method)
-    a, b = m.check_params(alpha, beta)
-    batch = checks.integer("batch", batch, 1)
-    steps = checks.integer("steps", steps, 0)
-    runs = checks.integer("runs", runs, 1)
+def _seed(seed) -> int:
     seed = checks.integer("seed", seed, 0)
     if seed >= 2 ** 64:
         raise ValueError(f"seed must be an integer in [0, 2^64), got {seed}")
-    every = checks.integer("every", every, 1)
+    return seed
+
+
+def method_arrays(run: Run):
+    """``(F, K, G, x0, batch, stride, preconditioner)`` of the run's method and schedule: the
+    matrices per step (or once, ``stride`` 0, for a constant schedule)."""
+    if run.is_constant:
+        values = {k: np.array([v]) for k, v in run.constant().items()}
+        stride = 0
+    else:
+        if run.steps > _LARGE_SCHEDULE:
+            raise ValueError(f"steps: a scheduled Monte Carlo keeps the method's matrices per step; "
+                             f"{run.steps} steps exceed {_LARGE_SCHEDULE}")
+        values = run.hyperparameters(0, max(run.steps, 1))
+        stride = 1
+    F, K, G = run.method.numeric_matrices(values)
+    first = {k: float(v[0]) for k, v in values.items()}
+    x0 = run.method.initial_state(first)
+    pre = run.method.preconditioner_values(run.problem.eigenvalues, first)
+    batch = np.ascontiguousarray(values["batch"], dtype=np.int64)
+    return F, K, G, x0, batch, stride, pre
+
+
+def spec_for(run: Run, runs, seed, data: DataSet | None = None,
+             quantile_levels=DEFAULT_QUANTILES, sampler="auto") -> SimulationSpec:
+    """Validate a Monte Carlo request for ``run`` (ValueError naming the bad argument) and build
+    the spec (``sampler="auto"`` resolved: ``"projected"`` for Gaussian features with i.i.d.
+    batches). ``data``: a ``DataSet`` whose rows are sampled (``run.problem`` must be
+    ``data.problem`` up to its ``data_size``); finite samplings (without replacement, epochs) need
+    one."""
+    if not isinstance(run, Run):
+        raise ValueError(f"run must be a sgdyn.theory.Run, got {type(run).__name__}")
+    problem = run.problem
+    problem.require_unit_multiplicity("the Monte Carlo simulator")
+    runs = checks.integer("runs", runs, 1)
+    seed = _seed(seed)
     levels = _quantile_levels(quantile_levels)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    if sampler == "projected" and features != "gaussian":
-        raise ValueError("sampler 'projected' needs Gaussian features, got features="
-                         f"{features if isinstance(features, str) else 'DataSet'!r}; "
-                         "use sampler='per-sample'")
+    sampling = run.sampling
+    if data is not None and not isinstance(data, DataSet):
+        raise ValueError(f"data must be a sgdyn.simulate.DataSet, got {type(data).__name__}")
+    if data is None and sampling.kind != "iid":
+        raise ValueError(f"sampling {sampling.kind!r}: the Monte Carlo draws batches from a finite "
+                         "data set only with its rows (pass data=DataSet(X, y), or "
+                         "DataSet.gaussian(problem, n, seed) for synthetic rows)")
+    features = "data" if data is not None else sampling.features
+    if sampler == "projected" and (features != "gaussian" or sampling.kind != "iid"):
+        raise ValueError("sampler 'projected' needs Gaussian features drawn i.i.d., got "
+                         f"features={features!r}, sampling={sampling.kind!r}; use sampler='per-sample'")
     if sampler == "auto":
         sampler = "projected" if features == "gaussian" else "per-sample"
-    common = dict(alpha=a, beta=b, nesterov=m.name == "nesterov", batch=batch, steps=steps,
-                  runs=runs, seed=seed, every=every, quantile_levels=levels, sampler=sampler)
-    if isinstance(features, DataSet):
-        if label_noise is not None:
-            raise ValueError("label_noise must be None with a DataSet: the residuals of its "
-                             f"least-squares fit are the label noise, got {label_noise!r}")
-        ref = features.problem
+    F, K, G, x0, batch, stride, pre = method_arrays(run)
+    common = dict(F=F, K=K, G=G, x0=x0, batch=batch, stride=stride, preconditioner=pre,
+                  steps=run.steps, runs=runs, seed=seed, recorded=run.recorded_steps,
+                  method=run.method.label, quantile_levels=levels, sampler=sampler,
+                  sampling=sampling.kind)
+    if data is not None:
+        ref = data.problem
         if not (ref.n_modes == problem.n_modes
                 and np.allclose(ref.eigenvalues, problem.eigenvalues, rtol=1e-9, atol=0)
                 and np.allclose(ref.initial, problem.initial, rtol=1e-9, atol=1e-300)):
             raise ValueError("problem must describe the DataSet passed as features "
                              "(use features.problem): its eigenvalues or initial errors differ")
-        return SimulationSpec(eigenvalues=ref.eigenvalues, initial_error=features.initial_error,
-                              features="data", label_noise=ref.label_noise,
-                              rows=features.rows, residuals=features.residuals, **common)
-    if features not in FEATURES:
+        n = data.rows.shape[0]
+        if sampling.kind != "iid" and sampling.data_size != n:
+            raise ValueError(f"sampling {sampling.kind!r} from {sampling.data_size} points, but the "
+                             f"DataSet has {n} rows")
+        if int(batch.max()) > n and sampling.kind != "iid":
+            raise ValueError(f"batch must be <= the DataSet's {n} rows, got {int(batch.max())}")
+        return SimulationSpec(eigenvalues=ref.eigenvalues, initial_error=data.initial_error,
+                              features="data", label_noise=ref.label_noise, rows=data.rows,
+                              residuals=data.residuals, **common)
+    return SimulationSpec(eigenvalues=problem.eigenvalues, initial_error=np.sqrt(problem.initial),
+                          features=features, label_noise=problem.label_noise, **common)
+
+
+def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
+              features="gaussian", label_noise=None, every=1,
+              quantile_levels=DEFAULT_QUANTILES, sampler="auto") -> SimulationSpec:
+    """The spec of ``run(problem, alpha, beta, batch, steps, runs, seed, ...)``: the run
+    description of these arguments (i.i.d. batches, recorded every ``every`` steps), then
+    ``spec_for``."""
+    run, data = legacy_run(problem, alpha, beta, batch, steps, method, features, label_noise, every)
+    return spec_for(run, runs, seed, data, quantile_levels, sampler)
+
+
+def legacy_run(problem, alpha, beta, batch, steps, method="heavy-ball", features="gaussian",
+               label_noise=None, every=1) -> tuple[Run, DataSet | None]:
+    """The ``Run`` (and DataSet) meant by the positional form of ``run``."""
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
+    if problem.data_size is not None:
+        raise ValueError(
+            f"problem.data_size must be None: this form draws i.i.d. samples (with replacement), "
+            f"got data_size={problem.data_size}; describe finite sampling with a sgdyn.theory.Run "
+            "(sampling=Sampling.without_replacement(n)) and pass data=DataSet(X, y)")
+    data = None
+    if isinstance(features, DataSet):
+        if label_noise is not None:
+            raise ValueError("label_noise must be None with a DataSet: the residuals of its "
+                             f"least-squares fit are the label noise, got {label_noise!r}")
+        data, features = features, "gaussian"
+    elif features not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES} or a simulate.features.DataSet, "
                          f"got {features!r}")
-    noise = problem.label_noise if label_noise is None else checks.nonnegative("label_noise", label_noise)
-    return SimulationSpec(eigenvalues=problem.eigenvalues, initial_error=np.sqrt(problem.initial),
-                          features=features, label_noise=noise, **common)
+    elif label_noise is not None:
+        problem = problem.replace(label_noise=checks.nonnegative("label_noise", label_noise))
+    run = Run.build(problem, method, alpha=alpha, beta=beta, batch=batch, steps=steps,
+                    sampling=Sampling.iid(features), record=Record.every(every))
+    return run, data
 
 
-def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
-        features="gaussian", label_noise=None, backend="cpu", every=1,
-        quantile_levels=DEFAULT_QUANTILES, progress=None, sampler="auto") -> Trajectories:
-    """Simulate ``runs`` independent runs of ``steps`` steps of mini-batch SGD and return the
-    statistics of the population loss ``L_t = 1/2 sum_k lambda_k e_{k,t}^2 + sigma^2/2``
-    (THEORY.md section 0) at ``t = 0, every, 2 every, .., steps``.
-
-    ``method``: ``"heavy-ball"`` (PyTorch ``SGD(lr=alpha, momentum=beta)``), ``"nesterov"`` or
-    ``"sgd"`` (heavy ball with ``beta = 0``). Every run starts from ``e_0 = sqrt(problem.initial)``
-    per mode with ``v_0 = 0``. ``features``: ``"gaussian"``, ``"rademacher"`` (see
-    ``simulate.features``) or a ``DataSet`` (then ``problem`` must be ``features.problem``; CPU
-    only). ``label_noise``: ``sigma^2`` of Gaussian label noise, default ``problem.label_noise``.
-    ``backend``: ``"cpu"`` (numba, all cores) or ``"cuda"`` (numba-cuda, a GPU). ``seed``: the same
-    seed gives the same numbers on a backend whatever its thread count. ``progress``: optional
-    callable receiving the number of runs finished after each chunk. ``sampler``: ``"per-sample"``
-    draws every sample's features; ``"projected"`` (Gaussian features, either backend) draws the mini-batch
-    gradient itself exactly in law from ``n + 2b`` normals per step instead of ``b n``
-    (``simulate.features.projected_gradient``), so a step costs about as much at batch 64 as at
-    batch 1; ``"auto"`` (default) takes ``"projected"`` where it applies. The two samplers give
-    the same statistics but different numbers for a seed.
-    """
-    spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features,
-                     label_noise, every, quantile_levels, sampler)
+def _simulate(spec: SimulationSpec, backend, progress) -> Trajectories:
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be None or a callable, got {progress!r}")
     if backend == "cpu":
@@ -121,3 +171,41 @@ def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-b
             progress(spec.runs)
         return out
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def run(problem, *args, **kwargs) -> Trajectories:
+    """Simulate independent runs of mini-batch SGD and return the statistics of the population
+    loss ``L_t = 1/2 sum_k lambda_k e_{k,t}^2 + sigma^2/2`` (``docs/theory.md``) at the recorded
+    steps.
+
+    ``run(r, runs, seed, *, data=None, backend="cpu", quantile_levels=..., progress=None,
+    sampler="auto")`` for a ``sgdyn.theory.Run`` ``r`` (its method, schedule, sampling and record);
+    or ``run(problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
+    features="gaussian", label_noise=None, backend="cpu", every=1, quantile_levels=...,
+    progress=None, sampler="auto")`` (i.i.d. batches; ``features`` a DataSet samples its rows).
+
+    Every run starts from ``e_0 = sqrt(problem.initial)`` per mode at rest (the method's ``x0``).
+    ``backend``: ``"cpu"`` (numba, all cores) or ``"cuda"`` (numba-cuda, a GPU). ``seed``: the same
+    seed gives the same numbers on a backend whatever its thread count. ``progress``: optional
+    callable receiving the number of runs finished after each chunk. ``sampler``:
+    ``"per-sample"`` draws every sample's features; ``"projected"`` (Gaussian features, i.i.d.)
+    draws the mini-batch gradient itself exactly in law from ``n + 2b`` normals per step instead of
+    ``b n`` (``simulate.features.projected_gradient``); ``"auto"`` (default) takes ``"projected"``
+    where it applies. The two samplers give the same statistics but different numbers for a seed.
+    """
+    if isinstance(problem, Run):
+        return _run_description(problem, *args, **kwargs)
+    return _positional(problem, *args, **kwargs)
+
+
+def _run_description(r: Run, runs, seed, *, data=None, backend="cpu",
+                     quantile_levels=DEFAULT_QUANTILES, progress=None, sampler="auto"):
+    return _simulate(spec_for(r, runs, seed, data, quantile_levels, sampler), backend, progress)
+
+
+def _positional(problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
+                features="gaussian", label_noise=None, backend="cpu", every=1,
+                quantile_levels=DEFAULT_QUANTILES, progress=None, sampler="auto"):
+    spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features, label_noise,
+                     every, quantile_levels, sampler)
+    return _simulate(spec, backend, progress)

@@ -31,10 +31,12 @@ BETA = Parameter("beta_", 0.0, -1.0, 1.0, "()")
 _DEFAULT_NOISE = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}
 
 
-def _interval_check(what: str, lo: float, hi: float, param: Parameter) -> None:
+def _interval_check(what: str, shape, lo: float, hi: float, param: Parameter) -> None:
+    rule = "be > 0" if param is ALPHA else f"lie in {param.interval}"
     for v in (lo, hi):
         if not (np.isfinite(v) and param._inside(v)):
-            raise ValueError(f"{what} must lie in {param.interval} at every step, got {v:g}")
+            where = "" if shape.is_constant else f" at every step (the schedule {shape.text} reaches)"
+            raise ValueError(f"{what} must {rule}{where}, got {v:g}")
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,16 @@ class Run:
 
     def _validate(self) -> None:
         b = self.schedule.bounds()
-        _interval_check("alpha", *b["alpha"], ALPHA)
+        sched = self.schedule
+        _interval_check("alpha", sched["alpha"], *b["alpha"], ALPHA)
         if self.method.has_momentum:
-            _interval_check("beta", *b["beta"], BETA)
+            _interval_check("beta", sched["beta"], *b["beta"], BETA)
         elif b["beta"] != (0.0, 0.0):
             raise ValueError(f"beta must be 0 for method {self.method.name!r} (it has no momentum), "
                              f"got {b['beta'][1] if b['beta'][1] else b['beta'][0]:g}")
         self.sampling.check_batch(*b["batch"])
         for p in self.method.extra:
-            _interval_check(f"{self.method.name} parameter {p.name}", *b[p.name], p)
+            _interval_check(f"{self.method.name} parameter {p.name}", sched[p.name], *b[p.name], p)
         self.record.steps_for(self.steps)
 
     # -- reading the description ------------------------------------------------------------

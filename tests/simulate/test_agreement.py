@@ -46,7 +46,7 @@ def test_rademacher_agrees_with_estimated_tau_and_not_with_gaussian():
     problem = Problem.from_arrays([1.0, 0.3, 0.1], [1.0, 1.0, 1.0])
     kind_rademacher = 1
     sqrt_lam = np.sqrt(problem.eigenvalues)
-    samples = replay(np.uint64(7), 0, 5000, 1, kind_rademacher, sqrt_lam, 0.0,
+    samples = replay(np.uint64(7), 0, np.full(5000, 1), kind_rademacher, sqrt_lam, 0.0,
                      np.empty((0, 0)), np.empty(0))[0][:, 0, :]
     fit = estimate_tau(samples)
     assert abs(fit.tau1 - 1) < 0.02 and abs(fit.tau2 - 1) < 0.02 and fit.residual < 0.01

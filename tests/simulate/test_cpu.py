@@ -7,6 +7,7 @@ import pytest
 from sgdyn.simulate.cpu import per_run_losses
 from sgdyn.simulate.features import DataSet
 from sgdyn.simulate.run import make_spec
+from sgdyn.theory.methods import get_method
 from sgdyn.theory.problem import Problem
 from tests.simulate.reference import reference_run
 
@@ -46,7 +47,7 @@ def test_kernel_matches_numpy_reference(method, beta, features, label_noise, bat
     losses, valid = per_run_losses(spec)
     assert np.all(valid == spec.recorded_steps.size)
     for r in range(spec.runs):
-        ref = reference_run(spec, r)
+        ref = reference_run(spec, r, get_method(method), {"alpha": 0.15, "beta": beta})
         # same draws, same arithmetic up to summation order: rounding only (~1e-16 per step)
         np.testing.assert_allclose(losses[r], ref, rtol=1e-11, atol=0)
     assert not np.allclose(losses[0], losses[1])     # runs have their own streams
@@ -62,7 +63,7 @@ def _guard_matches_reference(spec):
     losses, valid = per_run_losses(spec)
     assert np.all(valid < spec.recorded_steps.size)
     for r in range(spec.runs):
-        ref = reference_run(spec, r)
+        ref = reference_run(spec, r, get_method("heavy-ball"), {"alpha": 3.0, "beta": 0.0})
         assert valid[r] == ref.size
         np.testing.assert_allclose(losses[r, : valid[r]], ref, rtol=1e-9)
 

@@ -13,6 +13,7 @@ sketch's stated resolution (one log-spaced bin).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -164,10 +165,8 @@ def test_generators_match_numba_cuda_random(sim):
 
 
 def _spec(**changes):
-    base = dict(eigenvalues=np.ones(2), initial_error=np.ones(2), alpha=0.1, beta=0.0,
-                nesterov=False, batch=1, steps=2, runs=4, seed=0, features="gaussian",
-                label_noise=0.0, every=1)
-    return SimulationSpec(**{**base, **changes})
+    spec = make_spec(Problem.from_arrays([1.0, 1.0], [1.0, 1.0]), 0.1, 0.0, 1, 2, 4, 0)
+    return dataclasses.replace(spec, **changes)
 
 
 def test_without_gpu_or_extra_a_clear_error(monkeypatch):

@@ -10,7 +10,7 @@ NO_ROWS, NO_RES = np.empty((0, 0)), np.empty(0)
 
 def test_gaussian_draws_have_the_right_moments():
     lam = np.array([4.0, 1.0, 0.25])                      # odd count: the pair-drawing edge case
-    feats, eps = replay(np.uint64(1), 0, 20000, 2, 0, np.sqrt(lam), 0.5, NO_ROWS, NO_RES)
+    feats, eps = replay(np.uint64(1), 0, np.full(20000, 2), 0, np.sqrt(lam), 0.5, NO_ROWS, NO_RES)
     x = feats.reshape(-1, 3)
     n = x.shape[0]
     # mean 0 and variance lambda, each within 5 standard errors (var of x^2 is 2 lambda^2)
@@ -24,7 +24,7 @@ def test_gaussian_draws_have_the_right_moments():
 
 def test_rademacher_draws_are_balanced_signs():
     lam = np.full(70, 2.0)                                # crosses a 64-bit word boundary
-    feats = replay(np.uint64(2), 3, 3000, 1, 1, np.sqrt(lam), 0.0, NO_ROWS, NO_RES)[0]
+    feats = replay(np.uint64(2), 3, np.full(3000, 1), 1, np.sqrt(lam), 0.0, NO_ROWS, NO_RES)[0]
     z = feats.reshape(-1, 70) / np.sqrt(2.0)
     assert set(np.unique(z)) == {-1.0, 1.0}
     assert np.all(np.abs(z.mean(0)) < 5 / np.sqrt(z.shape[0]))
@@ -34,7 +34,7 @@ def test_rademacher_draws_are_balanced_signs():
 def test_data_rows_are_drawn_uniformly_with_replacement(rng):
     rows = rng.standard_normal((5, 2))
     res = np.arange(5.0)
-    feats, eps = replay(np.uint64(3), 0, 20000, 1, 2, np.ones(2), 0.0, rows, res)
+    feats, eps = replay(np.uint64(3), 0, np.full(20000, 1), 2, np.ones(2), 0.0, rows, res)
     idx = eps[:, 0].astype(int)
     np.testing.assert_array_equal(feats[:, 0, :], rows[idx])
     counts = np.bincount(idx, minlength=5)
