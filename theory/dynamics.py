@@ -3,10 +3,13 @@ model, by independent routes over one run description (``sgdyn.theory.run.Run``)
 
 * ``route="recursion"``: the per-mode second-moment recursion, O(N T), in numba
   (``sgdyn.theory.recursion``): any method, any schedule, SE noise; exact for Gaussian features.
-* ``route="generating-function"``: constant hyperparameters only. Cauchy's integral of
-  ``L(z) = sum_t L_t z^t`` on a circle ``|z| = r`` just inside the radius of convergence,
-  discretised by an FFT of length ``M >= 32 (T+1)`` (aliasing ``~ exp(-32)``); ``L(z)`` comes from
-  the lambdified symbolic transfer functions (``sgdyn.theory.symbolic``).
+* ``route="generating-function"``: constant or piecewise-constant hyperparameters. Cauchy's
+  integral of ``L(z) = sum_t L_t z^t`` on a circle ``|z| = r`` just inside the radius of
+  convergence, discretised by an FFT of length ``M >= 32 (T+1)`` (aliasing ``~ exp(-32)``); for a
+  constant run ``L(z)`` comes from the lambdified symbolic transfer functions
+  (``sgdyn.theory.symbolic``); a piecewise-constant schedule chains its segments, each segment's
+  generating functions solved per mode from the state the previous one ended in
+  (``_segment_coefficients``).
 
 ``solve(run, route)`` returns a ``LossCurve``: the loss at the run's recorded steps, the route and
 the approximation that produced it, and the asymptotic rate with its reason. A divergent setting
@@ -119,10 +122,78 @@ def recursion_route(run: Run) -> LossCurve:
     return _curve(run, m.loss, m.steps, m.stopped, "recursion")
 
 
+def _segment_coefficients(arr, X0, steps: int, R: float) -> tuple[np.ndarray, np.ndarray]:
+    """``L_0..L_T`` and the state ``X_T`` of one constant segment started from the per-mode state
+    ``X0`` ``(N, q)``, by Cauchy integrals of the generating functions on ``|z| = r``:
+    ``Y_k = (I - z A_k)^{-1} [X0_k, coupling_k, source_k]`` (one linear solve per mode and point),
+    ``D(z) = (drive . Y_X + z/(1-z) drive . Y_S) / (1 - z drive . Y_C)``,
+    ``X_k(z) = Y_X + z D Y_C + z/(1-z) Y_S``, ``L(z) = loss . X + floor / (1 - z)``."""
+    r = R * (1.0 - 1.0 / (steps + 1))
+    M = 1 << int(np.ceil(np.log2(32 * (steps + 1))))
+    N, q = X0.shape
+    L = np.empty(M, dtype=complex)
+    end = np.zeros((N, q), dtype=complex)
+    rhs = np.stack([X0, arr.coupling, arr.source], axis=-1)          # (N, q, 3)
+    chunk = max(1, (1 << 21) // max(N * q * q, 1))
+    for i in range(0, M, chunk):
+        theta = 2.0 * np.pi * np.arange(i, min(M, i + chunk)) / M
+        zz = r * np.exp(1j * theta)
+        B = np.eye(q)[None, None] - zz[:, None, None, None] * arr.A[None]
+        Y = np.linalg.solve(B, np.broadcast_to(rhs, (zz.size,) + rhs.shape))
+        YX, YC, YS = Y[..., 0], Y[..., 1], Y[..., 2]
+        src = zz / (1.0 - zz)
+        dX = np.einsum("nq,mnq->m", arr.drive, YX)
+        dC = np.einsum("nq,mnq->m", arr.drive, YC)
+        dS = np.einsum("nq,mnq->m", arr.drive, YS)
+        D = (dX + src * dS) / (1.0 - zz * dC)
+        X = YX + (zz * D)[:, None, None] * YC + src[:, None, None] * YS
+        L[i:i + zz.size] = np.einsum("nq,mnq->m", arr.loss, X) + arr.floor / (1.0 - zz)
+        # coefficient T of X(z): (1/M) sum_m X(z_m) z_m^-T
+        end += np.einsum("m,mnq->nq", np.exp(-1j * theta * steps), X)
+    coeffs = np.fft.fft(L)[: steps + 1].real / M
+    with np.errstate(under="ignore", over="ignore"):
+        loss = coeffs * np.exp(-np.arange(steps + 1) * np.log(r))
+        state = end.real / M * r ** -steps
+    return loss, state
+
+
+def _piecewise_generating_function(run: Run) -> LossCurve:
+    pieces = run.schedule.pieces()
+    if pieces is None:
+        raise ValueError("route 'generating-function' needs piecewise-constant hyperparameters "
+                         "(constant, step decay, batch doubling, arrays of few distinct runs); "
+                         "use route='recursion' for this schedule")
+    X = None
+    loss = [np.empty(0)]
+    stopped = False
+    for a, b, values in pieces:
+        system = system_at(run, values)
+        arr = system.arrays()
+        if X is None:
+            X = arr.X0
+        sing = singularities(system)
+        R = min(1.0 / sing.rate if sing.rate > 0 else 1e6, 1e6)
+        if run.problem.label_noise > 0:
+            R = min(R, 1.0)
+        seg, X = _segment_coefficients(arr, X, b - a, R)
+        loss.append(seg[:-1] if b < run.steps else seg)
+        if not np.all(np.abs(seg) < OVERFLOW_GUARD):
+            stopped = True
+            break
+    loss = np.concatenate(loss)
+    over = np.nonzero(~(np.abs(loss) < OVERFLOW_GUARD))[0]
+    if over.size:
+        loss, stopped = loss[: over[0] + 1], True
+    rec = run.recorded_steps
+    keep = rec[rec < loss.size]
+    if stopped and (keep.size == 0 or keep[-1] != loss.size - 1):
+        keep = np.append(keep, loss.size - 1)
+    return _curve(run, loss[keep], keep, stopped, "generating-function")
+
+
 def generating_function_route(run: Run) -> LossCurve:
     if not run.is_constant:
-        raise ValueError("route 'generating-function' needs constant hyperparameters (the run has a "
-                         "schedule); use route='recursion'")
+        return _piecewise_generating_function(run)
     system = system_at(run, run.constant())
     sing = singularities(system)
     loss = generating_function_curve(system, run.steps, sing)

@@ -29,11 +29,12 @@ Example (heavy ball in PyTorch's form)::
 from __future__ import annotations
 
 import re
+import tokenize
 
 import sympy as sp
 from sympy.parsing.sympy_parser import parse_expr, standard_transformations
 
-from sgdyn.theory.methods import Method, Parameter, alpha, beta, lam
+from sgdyn.theory.methods import MAX_STATE_DIM, Method, Parameter, alpha, beta, lam
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
@@ -73,7 +74,7 @@ def _parse(text: str, what: str, names: dict) -> sp.Expr:
         return parse_expr(" ".join(parts), local_dict=local, global_dict={"Integer": sp.Integer,
                           "Float": sp.Float, "Rational": sp.Rational, "Symbol": sp.Symbol},
                           transformations=standard_transformations, evaluate=True)
-    except (SyntaxError, TypeError, ValueError, sp.SympifyError) as exc:
+    except (SyntaxError, TypeError, ValueError, sp.SympifyError, tokenize.TokenError) as exc:
         raise ValueError(f"{what}: cannot parse {text.strip()!r} ({type(exc).__name__})") from None
 
 
@@ -103,7 +104,7 @@ def _coefficients(expr: sp.Expr, variables: list, what: str) -> list:
         raise ValueError(f"{what} is not linear in the state and the gradient: {expr}") from None
     if poly.total_degree() > 1:
         raise ValueError(f"{what} is not linear in the state and the gradient: {expr}")
-    if sp.simplify(poly.coeff_monomial(1)) != 0:
+    if sp.simplify(poly.coeff_monomial(1)).is_zero is not True:
         raise ValueError(f"{what} has a constant term ({poly.coeff_monomial(1)}): the error "
                          "coordinates of a linear method have none")
     return [sp.factor(poly.coeff_monomial(v)) for v in variables]
@@ -133,6 +134,9 @@ def parse_method(text: str, name: str | None = None) -> Method:
     if not updates:
         raise ValueError("method text has no update equation (e.g. w' = w - alpha*g(w))")
     state = [v for v, _ in updates]
+    if len(state) > MAX_STATE_DIM:
+        raise ValueError(f"the method has {len(state)} state variables: at most {MAX_STATE_DIM} are "
+                         "supported (the second-moment system grows like d(d+1)/2)")
     dup = sorted({v for v in state if state.count(v) > 1})
     if dup:
         raise ValueError(f"method text updates {', '.join(dup)} more than once")
@@ -219,6 +223,9 @@ def _initial_state(text: str, state: list, output: str, names: dict) -> sp.Matri
 def _resting_state(F: sp.Matrix, state: list, output: str) -> sp.Matrix:
     null = (F - sp.eye(F.shape[0])).nullspace(simplify=True)
     k = state.index(output)
+    if not null:
+        raise ValueError("the optimum is not a fixed point of the method: its gradient-free map "
+                         "has no eigenvalue 1, so a run at rest at w* would move")
     if len(null) != 1 or sp.simplify(null[0][k]) == 0:
         raise ValueError("the initial state is not determined by the updates (the gradient-free map "
                          f"keeps {len(null)} directions fixed): give it with 'init: x = w, v = 0'")

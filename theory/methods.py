@@ -197,13 +197,16 @@ class Method:
         iterate in the state; the state is reordered to put it first."""
         F = _immutable("F", F)
         d = F.shape[0]
+        if F.shape != (d, d):
+            raise ValueError(f"F must be a square matrix, got shape {F.shape}")
+        K, G, x0 = _immutable("K", K, (d, 1)), _immutable("G", G, (1, d)), _immutable("x0", x0, (d, 1))
         output = checks.integer("output", output, 0)
         if output >= d:
             raise ValueError(f"output must index a state component (0..{d - 1}), got {output}")
         order = [output] + [i for i in range(d) if i != output]
         P = sp.ImmutableMatrix(sp.eye(d)[order, :])
-        return cls(name, P * F * P.T, P * _immutable("K", K), _immutable("G", G) * P.T,
-                   P * _immutable("x0", x0), description, tuple(extra), sp.sympify(preconditioner),
+        return cls(name, P * F * P.T, P * K, G * P.T, P * x0, description, tuple(extra),
+                   sp.sympify(preconditioner),
                    references=tuple(references))
 
     @property

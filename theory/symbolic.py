@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
+from sympy.polys.matrices import DomainMatrix
 
 from sgdyn.theory.methods import Method, alpha, beta, get_method, lam
 
@@ -132,10 +133,42 @@ def _in_z(expr: sp.Expr) -> sp.Expr:
     return sp.collect(sp.expand(expr), z, sp.factor)
 
 
-def _transfer(row: sp.Matrix, adj: sp.Matrix, det: sp.Expr, vec: sp.Matrix, factor: sp.Expr) -> sp.Expr:
-    """``factor * row (I - zA)^{-1} vec`` as (polynomial in z) / det(I - zA), b cleared."""
-    num, den = sp.fraction(sp.cancel(factor * (row * adj * vec)[0, 0] / det))
-    return _in_z(num) / _in_z(den)
+class _Resolvent:
+    """``(I - z A)^{-1} = b adj(b I - z B) / det(b I - z B)`` with ``B = b A`` polynomial: the
+    adjugate and determinant computed once in a polynomial ring (sympy's ``DomainMatrix``, Berkowitz
+    division-free), which is orders of magnitude faster than cancelling expression trees (a
+    3-dimensional state: 0.1 s instead of minutes)."""
+
+    def __init__(self, A: sp.Matrix, extra_rows=()):
+        q = A.shape[0]
+        Mz = (b * sp.eye(q) - z * (b * A)).applyfunc(sp.expand)
+        symbols = set(Mz.free_symbols) | {z, b, tau1, tau2, lam}
+        for r in extra_rows:
+            symbols |= r.free_symbols
+        self.gens = tuple(sorted(symbols, key=str))
+        self.ring = sp.QQ[self.gens]
+        self.adj, self.det = DomainMatrix.from_Matrix(Mz).convert_to(self.ring).adj_det()
+        self.q = q
+
+    def element(self, expr):
+        return self.ring.from_sympy(sp.expand(expr))
+
+    def determinant(self) -> sp.Expr:
+        """``det(I - z A)``."""
+        return _in_z(self.ring.to_sympy(self.det) / b ** self.q)
+
+    def transfer(self, row: sp.Matrix, vec: sp.Matrix, factor: sp.Expr) -> sp.Expr:
+        """``factor * row (I - zA)^{-1} vec`` as (polynomial in z) / (polynomial in z), b cleared
+        and common factors of numerator and denominator divided out."""
+        R = DomainMatrix.from_Matrix(row).convert_to(self.ring)
+        V = DomainMatrix.from_Matrix(vec).convert_to(self.ring)
+        core = (R * self.adj * V).to_Matrix()[0, 0]
+        fnum, fden = sp.fraction(sp.together(factor))
+        num = self.element(fnum * b) * self.element(core)
+        den = self.element(fden) * self.det
+        common = self.ring.gcd(num, den)
+        num, den = self.ring.exquo(num, common), self.ring.exquo(den, common)
+        return _in_z(self.ring.to_sympy(num)) / _in_z(self.ring.to_sympy(den))
 
 
 @functools.lru_cache(maxsize=None)
@@ -151,21 +184,19 @@ def _derive(m: Method) -> Derivation:
     e = _quadratic_functional(sp.Matrix([[1] + [0] * (d - 1)]))
     A = (A0 - (tau2 * lam ** 2 / b) * kk * g).applyfunc(sp.expand)
     x0 = vech(m.x0 * m.x0.T)
-    I_zA = sp.eye(A.shape[0]) - z * A
-    det = _in_z(I_zA.det(method="berkowitz"))
-    adj = I_zA.adjugate(method="berkowitz")
+    res = _Resolvent(A, (g, e, x0, kk))
     half = sp.Rational(1, 2)
     return Derivation(
         method=m.name,
         transition=M,
         char_poly=sp.expand((mu * sp.eye(d) - M).det()),
-        A0=A0, A=A, kk=kk, g=g, e=e, x0=x0, denominator=det,
-        v=_transfer(g, adj, det, x0, lam),
-        u=_transfer(g, adj, det, kk, z * tau1 * lam ** 2 / b),
-        w=_transfer(g, adj, det, kk, z * lam ** 2 / (b * (1 - z))),
-        v_loss=_transfer(e, adj, det, x0, half * lam),
-        u_loss=_transfer(e, adj, det, kk, half * z * tau1 * lam ** 2 / b),
-        w_loss=_transfer(e, adj, det, kk, half * z * lam ** 2 / (b * (1 - z))),
+        A0=A0, A=A, kk=kk, g=g, e=e, x0=x0, denominator=res.determinant(),
+        v=res.transfer(g, x0, lam),
+        u=res.transfer(g, kk, z * tau1 * lam ** 2 / b),
+        w=res.transfer(g, kk, z * lam ** 2 / (b * (1 - z))),
+        v_loss=res.transfer(e, x0, half * lam),
+        u_loss=res.transfer(e, kk, half * z * tau1 * lam ** 2 / b),
+        w_loss=res.transfer(e, kk, half * z * lam ** 2 / (b * (1 - z))),
         gradient_at_iterate=(g == e),
         extra=m.extra_symbols,
         preconditioner=m.preconditioner,

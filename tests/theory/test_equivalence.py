@@ -73,7 +73,7 @@ def test_gap_is_exactly_zero_without_momentum_and_comes_from_the_curves():
     assert g0.steps == 20 and g0.max_gap < 1e-14
     g = momentum_gap(SMALL, 0.1, 0.7, 4, horizon=2.0)
     sgd = loss_curve(SMALL, 0.1, 0.0, 4, 20, method="sgd").loss
-    mom = loss_curve(SMALL, 0.1 * 0.3, 0.7, 4, 20).loss
+    mom = loss_curve(SMALL, pytorch_lr(0.1, 0.7), 0.7, 4, 20).loss
     np.testing.assert_array_equal(g.sgd_loss, sgd)
     np.testing.assert_array_equal(g.momentum_loss, mom)
     assert g.max_gap == pytest.approx(np.max(np.abs(mom - sgd) / sgd), rel=1e-15)
