@@ -62,6 +62,8 @@ fourth moments ``Q_kl = mean_i z_ik^2 z_il^2``; with ``Q`` replaced by SE's
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 from dataclasses import dataclass
 
@@ -70,6 +72,7 @@ import sympy as sp
 from numba import njit, prange
 from scipy import optimize
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigs
+from threadpoolctl import threadpool_limits
 
 from sgdyn.theory import checks
 from sgdyn.theory.methods import Method, alpha as ALPHA, beta as BETA, get_method, lam as LAM
@@ -79,6 +82,21 @@ SAMPLINGS = ("iid", "without-replacement")
 OVERFLOW_GUARD = 1e200
 DENSE_LIMIT = 600          # vech dimension up to which the radius comes from a dense eigensolve
 ROUTE = "exact-data"
+# below this n N^2 a BLAS product takes a few ms on one thread, and extra BLAS threads only cost
+# (they spin-wait; on a busy machine a 20 x 50000 product took 1.8 s on 2 threads, 13 ms on one)
+SERIAL_BLAS_WORK = 2e7
+
+
+def _blas_scoped(fn):
+    """Run ``fn(problem, ...)`` with one BLAS thread when its products are small (see
+    ``SERIAL_BLAS_WORK``); numba's own threads start only from ``PARALLEL_MODES`` modes."""
+    @functools.wraps(fn)
+    def wrapper(problem, *args, **kw):
+        data = getattr(problem, "data", None)
+        small = data is not None and data.n * data.modes ** 2 < SERIAL_BLAS_WORK
+        with threadpool_limits(1, user_api="blas") if small else contextlib.nullcontext():
+            return fn(problem, *args, **kw)
+    return wrapper
 
 
 # -- the data and the sampling ------------------------------------------------------------------
@@ -186,6 +204,21 @@ def _symbol_values(method: Method, alpha, beta, params, steps):
     return values
 
 
+_LAMBDIFIED: dict = {}
+
+
+def _lambdified(method: Method, syms: tuple):
+    """numpy functions of every entry of F, K, G, x0 in ``syms`` (cached per method object)."""
+    key = (id(method), syms)
+    hit = _LAMBDIFIED.get(key)
+    if hit is None or hit[0] is not method:
+        funcs = tuple(tuple((idx, sp.lambdify(syms, mat[idx], modules="numpy"))
+                            for idx in np.ndindex(*mat.shape))
+                      for mat in (method.F, method.K, method.G, method.x0))
+        hit = _LAMBDIFIED[key] = (method, funcs)
+    return hit[1]
+
+
 def step_matrices(method="heavy-ball", alpha=0.1, beta=0.0, steps: int = 1, params=None,
                   output=None) -> StepMatrices:
     """Numeric ``F, K, G`` at every step ``t < steps`` (and ``x0`` at step 0) of ``method`` (a
@@ -207,19 +240,19 @@ def step_matrices(method="heavy-ball", alpha=0.1, beta=0.0, steps: int = 1, para
     if not m.has_momentum and np.any(b != 0):
         raise ValueError(f"beta must be 0 for method {m.name!r}, got {_first_bad(b, b != 0)}")
     values = _symbol_values(m, a, b, params, steps if steps > 0 else None)
-    syms = list(values)
+    syms = tuple(sorted(values, key=lambda s: s.name))
     args = [np.broadcast_to(values[s], (T,)) for s in syms]
+    funcs = _lambdified(m, syms)
 
-    def evaluate(mat):
-        out = np.empty((T,) + mat.shape)
-        for idx in np.ndindex(*mat.shape):
-            f = sp.lambdify(syms, mat[idx], modules="numpy")
+    def evaluate(which, shape):
+        out = np.empty((T,) + shape)
+        for idx, f in funcs[which]:
             out[(slice(None),) + idx] = np.broadcast_to(np.asarray(f(*args), dtype=np.float64), (T,))
         return out
-    F = evaluate(m.F)
-    K = evaluate(m.K)[:, :, 0]
-    G = evaluate(m.G)[:, 0, :]
-    x0 = evaluate(m.x0)[0, :, 0]
+    F = evaluate(0, m.F.shape)
+    K = evaluate(1, m.K.shape)[:, :, 0]
+    G = evaluate(2, m.G.shape)[:, 0, :]
+    x0 = evaluate(3, m.x0.shape)[0, :, 0]
     q = m.dim
     if output is None:
         o = np.zeros(q)
@@ -346,6 +379,7 @@ class ExactDataCurve:
         return float(self.loss[-1])
 
 
+@_blas_scoped
 def exact_loss_curve(problem: Problem, alpha, beta, batch, steps: int, method="heavy-ball", *,
                      sampling=None, params=None, output=None, preconditioner=None,
                      check_divergence: bool = True) -> ExactDataCurve:
@@ -569,6 +603,7 @@ def _radius_at(problem, mats: StepMatrices, t: int, gamma: float, pre, solver="a
     return (gamma * rho, vec) if with_vector else gamma * rho
 
 
+@_blas_scoped
 def noise_radius(problem: Problem, alpha, beta, batch, method="heavy-ball", *, sampling=None,
                  params=None, preconditioner=None, solver: str = "auto") -> float:
     """The exact noise radius ``R = gamma rho(U)`` at constant ``(alpha, beta, b)`` (module
@@ -585,6 +620,7 @@ def noise_radius(problem: Problem, alpha, beta, batch, method="heavy-ball", *, s
     return _radius_at(problem, mats, 0, gam, pre, solver)
 
 
+@_blas_scoped
 def q4_radius(problem: Problem, alpha, beta, batch, method="heavy-ball", *, sampling=None,
               params=None, preconditioner=None, fourth_moments=None) -> float:
     """The diagonal (Q4) closure's radius ``R_Q = gamma rho((Q - diag(lambda^2)) diag(Gamma_kk))``
@@ -687,6 +723,7 @@ def _critical(radius_fn, edge, rtol):
     return math.exp(root), "noise", count
 
 
+@_blas_scoped
 def exact_critical_learning_rate(problem: Problem, beta=0.0, batch=1, method="heavy-ball", *,
                                  sampling=None, params=None, preconditioner=None,
                                  solver: str = "auto", rtol: float = 1e-10) -> ExactCriticalLearningRate:
@@ -719,6 +756,7 @@ def exact_critical_learning_rate(problem: Problem, beta=0.0, batch=1, method="he
     return ExactCriticalLearningRate(a, a / (1 - b), limited, edge, b, bsz, smp, m.name, count)
 
 
+@_blas_scoped
 def q4_critical_learning_rate(problem: Problem, beta=0.0, batch=1, method="heavy-ball", *,
                               sampling=None, params=None, preconditioner=None,
                               fourth_moments=None, rtol: float = 1e-10) -> ExactCriticalLearningRate:
@@ -757,6 +795,7 @@ class ExactCriticalBatch:
         return self.batch_crit is None
 
 
+@_blas_scoped
 def exact_critical_batch(problem: Problem, alpha, beta=0.0, method="heavy-ball", *, sampling=None,
                          params=None, preconditioner=None, solver: str = "auto") -> ExactCriticalBatch:
     """The smallest batch for which the exact dynamics converges at ``(alpha, beta)``: ``R`` is
