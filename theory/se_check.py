@@ -32,15 +32,15 @@ import numpy as np
 
 from sgdyn.theory import checks
 from sgdyn.theory.dynamics import loss_curve
-from sgdyn.theory.exact_data import (exact_critical_learning_rate, exact_loss_curve,
-                                     noise_radius, q4_critical_learning_rate, require_data,
-                                     resolve_sampling, se_noise)
+from sgdyn.theory.exact_data import (TRUST_MARGIN, exact_critical_learning_rate,
+                                     exact_loss_curve, noise_radius, q4_critical_learning_rate,
+                                     require_data, resolve_sampling, se_noise)
 from sgdyn.theory.methods import get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.stability import critical_learning_rate
 
-THRESHOLD_MARGIN = 0.05
+THRESHOLD_MARGIN = TRUST_MARGIN      # 5 %, shared with the trust check of theory.exact_data
 CURVE_MARGIN = 0.25
 FRACTIONS = (0.5, 0.9)
 

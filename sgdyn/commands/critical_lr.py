@@ -70,7 +70,7 @@ def run(args) -> int:
                "limited_by": c.limited_by, "mode_edge": c.mode_edge, "mode_share": c.mode_share,
                "route": "se", "tau1": noise.tau1, "tau2": noise.tau2}
         if tc is not None:
-            out.update(trust_radius=tc.radius, trusted=tc.passes)
+            out.update(trust_radius=tc.radius, trust_overshoot=tc.overshoot, trusted=tc.passes)
         print_json(out)
     else:
         print(c.reason)

@@ -86,5 +86,5 @@ def se_trust_here(problem, args, batch, noise, curve, extra):
     from sgdyn.theory.stability import critical_learning_rate
     a_se = critical_learning_rate(problem, args.beta, batch, args.method, noise).alpha_crit
     tc = se_trust(problem, args, args.beta, batch, noise, a_se)
-    extra.update(trust_radius=tc.radius, trusted=tc.passes)
+    extra.update(trust_radius=tc.radius, trust_overshoot=tc.overshoot, trusted=tc.passes)
     return tc
