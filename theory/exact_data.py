@@ -641,6 +641,11 @@ def _q4_radius_at(problem, mats, gamma, pre, Q=None):
         return float("inf")
     Q = problem.data.fourth_moments if Q is None else np.asarray(Q, dtype=np.float64)
     g = stationary_gain(Tm, mats.K[0], mats.G[0], pre, diagonal_only=True)
+    if np.all(g > 0) and np.allclose(Q, Q.T, rtol=1e-12, atol=0):
+        # (Q - L^2) diag(g) is similar to the symmetric diag(sqrt g) (Q - L^2) diag(sqrt g)
+        r = np.sqrt(g)
+        w = np.linalg.eigvalsh((Q - np.diag(lam ** 2)) * np.outer(r, r))
+        return gamma * float(np.abs(w).max())
     A = (Q - np.diag(lam ** 2)) * g[None, :]
     return gamma * float(np.abs(np.linalg.eigvals(A)).max())
 

@@ -113,8 +113,8 @@ def verdict(ratio: float, deviation_half: float) -> str:
         where = f"{100 * (1 - ratio):.0f} % below the exact one (conservative)"
     else:
         where = f"within {100 * THRESHOLD_MARGIN:.0f} % of the exact one ({100 * (ratio - 1):+.1f} %)"
-    return (f"safe: SE's alpha_crit is {where}, its loss curve at half the exact threshold within "
-            f"{_pct(deviation_half)}")
+    return (f"safe: SE's alpha_crit is {where}; its loss curve at half the exact threshold is off "
+            f"by {_pct(deviation_half)} of the excess loss at most")
 
 
 def check_se(problem: Problem, beta=0.0, batch=1, method="heavy-ball", *, sampling=None,
