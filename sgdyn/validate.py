@@ -30,7 +30,9 @@ true mean of the excess loss ``X = L - sigma^2/2 >= 0`` (``theory_t - sigma^2/2 
 * **log scale** (Jensen): ``E log X <= log E X``, so ``z_log = (mean log X - log mu) / stderr`` of
   the per-run logs (lost runs enter at the guard's log, a lower bound: conservative).
 
-Either above ``z_threshold`` proves the runs sit above the theory whatever their tail. Then, if
+Either above ``z_threshold`` proves the runs sit above the theory whatever their tail. Being
+tail-free they see gross excess (runs typically several times above the theory, as when they
+diverge), not a modest shift of a heavy-tailed mean: that stays "inconclusive" at best. Then, if
 the theory converges and the runs run away (the median at the last checkpoint above the initial
 loss, or runs lost to the overflow guard), the verdict is "theory converges but the runs diverge",
 else "disagrees". A heavy-tailed checkpoint whose mean sits above twice the theory without a

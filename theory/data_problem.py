@@ -1,10 +1,10 @@
 """What a data problem keeps of its rows: everything the exact finite-data route needs.
 
 A least-squares problem on the rows ``x_i`` (i = 1..n) of a data matrix with targets ``y_i``
-(THEORY.md section 0 on the empirical law of the rows): ``H = X^T X / n`` (uncentered: the model
-has no bias) with eigenpairs ``(lambda_k, u_k)`` in decreasing order, ``w*`` the least-squares
-solution, ``e_0 = U^T (w_0 - w*)`` and the residuals ``r_i = y_i - <w*, x_i>``. In the eigenbasis
-the rows are ``z_i = U^T x_i`` and
+(the conventions of docs/theory.md, on the empirical law of the rows): ``H = X^T X / n``
+(uncentered: the model has no bias) with eigenpairs ``(lambda_k, u_k)`` in decreasing order,
+``w*`` the least-squares solution, ``e_0 = U^T (w_0 - w*)`` and the residuals
+``r_i = y_i - <w*, x_i>``. In the eigenbasis the rows are ``z_i = U^T x_i`` and
 
 * ``(1/n) sum_i z_i z_i^T = diag(lambda)``  (the rows are in the eigenbasis of H);
 * ``sum_i z_i r_i = 0``                      (normal equations of the least-squares fit);

@@ -2,13 +2,14 @@
 rows, from the exact first and second moments of the full state (no SE closure, no diagonal
 closure), and its exact divergence threshold.
 
-**Setting** (THEORY.md section 0 on the empirical law of the rows; ``theory.data_problem``). In the
-eigenbasis of ``H = X^T X / n = diag(lambda)`` the rows are ``z_i`` (i = 1..n, ``N`` modes), the
-least-squares residuals ``r_i`` (``sum_i z_i r_i = 0``), ``sigma^2 = mean_i r_i^2``. A method is its
-per-mode matrices (``theory.methods``): state ``Z_t`` (q x N; row ``a`` is state component ``a``
-of every mode), ``Z_{t+1} = F Z_t + K g_t^T``, the gradient taken at ``p_t = G Z_t``,
-``g_t = (1/b) sum_{i in B_t} z_i (z_i . p_t - r_i)``; the error is ``e_t = o Z_t`` (``o`` the output
-row, default the first component) and ``Z_0 = x0 e_0^T``. ``F, K, G, x0`` are the method's sympy
+**Setting** (the conventions of docs/theory.md, on the empirical law of the rows;
+``theory.data_problem``). In the eigenbasis of ``H = X^T X / n = diag(lambda)`` the rows are
+``z_i`` (i = 1..n, ``N`` modes), the least-squares residuals ``r_i`` (``sum_i z_i r_i = 0``),
+``sigma^2 = mean_i r_i^2``. A method is its per-mode matrices (``theory.methods``): state
+``Z_t`` (q x N; row ``a`` is state component ``a`` of every mode), ``Z_{t+1} = F Z_t + K g_t^T``,
+the gradient taken at ``p_t = G Z_t``, ``g_t = (1/b) sum_{i in B_t} z_i (z_i . p_t - r_i)``; the
+error is ``e_t = o Z_t`` (``o`` the output row, default the first component) and
+``Z_0 = x0 e_0^T``. ``F, K, G, x0`` are the method's sympy
 matrices with alpha, beta (and any other parameter) substituted step by step, so every method
 the engine can describe runs here, with per-step ``alpha_t, beta_t, b_t`` (schedules). An optional
 scalar preconditioner ``P = diag(p_k)`` multiplies the gradient: ``K g -> K (P g)``.
@@ -46,16 +47,16 @@ converges iff every noiseless mode is stable (``rho(T_k) < 1``) and the **exact 
     R = gamma * rho(U),   U(S) = Sigma_1^0(Gamma o S),   Gamma_kl = G Phi_kl G^T p_k p_l,
     Phi_kl - T_k Phi_kl T_l^T = K K^T   (Phi_kl = sum_t T_k^t K K^T (T_l^T)^t)
 
-is below 1: the full-state analogue of SE's ``U(1)`` (THEORY.md section 1), ``Gamma_kl`` the
-stationary gain of the gradient point between modes k and l for a unit gradient kick. ``U`` acts
-on symmetric N x N matrices; a matrix-vector product is two BLAS products, and ``rho`` comes from
-ARPACK (``scipy.sparse.linalg.eigs``) or, for small N, a dense eigensolve of its matrix
-``(Z2^T Z2 / n) diag(c) - diag(lambda_k lambda_l Gamma_kl)`` on ``vech`` coordinates
+is below 1: the full-state analogue of SE's ``U(1)`` (docs/theory.md, "Convergence and
+divergence"), ``Gamma_kl`` the stationary gain of the gradient point between modes k and l for
+a unit gradient kick. ``U`` acts on symmetric N x N matrices; a matrix-vector product is two
+BLAS products, and ``rho`` comes from ARPACK (``scipy.sparse.linalg.eigs``) or, for small N, a
+dense eigensolve of its matrix ``(Z2^T Z2 / n) diag(c) - diag(lambda_k lambda_l Gamma_kl)`` on ``vech`` coordinates
 (``Z2_i,(kl) = z_ik z_il``). ``R`` is proportional to ``gamma``, so the critical batch follows
 from one radius, and the critical learning rate is the root of ``R(alpha) = 1`` below the
 noiseless mode edge.
 
-**The Q4 closure** (the issue's "middle route"): keeping only the diagonal of ``C`` and of the
+**The Q4 closure** (the middle route between SE and the exact dynamics): keeping only the diagonal of ``C`` and of the
 injected noise gives ``R_Q = gamma * rho((Q - diag(lambda^2)) diag(Gamma_kk))`` with the data's
 fourth moments ``Q_kl = mean_i z_ik^2 z_il^2``; with ``Q`` replaced by SE's
 ``tau1 lambda lambda^T + (1 - tau2) diag(lambda^2)`` this is exactly SE's ``U(1)`` (tested).
@@ -130,8 +131,9 @@ def batch_factors(batch, n: int, sampling: str, steps: int | None = None) -> np.
     """``gamma_t``: ``1/b_t`` (i.i.d.) or ``(n - b_t) / ((n - 1) b_t)`` (without replacement),
     for a scalar batch or one per step."""
     b = _per_step("batch", batch, steps)
-    if np.any(b != np.round(b)) or np.any(b < 1):
-        raise ValueError(f"batch must be an integer >= 1 (at every step), got {_first_bad(b, (b != np.round(b)) | (b < 1))}")
+    bad = (b != np.round(b)) | (b < 1)
+    if np.any(bad):
+        raise ValueError(f"batch must be an integer >= 1 (at every step), got {_first_bad(b, bad)}")
     if sampling == "without-replacement":
         if np.any(b > n):
             raise ValueError(f"batch must be <= the number of rows ({n}) when sampling without "

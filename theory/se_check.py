@@ -20,7 +20,7 @@ largest over ``t <= steps`` (signed: negative means SE predicts too low a loss).
   ``CURVE_MARGIN`` (25 %) of the excess loss;
 * else ``safe``, saying whether SE is within the margin or conservative (its threshold lower).
 
-The Q4 closure's loss curves (the issue's "middle route") are not computed here: the column
+The Q4 closure's loss curves (the middle route: a d x d noise model) are not computed here: the column
 ``alpha_crit_q4`` is its threshold, and ``q4_deviation`` is the place for its curve deviation
 once the closure has a recursion (``None`` until then).
 """

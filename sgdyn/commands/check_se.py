@@ -44,9 +44,11 @@ def run(args) -> int:
                     "batch": c.batch, "method": c.method, "sampling": c.sampling})
         return 0
     res = "" if c.tau_residual is None else f", fit residual {c.tau_residual:.3f}"
+    how = "i.i.d." if c.sampling == "iid" else "without replacement"
     print(f"{problem.name}: {problem.data.n} rows, {problem.n_modes} modes; {c.method}, beta = "
-          f"{c.beta:g}, batch = {c.batch} ({'i.i.d.' if c.sampling == 'iid' else 'without replacement'}); SE tau = ({c.tau1:.4g}, {c.tau2:.4g}){res}")
+          f"{c.beta:g}, batch = {c.batch} ({how}); SE tau = ({c.tau1:.4g}, {c.tau2:.4g}){res}")
     print(c.table)
-    print(f"exact noise radius at SE's alpha_crit: {c.radius_at_se:.4g} (> 1: the dynamics diverge there)")
+    print(f"exact noise radius at SE's alpha_crit: {c.radius_at_se:.4g} "
+          "(> 1: the dynamics diverge there)")
     print(f"verdict: {c.verdict}")
     return 0

@@ -312,3 +312,24 @@ def test_a_method_depending_on_lambda_is_refused(rng):
     X, y, w0 = tiny_data(rng, n=6)
     with pytest.raises(ValueError, match="must not depend on lambda"):
         ed.exact_loss_curve(Problem.from_rows(X, y), 0.1, 0.0, 1, 3, bad)
+
+
+def test_parallel_kernels_equal_the_serial_ones(rng):
+    """From PARALLEL_MODES modes on, the congruence and the gains run under numba's prange."""
+    N, q = ed.PARALLEL_MODES + 3, 2
+    M = rng.normal(size=(N, N, q, q))
+    Tm = 0.5 * rng.normal(size=(N, q, q))
+    KK, S, G = rng.normal(size=(q, q)), rng.normal(size=(N, N)), rng.normal(size=q)
+    out = [np.empty((N, N, q, q)) for _ in range(2)]
+    Cp = [np.empty((N, N)) for _ in range(2)]
+    ed._congruence_serial(M, Tm, KK, S, G, out[0], Cp[0])
+    ed._congruence_parallel(M, Tm, KK, S, G, out[1], Cp[1])
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(Cp[0], Cp[1])
+    want = np.einsum("kac,klce,lbe->klab", Tm, M, Tm) + KK[None, None] * S[:, :, None, None]
+    np.testing.assert_allclose(out[0], want, rtol=1e-12, atol=1e-12)
+    g = [np.zeros((N, N)) for _ in range(2)]
+    K, pre = rng.normal(size=q), np.ones(N)
+    ed._gain_serial(Tm, K, G, pre, False, g[0])
+    ed._gain_parallel(Tm, K, G, pre, False, g[1])
+    np.testing.assert_array_equal(g[0], g[1])
