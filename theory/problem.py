@@ -195,7 +195,8 @@ class Problem:
         ``c_k = <w0 - w*, u_k>^2`` (``w0`` defaults to 0), ``sigma^2`` the mean squared residual of
         ``w*``, ``data_size = n`` (batches without replacement). Directions with
         ``lambda_k <= rtol * lambda_max`` are dropped: no row has a component there, so their
-        error never moves and never enters the loss.
+        error never moves and never enters the loss. Only the spectrum is kept: for the exact
+        finite-data route and the fitted SE tau, use ``from_rows``.
         """
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
