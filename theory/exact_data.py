@@ -637,6 +637,12 @@ def q4_radius(problem: Problem, alpha, beta, batch, method="heavy-ball", *, samp
 
 
 def _q4_radius_at(problem, mats, gamma, pre, Q=None):
+    # an N x N eigensolve: one BLAS thread is as fast and never spin-waits on a busy machine
+    with threadpool_limits(1, user_api="blas"):
+        return _q4_radius_body(problem, mats, gamma, pre, Q)
+
+
+def _q4_radius_body(problem, mats, gamma, pre, Q):
     lam = problem.eigenvalues
     Tm = mats.transitions(0, lam, pre)
     if mode_radius(Tm) >= 1.0:
