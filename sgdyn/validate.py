@@ -18,6 +18,26 @@ central limit theorem behind the standard error fails) or a run stopped by the o
 marks the checkpoint heavy-tailed. A Monte Carlo mean *below* the theory at a heavy-tailed
 checkpoint is then "inconclusive: heavy-tailed"; a mean above it, or a disagreement at a light-tailed
 checkpoint, is a real disagreement.
+
+Robust evidence. A heavy tail also inflates the standard error when the runs sit far *above* the
+theory (a few enormous runs make ``stderr`` as large as the mean, and no ``|z|`` exceeds the
+threshold). Two one-sided tests need no finite variance of the loss, only that the theory is the
+true mean of the excess loss ``X = L - sigma^2/2 >= 0`` (``theory_t - sigma^2/2 = mu_t``):
+
+* **Markov**: ``P(X > c mu) <= 1/c``. The fraction ``p`` of runs above ``c mu`` (runs lost to the
+  overflow guard count as above) is a binomial proportion, so
+  ``z_M = (p - 1/c) / sqrt((1/c)(1 - 1/c)/n)`` (c = 2 and 10; the larger z);
+* **log scale** (Jensen): ``E log X <= log E X``, so ``z_log = (mean log X - log mu) / stderr`` of
+  the per-run logs (lost runs enter at the guard's log, a lower bound: conservative).
+
+Either above ``z_threshold`` proves the runs sit above the theory whatever their tail. Being
+tail-free they see gross excess (runs typically several times above the theory, as when they
+diverge), not a modest shift of a heavy-tailed mean: that stays "inconclusive" at best. Then, if
+the theory converges and the runs run away (the median at the last checkpoint above the initial
+loss, or runs lost to the overflow guard), the verdict is "theory converges but the runs diverge",
+else "disagrees". A heavy-tailed checkpoint whose mean sits above twice the theory without a
+significant z is "inconclusive: heavy-tailed", never "agrees". The median, the fraction of runs
+above ``L_0`` and both robust z's are reported next to the z-scores.
 """
 from __future__ import annotations
 
@@ -25,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sgdyn.simulate.cpu import per_run_losses
+from sgdyn.simulate.cpu import OVERFLOW_GUARD, per_run_losses
 from sgdyn.simulate.run import legacy_run, spec_for
 from sgdyn.simulate.statistics import summarize
 from sgdyn.simulate.trajectories import Trajectories
@@ -35,8 +55,11 @@ from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, estimate_tau
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.run import Run
 
-VERDICTS = ("agrees", "disagrees", "inconclusive: heavy-tailed")
+VERDICTS = ("agrees", "disagrees", "inconclusive: heavy-tailed",
+            "theory converges but the runs diverge")
 TAIL_INDEX_LIMIT = 2.0      # below it the loss has no finite variance: the standard error fails
+MARKOV_FACTORS = (2.0, 10.0)
+FAR_ABOVE = 2.0             # a heavy-tailed mean above FAR_ABOVE x theory is never "agrees"
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,10 @@ class ValidationReport:
     noise: NoiseModel           # the SE parameters the theory used
     z_threshold: float
     trajectories: Trajectories
+    median: np.ndarray = None         # median per-run loss (lost runs count as +inf)
+    markov_z: np.ndarray = None       # Markov-bound z (> 0: more runs far above than allowed)
+    log_z: np.ndarray = None          # log-scale (Jensen) z (> 0: log-mean above log theory)
+    above_initial: np.ndarray = None  # fraction of runs above the initial loss L_0
 
     @property
     def agrees(self) -> bool:
@@ -90,6 +117,34 @@ def _z_scores(mean, stderr, theory):
     exact = np.abs(diff) <= 1e-9 * np.abs(np.where(np.isinf(theory), 0.0, theory))
     z = np.divide(diff, stderr, out=np.zeros_like(diff), where=(stderr > 0) & np.isfinite(stderr))
     return np.where((stderr == 0) & ~exact, np.copysign(np.inf, diff), z)
+
+
+def robust_statistics(losses: np.ndarray, live: np.ndarray, theory: np.ndarray, floor: float,
+                      initial: float, guard: float):
+    """Per checkpoint (columns of ``losses``, runs x checkpoints, ``live`` entries meaningful, the
+    rest lost to the overflow guard): ``(median, markov_z, log_z, above_initial)`` as in the
+    module docstring. ``theory``: expected loss; ``floor``: sigma^2/2; ``initial``: L_0.
+    Checkpoints where the theory's excess is not positive and finite get z = 0."""
+    runs = losses.shape[0]
+    x = np.where(live, losses, np.inf)
+    median = np.median(x, axis=0)
+    above_initial = np.mean(x > initial * (1 + 1e-12), axis=0)
+    mu = theory - floor
+    ok = np.isfinite(mu) & (mu > 0)
+    mu_safe = np.where(ok, mu, 1.0)
+    excess = x - floor
+    markov = np.full(theory.size, -np.inf)
+    for c in MARKOV_FACTORS:
+        p = np.mean(excess > c * mu_safe[None, :], axis=0)
+        markov = np.maximum(markov, (p - 1 / c) / np.sqrt((1 / c) * (1 - 1 / c) / runs))
+    logs = np.log(np.clip(np.where(live, excess, guard), 1e-300, guard))
+    mlog = logs.mean(axis=0)
+    sd = logs.std(axis=0, ddof=1) / np.sqrt(runs) if runs > 1 else np.full(theory.size, np.inf)
+    diff = mlog - np.log(mu_safe)
+    tiny = np.abs(diff) <= 1e-9          # equal up to rounding (e.g. t = 0: every run at L_0)
+    log_z = np.divide(diff, sd, out=np.zeros_like(diff), where=sd > 0)
+    log_z = np.where(tiny, 0.0, np.where(sd == 0, np.copysign(np.inf, diff), log_z))
+    return median, np.where(ok, markov, 0.0), np.where(ok, log_z, 0.0), above_initial
 
 
 def _evidence(verdict, steps, theory, mean, z, hill, share, heavy, z_threshold, runs):
@@ -156,13 +211,53 @@ def _validate_run(run: Run, runs, seed, *, data=None, z_threshold: float = 4.0, 
     hill, share = tail_statistics(losses - 0.5 * spec.label_noise, live)
     heavy = (hill < TAIL_INDEX_LIMIT) | (traj.finite_runs < spec.runs)
     z = _z_scores(traj.mean, traj.stderr, theory)
+    floor = 0.5 * spec.label_noise
+    L0 = run.problem.initial_loss
+    median, mz, lz, above = robust_statistics(losses, live, theory, floor, L0,
+                                              OVERFLOW_GUARD)
+    robust_above = (mz > z_threshold) | (lz > z_threshold)
     bad = np.abs(z) > z_threshold
-    if not bad.any():
-        verdict = "agrees"
+    far = heavy & (traj.mean > FAR_ABOVE * theory) & np.isfinite(theory)
+    runaway = bool(median[-1] > L0 or traj.diverged_runs > 0)
+    if robust_above.any():
+        verdict = VERDICTS[3] if (not curve.diverges and runaway) else "disagrees"
+    elif not bad.any():
+        verdict = "inconclusive: heavy-tailed" if far.any() else "agrees"
     elif np.any(bad & ~(heavy & (z < 0))):
         verdict = "disagrees"
     else:
         verdict = "inconclusive: heavy-tailed"
-    evidence = _evidence(verdict, rec, theory, traj.mean, z, hill, share, heavy, z_threshold, spec.runs)
+    if robust_above.any() or (verdict.startswith("inconclusive") and far.any() and not bad.any()):
+        evidence = _robust_evidence(verdict, rec, theory, traj.mean, z, hill, heavy, median, mz,
+                                    lz, above, robust_above, far, L0,
+                                    traj.diverged_runs, z_threshold, spec.runs)
+    else:
+        evidence = _evidence(verdict, rec, theory, traj.mean, z, hill, share, heavy, z_threshold,
+                             spec.runs)
     return ValidationReport(rec, theory, traj.mean, traj.stderr, z, hill, share, heavy, verdict,
-                            evidence, noise, z_threshold, traj)
+                            evidence, noise, z_threshold, traj, median, mz, lz, above)
+
+
+def _robust_evidence(verdict, steps, theory, mean, z, hill, heavy, median, mz, lz, above,
+                     robust_above, far, L0, lost, z_threshold, runs):
+    j = int(np.argmax(np.where(robust_above | far, np.maximum(mz, lz), -np.inf)))
+    last = steps.size - 1
+    zmax = float(np.abs(z).max())
+    if zmax > z_threshold:
+        tail = f"the mean's z-scores agree (max |z| = {zmax:.3g})"
+    else:
+        tail = (f"the mean's z-scores (max |z| = {zmax:.3g}) cannot show it: heavy tail (Hill index "
+                f"{hill[j]:.2f}{' < 2' if heavy[j] else ''}), the standard error is as large as "
+                "the mean")
+    stats = (f"at t = {steps[j]}: theory {theory[j]:.6g}, Monte Carlo mean {mean[j]:.6g}, median "
+             f"{median[j]:.6g}; Markov z = {mz[j]:.3g}, log-scale z = {lz[j]:.3g} "
+             f"(threshold {z_threshold:g})")
+    if verdict == VERDICTS[3]:
+        return (f"the theory converges (L = {theory[last]:.6g} at t = {steps[last]}, L_0 = {L0:.6g}) "
+                f"but the runs diverge: median {median[last]:.6g} at t = {steps[last]}, "
+                f"{100 * above[last]:.0f} % of {runs} runs above L_0, {lost} lost to the overflow "
+                f"guard; {stats}; {tail}")
+    if verdict == "disagrees":
+        return f"the runs sit above the theory beyond what any law with its mean allows: {stats}; {tail}"
+    return (f"the Monte Carlo mean sits above {FAR_ABOVE:g}x the theory at a heavy-tailed checkpoint "
+            f"without a significant z ({stats}); the robust tests do not decide; more runs needed")

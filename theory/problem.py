@@ -8,6 +8,13 @@ Conventions (THEORY.md section 0): model ``f(x) = <w, x>``, targets ``y = <w*, x
 ``data_size`` (optional) says the batches are drawn without replacement from a finite data set of
 that many points (the core paper's experiments); ``None`` means i.i.d. draws from the population.
 
+``noise`` and ``tau_residual`` (optional): the problem's own SE noise model, e.g. ``(tau1, tau2)``
+fitted to a data set's rows by ``theory.noise.estimate_tau``, and that fit's relative residual;
+every command that reads a problem file uses them as its default noise model. ``data`` (optional,
+``theory.data_problem.DataRows``): the rows themselves, in the eigenbasis, with their residuals
+and the signed initial error: what the exact finite-data route (``theory.exact_data``) needs
+(``Problem.from_rows``).
+
 ``multiplicity`` (optional, default all ones) lets entry ``k`` stand for ``w_k`` modes that share
 the eigenvalue ``lambda_k`` and the initial moment ``c_k``: every sum over modes carries the weight
 ``w_k`` (``L = 1/2 sum_k w_k lambda_k E[e_k^2]``, ``Tr H = sum_k w_k lambda_k``, the noise
@@ -24,6 +31,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.data_problem import DataRows, standardize
+from sgdyn.theory.noise import NoiseModel, estimate_tau
+
+FILE_KEYS = ("eigenvalues", "initial", "label_noise", "data_size", "multiplicity", "name",
+             "tau1", "tau2", "tau_residual", "rows", "residuals", "initial_error", "standardized",
+             "features")
+_ROW_KEYS = ("rows", "residuals", "initial_error")
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,9 @@ class Problem:
     data_size: int | None = None
     name: str = field(default="problem", compare=False)
     multiplicity: np.ndarray | None = None
+    noise: NoiseModel | None = field(default=None, compare=False)
+    tau_residual: float | None = field(default=None, compare=False)
+    data: DataRows | None = field(default=None, compare=False)
 
     def __post_init__(self):
         lam = checks.real_array("eigenvalues", self.eigenvalues, positive_entries=True)
@@ -55,6 +72,16 @@ class Problem:
         object.__setattr__(self, "label_noise", checks.nonnegative("label_noise", self.label_noise))
         if self.data_size is not None:
             object.__setattr__(self, "data_size", checks.integer("data_size", self.data_size, 1))
+        if self.noise is not None and not isinstance(self.noise, NoiseModel):
+            raise ValueError(f"noise must be a theory.NoiseModel or None, got {type(self.noise).__name__}")
+        if self.tau_residual is not None:
+            object.__setattr__(self, "tau_residual",
+                               checks.nonnegative("tau_residual", self.tau_residual))
+        if self.data is not None:
+            if not isinstance(self.data, DataRows):
+                raise ValueError("data must be a theory.data_problem.DataRows or None, got "
+                                 f"{type(self.data).__name__}")
+            self.data.check_problem(lam, init, self.label_noise, w)
 
     # -- derived quantities -------------------------------------------------------------------
     @property
@@ -84,7 +111,8 @@ class Problem:
 
     def replace(self, **changes) -> "Problem":
         kw = dict(eigenvalues=self.eigenvalues, initial=self.initial, label_noise=self.label_noise,
-                  data_size=self.data_size, name=self.name, multiplicity=self.multiplicity)
+                  data_size=self.data_size, name=self.name, multiplicity=self.multiplicity,
+                  noise=self.noise, tau_residual=self.tau_residual, data=self.data)
         kw.update(changes)
         return Problem(**kw)
 
@@ -167,7 +195,8 @@ class Problem:
         ``c_k = <w0 - w*, u_k>^2`` (``w0`` defaults to 0), ``sigma^2`` the mean squared residual of
         ``w*``, ``data_size = n`` (batches without replacement). Directions with
         ``lambda_k <= rtol * lambda_max`` are dropped: no row has a component there, so their
-        error never moves and never enters the loss.
+        error never moves and never enters the loss. Only the spectrum is kept: for the exact
+        finite-data route and the fitted SE tau, use ``from_rows``.
         """
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -193,9 +222,68 @@ class Problem:
         return cls(lam[keep][order], (e0 ** 2)[order], sigma2, n, name)
 
     @classmethod
+    def from_rows(cls, X, y, *, standardize_data: bool = False, w0=None, rtol: float = 1e-10,
+                  name: str = "data") -> "Problem":
+        """A data problem: the least-squares problem on the rows of ``X`` (n x d) with targets
+        ``y``, keeping the rows for the exact finite-data route (``theory.exact_data``) and the
+        SE noise model fitted to them (``theory.noise.estimate_tau``) with its residual.
+
+        ``standardize_data``: centre and scale the columns of ``X`` and ``y`` first
+        (``theory.data_problem.standardize``). With ``U`` the eigenvectors of ``H = X^T X / n``
+        whose eigenvalues exceed ``rtol * lambda_max`` (decreasing), the rows ``z_i = U^T x_i``,
+        the least-squares solution in that basis ``w*_k = mean_i(z_ik y_i) / lambda_k`` (the
+        minimum-norm ``w*``: dropped directions carry no data), residuals ``r_i = y_i - z_i . w*``,
+        ``e_0 = U^T w0 - w*`` (``w0`` defaults to 0), ``c_k = e_{0,k}^2``, ``sigma^2 = mean r^2``.
+        Batches default to i.i.d. draws (``data_size = None``); set ``data_size = n`` (or pass
+        ``sampling="without-replacement"`` to the exact route) for batches without replacement.
+        Unlike ``from_data`` (spectrum only, ``data_size = n``), the problem keeps ``data``,
+        ``noise`` and ``tau_residual``.
+        """
+        X = np.array(X, dtype=np.float64)
+        y = np.array(y, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+            raise ValueError(f"X must be a 2-D array with at least 2 rows (samples x features), "
+                             f"got shape {X.shape}")
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must be 1-D with one target per row of X ({X.shape[0]}), "
+                             f"got shape {y.shape}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X must not contain NaN or inf")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y must not contain NaN or inf")
+        n, d = X.shape
+        if w0 is None:
+            w0 = np.zeros(d)
+        w0 = np.asarray(w0, dtype=np.float64)
+        if w0.shape != (d,) or not np.all(np.isfinite(w0)):
+            raise ValueError(f"w0 must be a finite vector of length {d}, got shape {w0.shape}")
+        if not 0.0 < rtol < 1.0:
+            raise ValueError(f"rtol must lie in (0, 1), got {rtol}")
+        if standardize_data:
+            X, y = standardize(X, y)
+        lam, U = np.linalg.eigh(X.T @ X / n)
+        if not lam.max() > 0:
+            raise ValueError("X has no direction with positive variance")
+        keep = np.nonzero(lam > rtol * lam.max())[0]
+        keep = keep[np.argsort(lam[keep])[::-1]]
+        U = U[:, keep]
+        Z = X @ U
+        lam = np.mean(Z ** 2, axis=0)
+        w_star = (Z.T @ y / n) / lam
+        res = y - Z @ w_star
+        e0 = U.T @ w0 - w_star
+        fit = estimate_tau(X, rtol)
+        data = DataRows(Z, res, e0, standardized=standardize_data, features=d)
+        return cls(lam, e0 ** 2, float(np.mean(res ** 2)), None, name, None, fit.model,
+                   fit.residual, data)
+
+    @classmethod
     def from_file(cls, path: str | os.PathLike) -> "Problem":
         """Read ``.npz`` or ``.json`` with keys ``eigenvalues``, ``initial`` and optional
-        ``label_noise``, ``data_size`` and ``multiplicity``."""
+        ``label_noise``, ``data_size``, ``multiplicity``, ``name``, ``tau1`` and ``tau2`` (the
+        problem's own SE noise model, together), ``tau_residual``, and the rows of a data
+        problem (``rows``, ``residuals``, ``initial_error`` together; ``standardized``,
+        ``features``). Every error names the file (and the key at fault)."""
         path = os.fspath(path)
         if not os.path.exists(path):
             raise ValueError(f"problem file {path!r} does not exist")
@@ -218,17 +306,61 @@ class Problem:
         missing = [k for k in ("eigenvalues", "initial") if k not in data]
         if missing:
             raise ValueError(f"problem file {path!r} is missing key(s): {', '.join(missing)}")
-        unknown = set(data) - {"eigenvalues", "initial", "label_noise", "data_size", "multiplicity"}
+        unknown = set(data) - set(FILE_KEYS)
         if unknown:
             raise ValueError(f"problem file {path!r} has unknown key(s): {', '.join(sorted(unknown))}")
-        label_noise = data.get("label_noise", 0.0)
-        data_size = data.get("data_size")
-        if isinstance(label_noise, np.ndarray):
-            label_noise = label_noise.item()
-        if isinstance(data_size, np.ndarray):
-            data_size = data_size.item()
-        return cls(data["eigenvalues"], data["initial"], label_noise, data_size,
-                   os.path.basename(path), data.get("multiplicity"))
+
+        def scalar(key, kind):
+            v = data.get(key)
+            if isinstance(v, np.ndarray):
+                if v.ndim != 0:
+                    raise ValueError(f"problem file {path!r}: key {key!r} must be a scalar, "
+                                     f"got shape {v.shape}")
+                v = v.item()
+            if v is not None and kind is str and not isinstance(v, str):
+                raise ValueError(f"problem file {path!r}: key {key!r} must be a string, got {v!r}")
+            if v is not None and kind is float and (isinstance(v, (bool, str)) or
+                                                     not isinstance(v, (int, float))):
+                raise ValueError(f"problem file {path!r}: key {key!r} must be a number, got {v!r}")
+            return v
+
+        def keyed(key, fn):
+            try:
+                return fn()
+            except ValueError as exc:
+                raise ValueError(f"problem file {path!r}: key {key!r}: {exc}") from None
+
+        label_noise = scalar("label_noise", float)
+        data_size = scalar("data_size", float)
+        name = scalar("name", str)
+        tau1, tau2 = scalar("tau1", float), scalar("tau2", float)
+        if (tau1 is None) != (tau2 is None):
+            raise ValueError(f"problem file {path!r}: keys 'tau1' and 'tau2' go together, got "
+                             f"only {'tau1' if tau2 is None else 'tau2'}")
+        noise = None if tau1 is None else keyed("tau1", lambda: NoiseModel(tau1, tau2))
+        tau_residual = scalar("tau_residual", float)
+        present = [k for k in _ROW_KEYS if k in data]
+        rows = None
+        if present:
+            if len(present) < len(_ROW_KEYS):
+                absent = [k for k in _ROW_KEYS if k not in data]
+                raise ValueError(f"problem file {path!r}: keys {', '.join(_ROW_KEYS)} go together, "
+                                 f"missing {', '.join(absent)}")
+            standardized = scalar("standardized", float)
+            features = scalar("features", float)
+            rows = keyed("rows", lambda: DataRows(data["rows"], data["residuals"],
+                                                  data["initial_error"], bool(standardized or 0),
+                                                  features))
+        try:
+            return cls(data["eigenvalues"], data["initial"],
+                       0.0 if label_noise is None else label_noise, data_size,
+                       os.path.basename(path) if name is None else name, data.get("multiplicity"),
+                       noise, tau_residual, rows)
+        except ValueError as exc:
+            msg = str(exc)
+            key = next((k for k in FILE_KEYS if msg.startswith(k)), None)
+            where = f"key {key!r}: " if key else ""
+            raise ValueError(f"problem file {path!r}: {where}{msg}") from None
 
     @classmethod
     def parse(cls, spec: str) -> "Problem":
@@ -255,18 +387,29 @@ class Problem:
         return cls.from_file(spec)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the problem as ``.json`` or ``.npz`` (the format ``from_file`` reads)."""
+        """Write the problem as ``.json`` or ``.npz`` (the format ``from_file`` reads), with its
+        name, noise model, fit residual and data rows when it has them."""
         path = os.fspath(path)
+        if not (path.endswith(".json") or path.endswith(".npz")):
+            raise ValueError(f"problem file {path!r} must end in .json or .npz")
         data = {"eigenvalues": self.eigenvalues, "initial": self.initial,
-                "label_noise": self.label_noise}
+                "label_noise": self.label_noise, "name": self.name}
         if self.data_size is not None:
             data["data_size"] = self.data_size
         if self.has_multiplicity:
             data["multiplicity"] = self.multiplicity
+        if self.noise is not None:
+            data["tau1"], data["tau2"] = self.noise.tau1, self.noise.tau2
+        if self.tau_residual is not None:
+            data["tau_residual"] = self.tau_residual
+        if self.data is not None:
+            data.update(rows=self.data.rows, residuals=self.data.residuals,
+                        initial_error=self.data.initial_error,
+                        standardized=int(self.data.standardized))
+            if self.data.features is not None:
+                data["features"] = self.data.features
         if path.endswith(".json"):
             with open(path, "w") as fh:
                 json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in data.items()}, fh)
-        elif path.endswith(".npz"):
-            np.savez(path, **data)
         else:
-            raise ValueError(f"problem file {path!r} must end in .json or .npz")
+            np.savez(path, **data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from sgdyn.cli import add_noise_args
+
 
 def float_list(text: str) -> list[float]:
     """argparse type: comma-separated floats."""
@@ -18,8 +20,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem", required=True,
                    help="file (.json/.npz with eigenvalues, initial[, label_noise]) "
                         "or powerlaw:nu=..,kappa=..,n=..")
-    p.add_argument("--tau1", type=float, default=1.0, help="SE noise tau1 (default 1: Gaussian)")
-    p.add_argument("--tau2", type=float, default=-1.0, help="SE noise tau2 (default -1: Gaussian)")
+    add_noise_args(p)
     p.add_argument("--label-noise", type=float, default=None, help="label-noise variance sigma^2")
     p.add_argument("--data-size", type=float, default=None,
                    help="batches drawn without replacement from N data points")

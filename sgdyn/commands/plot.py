@@ -10,7 +10,7 @@ from sgdyn.commands.phase_diagram import add_out_arg
 from sgdyn.theory import checks
 from sgdyn.theory.asymptotics import phases
 from sgdyn.theory.methods import METHODS
-from sgdyn.theory.noise import NoiseModel
+from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel
 
 
 def _floats(name: str, text: str) -> np.ndarray:
@@ -92,7 +92,12 @@ def run_phase_plane(args) -> int:
 def run_loss_curves(args) -> int:
     plots.check_out(args.out)
     problem = problem_from_args(args)
-    noise = noise_from_args(args)
+    if args.tau1 is None and args.tau2 is None:
+        # the Monte Carlo draws this feature law, so the theory takes its exact SE model (as
+        # `sgdyn validate`), not a data problem's fitted tau
+        noise = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}[args.features]
+    else:
+        noise = noise_from_args(args)
     batch = checks.integer("batch", args.batch, 1)
     steps = checks.integer("steps", args.steps, 1)
     asymptotes, transition, phase = (), None, None

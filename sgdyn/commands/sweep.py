@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from sgdyn.cli import add_problem_args, print_json
+from sgdyn.cli import add_problem_args, print_json, problem_noise
 
 _FIXED = ("alpha", "beta", "batch", "steps", "runs")
 
@@ -73,12 +73,13 @@ def run(args) -> int:
     axes = dict(parse_axis(a) for a in args.axis)
     fixed = {name: getattr(args, name) for name in _FIXED}
     fixed.update(label_noise=args.label_noise, data_size=args.data_size)
-    for name, default in (("tau1", 1.0), ("tau2", -1.0)):
+    own = problem_noise(args)          # the problem file's tau, else Gaussian
+    for name in ("tau1", "tau2"):
         value = getattr(args, name)
-        if name in axes and value != default:
+        if name in axes and value is not None:
             raise ValueError(f"--{name} is also an axis")
         if name not in axes:
-            fixed[name] = value
+            fixed[name] = getattr(own, name) if value is None else value
     clash = [k for k, v in fixed.items() if k in axes and v is not None]
     if clash:
         raise ValueError(f"--{clash[0]} is also an axis")

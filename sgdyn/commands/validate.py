@@ -35,18 +35,22 @@ def run(args) -> int:
                     "tail_index": rep.tail_index.tolist(), "top_share": rep.top_share.tolist(),
                     "heavy_tailed": rep.heavy_tailed.tolist(),
                     "diverged_runs": rep.trajectories.diverged_runs,
+                    "median": rep.median.tolist(), "markov_z": rep.markov_z.tolist(),
+                    "log_z": rep.log_z.tolist(), "above_initial": rep.above_initial.tolist(),
                     "tau1": rep.noise.tau1, "tau2": rep.noise.tau2})
         return code
     print(f"theory: SE noise tau = ({rep.noise.tau1:g}, {rep.noise.tau2:g}); Monte Carlo: "
           f"{kw['runs']} runs of {args.features} features, seed {kw['seed']}")
-    print(f"{'t':>7} {'theory':>13} {'MC mean':>13} {'stderr':>10} {'z':>9} {'tail':>6}")
+    print(f"{'t':>7} {'theory':>13} {'MC mean':>13} {'stderr':>10} {'z':>9} {'tail':>6} "
+          f"{'MC median':>13} {'log z':>8}")
     n = rep.steps.size
     shown = range(n) if n <= 20 else sorted({0, n // 10, n // 4, n // 2, 3 * n // 4, n - 1,
                                              int(abs(rep.z).argmax())})
     for j in shown:
         flag = "  heavy-tailed" if rep.heavy_tailed[j] else ""
         print(f"{rep.steps[j]:>7d} {rep.theory[j]:>13.6e} {rep.mean[j]:>13.6e} "
-              f"{rep.stderr[j]:>10.2e} {rep.z[j]:>9.3g} {rep.tail_index[j]:>6.2f}{flag}")
+              f"{rep.stderr[j]:>10.2e} {rep.z[j]:>9.3g} {rep.tail_index[j]:>6.2f} "
+              f"{rep.median[j]:>13.6e} {rep.log_z[j]:>8.3g}{flag}")
     print(f"verdict: {rep.verdict}")
     print(rep.evidence)
     return code

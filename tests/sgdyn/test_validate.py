@@ -111,3 +111,44 @@ def test_simulate_cli_bad_input_is_one_line_exit_2(capsys, extra, match):
             "--runs", "5", *extra]
     code, out, err = cli(capsys, *argv)
     assert code == 2 and out == "" and match in err and err.count("\n") == 1
+
+
+def test_runs_far_above_a_converging_theory_never_agree():
+    """The issue's false "agrees": SE on standardised digits rows at 6.4x the exact threshold
+    (SE says converges: its own threshold is 16x the exact one). The runs' mean is 1e14 with a
+    standard error as large, so no |z| exceeds 4; the median and the log-scale mean show it."""
+    from sklearn.datasets import load_digits
+    from sgdyn.simulate.features import DataSet
+    from sgdyn.theory.exact_data import exact_critical_learning_rate
+    X, y = load_digits(return_X_y=True)
+    p = Problem.from_rows(X, y, standardize_data=True)
+    data = DataSet(p.data.rows, p.data.residuals, p.data.initial_error)
+    alpha = 6.4 * exact_critical_learning_rate(p, 0.0, 1).alpha_crit
+    rep = validate(data.problem, alpha, 0.0, 1, 3000, 500, 0, features=data, every=300)
+    assert np.abs(rep.z).max() < 4                     # what the old verdict called "agrees"
+    assert rep.verdict == "theory converges but the runs diverge" and not rep.agrees
+    assert rep.median[-1] > 1000 * rep.theory[-1] and rep.above_initial[-1] > 0.9
+    assert rep.heavy_tailed[-1] and rep.markov_z[-1] > 4 and rep.log_z[-1] > 4
+    assert "but the runs diverge" in rep.evidence and "median" in rep.evidence
+
+
+def test_robust_statistics_are_one_sided_and_tail_free(rng):
+    """Markov and log-scale z's: near 0 or negative for any law whose mean is the theory (here
+    log-normal, Pareto with index 1.5: infinite variance), large when the runs sit far above it
+    (20x: a tail-free test sees gross excess only; log-normal sigma 1.5 hides a 3x mean shift
+    behind its Jensen gap sigma^2/2 = 1.125 > log 3, and that is "inconclusive" territory)."""
+    from sgdyn.validate import robust_statistics
+    n = 20000
+    s = 1.5
+    logn = np.exp(s * rng.normal(size=n) - s * s / 2)          # mean 1
+    pareto = (rng.pareto(1.5, n) + 1.0) / 3.0                  # mean 1, infinite variance
+    losses = np.column_stack([logn, pareto, 20.0 * logn]) + 0.25
+    live = np.ones(losses.shape, bool)
+    theory = np.array([1.25, 1.25, 1.25])
+    median, mz, lz, above = robust_statistics(losses, live, theory, 0.25, 2.0, 1e200)
+    assert mz[0] < 0 and lz[0] < 0 and mz[1] < 4 and lz[1] < 0
+    assert mz[2] > 4 and lz[2] > 4
+    np.testing.assert_allclose(median, np.median(losses, axis=0))
+    live[: n // 2, 0] = False                                   # half the runs lost to the guard
+    median, mz, lz, above = robust_statistics(losses, live, theory, 0.25, 2.0, 1e200)
+    assert median[0] == np.inf and mz[0] > 4 and lz[0] > 4 and above[0] >= 0.5
