@@ -81,21 +81,7 @@ def spec_for(run: Run, runs, seed, data: DataSet | None = None,
     sampling = run.sampling
     if data is not None and not isinstance(data, DataSet):
         raise ValueError(f"data must be a sgdyn.simulate.DataSet, got {type(data).__name__}")
-    if data is None and sampling.kind != "iid":
-        raise ValueError(f"sampling {sampling.kind!r}: the Monte Carlo draws batches from a finite "
-                         "data set only with its rows (pass data=DataSet(X, y), or "
-                         "DataSet.gaussian(problem, n, seed) for synthetic rows)")
-    features = "data" if data is not None else sampling.features
-    if sampler == "projected" and (features != "gaussian" or sampling.kind != "iid"):
-        raise ValueError("sampler 'projected' needs Gaussian features drawn i.i.d., got "
-                         f"features={features!r}, sampling={sampling.kind!r}; use sampler='per-sample'")
-    if sampler == "auto":
-        sampler = "projected" if features == "gaussian" else "per-sample"
-    F, K, G, x0, batch, stride, pre = method_arrays(run)
-    common = dict(F=F, K=K, G=G, x0=x0, batch=batch, stride=stride, preconditioner=pre,
-                  steps=run.steps, runs=runs, seed=seed, recorded=run.recorded_steps,
-                  method=run.method.label, quantile_levels=levels, sampler=sampler,
-                  sampling=sampling.kind)
+    rows = None
     if data is not None:
         ref = data.problem
         if not (ref.n_modes == problem.n_modes
@@ -103,17 +89,47 @@ def spec_for(run: Run, runs, seed, data: DataSet | None = None,
                 and np.allclose(ref.initial, problem.initial, rtol=1e-9, atol=1e-300)):
             raise ValueError("problem must describe the DataSet passed as features "
                              "(use features.problem): its eigenvalues or initial errors differ")
-        n = data.rows.shape[0]
-        if sampling.kind != "iid" and sampling.data_size != n:
-            raise ValueError(f"sampling {sampling.kind!r} from {sampling.data_size} points, but the "
-                             f"DataSet has {n} rows")
-        if int(batch.max()) > n and sampling.kind != "iid":
-            raise ValueError(f"batch must be <= the DataSet's {n} rows, got {int(batch.max())}")
-        return SimulationSpec(eigenvalues=ref.eigenvalues, initial_error=data.initial_error,
-                              features="data", label_noise=ref.label_noise, rows=data.rows,
-                              residuals=data.residuals, **common)
+        rows = (data.rows, data.residuals, data.initial_error, ref.label_noise, ref.eigenvalues)
+    elif problem.data is not None:           # a data problem samples its own rows
+        d = problem.data
+        rows = (d.rows, d.residuals, d.initial_error, problem.label_noise, problem.eigenvalues)
+    if rows is None and sampling.kind != "iid":
+        raise ValueError(f"sampling {sampling.kind!r}: the Monte Carlo draws batches from a finite "
+                         "data set only with its rows (a data problem, or data=DataSet(X, y); "
+                         "DataSet.gaussian(problem, n, seed) gives synthetic rows)")
+    common = common_args(run, runs, seed, levels, sampler, "data" if rows else sampling.features)
+    if rows is not None:
+        return _spec_from_rows(run, *rows, common)
     return SimulationSpec(eigenvalues=problem.eigenvalues, initial_error=np.sqrt(problem.initial),
-                          features=features, label_noise=problem.label_noise, **common)
+                          features=sampling.features, label_noise=problem.label_noise, **common)
+
+
+def common_args(run: Run, runs: int, seed: int, levels: tuple, sampler: str, features: str) -> dict:
+    """The spec fields shared by every feature law (``sampler`` resolved)."""
+    if sampler == "projected" and (features != "gaussian" or run.sampling.kind != "iid"):
+        raise ValueError("sampler 'projected' needs Gaussian features drawn i.i.d., got "
+                         f"features={features!r}, sampling={run.sampling.kind!r}; use "
+                         "sampler='per-sample'")
+    if sampler == "auto":
+        sampler = "projected" if features == "gaussian" and run.sampling.kind == "iid" else "per-sample"
+    F, K, G, x0, batch, stride, pre = method_arrays(run)
+    return dict(F=F, K=K, G=G, x0=x0, batch=batch, stride=stride, preconditioner=pre,
+                steps=run.steps, runs=runs, seed=seed, recorded=run.recorded_steps,
+                method=run.method.label, quantile_levels=levels, sampler=sampler,
+                sampling=run.sampling.kind)
+
+
+def _spec_from_rows(run: Run, rows, residuals, initial_error, label_noise, eigenvalues,
+                    common: dict) -> SimulationSpec:
+    """Rows in the eigenbasis (a DataSet's or a data problem's), sampled as the run says."""
+    n = rows.shape[0]
+    s = run.sampling
+    if s.kind != "iid" and s.data_size != n:
+        raise ValueError(f"sampling {s.kind!r} from {s.data_size} points, but the data has {n} rows")
+    if s.kind != "iid" and int(common["batch"].max()) > n:
+        raise ValueError(f"batch must be <= the data's {n} rows, got {int(common['batch'].max())}")
+    return SimulationSpec(eigenvalues=eigenvalues, initial_error=initial_error, features="data",
+                          label_noise=label_noise, rows=rows, residuals=residuals, **common)
 
 
 def make_spec(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",

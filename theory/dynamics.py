@@ -31,7 +31,7 @@ from sgdyn.theory.run import Run
 from sgdyn.theory.system import ModeSystem
 from sgdyn.theory.transfer import GeneratingFunctions, Singularities, singularities
 
-ROUTES = ("recursion", "generating-function")
+ROUTES = ("recursion", "generating-function", "exact-data")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ def approximation(run: Run) -> str:
     """Which closure produced a theory curve and how far to trust it."""
     exact = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}[run.sampling.features]
     tau = f"tau = ({run.noise.tau1:g}, {run.noise.tau2:g})"
+    p = run.problem
+    if p.data is not None:
+        fit = "" if p.tau_residual is None else f", fit residual {p.tau_residual:.3g}"
+        return (f"SE closure, {tau}{fit}: an approximation on real rows (its critical learning "
+                "rate can be far too high: compare route 'exact-data', or run `sgdyn check-se`)")
     if run.noise == exact:
         return f"SE closure, {tau}: exact for {run.sampling.features} features"
     return (f"SE closure, {tau}: an approximation unless the data's fourth moments are SE with "
@@ -208,7 +213,37 @@ def generating_function_route(run: Run) -> LossCurve:
     return _curve(run, loss[keep], keep, stopped, "generating-function")
 
 
-_ROUTE_FUNCTIONS = {"recursion": recursion_route, "generating-function": generating_function_route}
+def exact_data_route(run: Run) -> LossCurve:
+    """The exact finite-data route (``sgdyn.theory.exact_data``) over the run's rows: no SE
+    closure; any method, any schedule, i.i.d. or without-replacement batches."""
+    from sgdyn.theory import exact_data
+    if run.problem.data is None:
+        raise ValueError("route 'exact-data' needs a data problem with its rows (Problem.from_rows, "
+                         "or `sgdyn problem from-data`)")
+    if run.sampling.kind == "epochs":
+        raise ValueError("route 'exact-data' draws batches afresh each step; sampling 'epochs' has "
+                         "no exact theory here (use the Monte Carlo)")
+    T = run.steps
+    vals = run.hyperparameters(0, max(T, 1))
+    params = {p.name: vals[p.name] for p in run.method.extra}
+    per = (lambda v: v if T > 0 else float(v[0]))
+    first = {k: float(v[0]) for k, v in vals.items()}
+    curve = exact_data.exact_loss_curve(
+        run.problem, per(vals["alpha"]), per(vals["beta"]), per(vals["batch"]), T, run.method,
+        sampling=run.sampling.kind, params={k: per(v) for k, v in params.items()},
+        preconditioner=run.method.preconditioner_values(run.problem.eigenvalues, first))
+    rec = run.recorded_steps
+    keep = rec[rec < curve.loss.size]
+    if curve.stopped_early and (keep.size == 0 or keep[-1] != curve.loss.size - 1):
+        keep = np.append(keep, curve.loss.size - 1)
+    rate = curve.noise_radius
+    return LossCurve(curve.loss[keep], T, curve.diverges, rate, "noise", curve.reason,
+                     curve.stopped_early, keep, "exact-data",
+                     "exact finite-data second moments (the data's own fourth moments, no closure)")
+
+
+_ROUTE_FUNCTIONS = {"recursion": recursion_route, "generating-function": generating_function_route,
+                    "exact-data": exact_data_route}
 
 
 def solve(run: Run, route: str = "recursion") -> LossCurve:

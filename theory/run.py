@@ -56,8 +56,8 @@ class Run:
         parameters, default the method's bound values) may be numbers, shapes
         (``sgdyn.theory.schedules``), their text forms, arrays (one value per step) or callables.
         ``sampling`` defaults to i.i.d. Gaussian features, or without replacement from
-        ``problem.data_size`` points when the problem has one; ``noise`` to the feature law's exact
-        SE model."""
+        ``problem.data_size`` points when the problem has one; ``noise`` to the problem's own model
+        (a data problem's fitted tau), else the feature law's exact SE model."""
         if not isinstance(problem, Problem):
             raise ValueError(f"problem must be a sgdyn.theory.Problem, got {type(problem).__name__}")
         m = get_method(method)
@@ -86,7 +86,7 @@ class Run:
         if not isinstance(sampling, Sampling):
             raise ValueError(f"sampling must be a sgdyn.theory.Sampling, got {type(sampling).__name__}")
         if noise is None:
-            noise = _DEFAULT_NOISE[sampling.features]
+            noise = problem.noise if problem.noise is not None else _DEFAULT_NOISE[sampling.features]
         if not isinstance(noise, NoiseModel):
             raise ValueError(f"noise must be a sgdyn.theory.NoiseModel, got {type(noise).__name__}")
         record = Record.all() if record is None else record
