@@ -3,7 +3,7 @@
 For a method ``x_{t+1} = F x_t + K g_t``, ``g_t = lambda G x_t + xi_t`` (``theory.methods``), per mode:
 
 * second moments ``P_t = E[x_t x_t^T]`` evolve as ``P_{t+1} = M P_t M^T + K K^T s_t`` with
-  ``M = F + lambda K G`` and the SE noise variance of the mode (THEORY.md section 1)
+  ``M = F + lambda K G`` and the SE noise variance of the mode (``docs/theory.md``)
   ``s_t = (1/b) (tau1 lambda D_t - tau2 lambda^2 G P_t G^T + sigma^2 lambda)``, where
   ``D_t = sum_j lambda_j G P_{j,t} G^T`` is the only coupling between modes (``= 2 L_t`` without
   label noise when the gradient is taken at the iterate, as in heavy ball and SGD);
@@ -24,7 +24,6 @@ replaced by ``gamma = (N - b)/((N - 1) b)`` (numeric functions take ``gamma`` di
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -62,27 +61,49 @@ def _congruence_map(M: sp.Matrix) -> sp.Matrix:
     return sp.Matrix([[sp.expand(out[r]).coeff(s) for s in syms] for r in range(len(idx))])
 
 
-@dataclass(frozen=True)
-class Derivation:
-    """Symbolic per-mode objects of one method (all in alpha, beta, lambda, b, tau1, tau2, z)."""
+_FIELDS = ("transition", "char_poly", "A0", "A", "kk", "g", "e", "x0", "denominator", "v", "u",
+           "w", "v_loss", "u_loss", "w_loss")
 
-    method: str
-    transition: sp.Matrix        # M = F + lambda K G
-    char_poly: sp.Expr           # det(mu I - M), in mu
-    A0: sp.Matrix                # noiseless second-moment map on vech(P)
-    A: sp.Matrix                 # with the tau2 self-term
-    kk: sp.Matrix                # vech(K K^T): where injected noise variance lands
-    g: sp.Matrix                 # row: g . vech(P) = E[(G x)^2]
-    e: sp.Matrix                 # row: e . vech(P) = E[e^2]
-    x0: sp.Matrix                # vech(x0 x0^T): initial second moments per unit c_k
-    denominator: sp.Expr         # det(I - z A): common denominator of every transfer function
-    v: sp.Expr                   # per mode, per unit c_k: lambda g R x0      (sum -> V(z))
-    u: sp.Expr                   # per mode: z tau1 lambda^2 g R kk / b       (sum -> U(z))
-    w: sp.Expr                   # per mode, per unit sigma^2: z lambda^2 g R kk / (b (1 - z))
-    v_loss: sp.Expr              # e-channel analogues, each with the factor 1/2 of the loss
-    u_loss: sp.Expr
-    w_loss: sp.Expr
-    gradient_at_iterate: bool    # G selects e: then L(z) = V / (2 (1 - U)) + label-noise terms
+
+class Derivation:
+    """Symbolic per-mode objects of one method (all in alpha, beta, lambda, b, tau1, tau2, z).
+
+    Derived on first access to a symbolic field, not before: ``numeric`` (the lambdified forms
+    the numeric routes use) loads from the disk cache of ``theory.formcache`` when it can, so a
+    numeric computation never pays for the derivation twice. Fields:
+
+    ``transition`` M = F + lambda K G; ``char_poly`` det(mu I - M), in mu; ``A0`` the noiseless
+    second-moment map on vech(P); ``A`` with the tau2 self-term; ``kk`` vech(K K^T) (where
+    injected noise variance lands); ``g`` the row with g . vech(P) = E[(G x)^2]; ``e`` the row with
+    e . vech(P) = E[e^2]; ``x0`` vech(x0 x0^T), the initial second moments per unit c_k;
+    ``denominator`` det(I - z A), the common denominator of every transfer function; per mode
+    ``v`` = lambda g R x0 (per unit c_k; sum -> V(z)), ``u`` = z tau1 lambda^2 g R kk / b
+    (sum -> U(z)), ``w`` = z lambda^2 g R kk / (b (1 - z)) (per unit sigma^2), and the e-channel
+    analogues ``v_loss, u_loss, w_loss`` (each with the factor 1/2 of the loss);
+    ``gradient_at_iterate``: G selects e, so L(z) = V / (2 (1 - U)) + label-noise terms.
+
+    In a notebook a derivation renders as LaTeX (``_repr_latex_``: the map, the characteristic
+    polynomial, U, V and L(z)).
+    """
+
+    def __init__(self, method: Method):
+        self._method_obj = method
+        self.method = method.name
+
+    @functools.cached_property
+    def _fields(self) -> dict:
+        return _derive_fields(self._method_obj)
+
+    def __getattr__(self, name):
+        if name in _FIELDS:
+            return self._fields[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @functools.cached_property
+    def gradient_at_iterate(self) -> bool:
+        m = self._method_obj
+        e_row = sp.Matrix([[1] + [0] * (m.dim - 1)])
+        return _quadratic_functional(m.G) == _quadratic_functional(e_row)
 
     def loss_formula(self) -> sp.Expr:
         """``L(z)`` written in the symbols V, U, W, V_L, U_L, W_L, sigma^2 (per-mode sums)."""
@@ -108,9 +129,26 @@ class Derivation:
         lines.append(f"L(z) = {fmt(self.loss_formula())}")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return f"Derivation(method={self.method!r})"
+
+    def _repr_latex_(self) -> str:
+        """The derivation as one aligned LaTeX block (Jupyter renders it)."""
+        L = sp.latex
+        rows = [
+            rf"M(\lambda) &= {L(self.transition)}",
+            rf"\det(\mu I - M) &= {L(sp.collect(self.char_poly, mu, sp.factor))}",
+            rf"U(z) &= \sum_k u(z; \lambda_k), \quad u = {L(self.u)}",
+            rf"V(z) &= \sum_k c_k\, v(z; \lambda_k), \quad v = {L(self.v)}",
+            rf"L(z) &= {L(self.loss_formula())}",
+        ]
+        title = rf"\text{{{self.method}}}"
+        return r"$\displaystyle \begin{aligned} &" + title + r" \\ " + r" \\ ".join(rows) + \
+            r" \end{aligned}$"
+
     @functools.cached_property
     def numeric(self) -> "NumericForms":
-        return NumericForms(self)
+        return NumericForms.load(self)
 
 
 def _in_z(expr: sp.Expr) -> sp.Expr:
@@ -124,9 +162,7 @@ def _transfer(row: sp.Matrix, adj: sp.Matrix, det: sp.Expr, vec: sp.Matrix, fact
     return _in_z(num) / _in_z(den)
 
 
-@functools.lru_cache(maxsize=None)
-def _derive(name: str) -> Derivation:
-    m = get_method(name)
+def _derive_fields(m: Method) -> dict:
     M = m.transition
     d = m.dim
     A0 = _congruence_map(M)
@@ -139,8 +175,7 @@ def _derive(name: str) -> Derivation:
     det = _in_z(I_zA.det(method="berkowitz"))
     adj = I_zA.adjugate(method="berkowitz")
     half = sp.Rational(1, 2)
-    return Derivation(
-        method=m.name,
+    return dict(
         transition=M,
         char_poly=sp.expand((mu * sp.eye(d) - M).det()),
         A0=A0, A=A, kk=kk, g=g, e=e, x0=x0, denominator=det,
@@ -150,54 +185,75 @@ def _derive(name: str) -> Derivation:
         v_loss=_transfer(e, adj, det, x0, half * lam),
         u_loss=_transfer(e, adj, det, kk, half * z * tau1 * lam ** 2 / b),
         w_loss=_transfer(e, adj, det, kk, half * z * lam ** 2 / (b * (1 - z))),
-        gradient_at_iterate=(g == e),
     )
 
 
+@functools.lru_cache(maxsize=None)
+def _derive(name: str) -> Derivation:
+    return Derivation(get_method(name))
+
+
 def derive(method) -> Derivation:
-    """Derive (once, cached) the symbolic per-mode objects of ``method`` (name or Method)."""
+    """The symbolic per-mode objects of ``method`` (name or Method), derived once (cached) and
+    only when a symbolic field is first read."""
     m = get_method(method)
     if isinstance(method, Method) and method is not get_method(m.name):
         raise ValueError("derive takes a registered method; register custom methods in METHODS")
     return _derive(m.name)
 
 
-def _lambdify(expr, args):
-    """numpy function of ``args`` that broadcasts even when ``expr`` is constant in them."""
-    # 1/b -> gamma, with denominators cleared so that gamma = 0 (full batch) is not 0/0
+def _numeric_expr(expr):
+    """``expr`` with 1/b -> gamma and denominators cleared, so that gamma = 0 (full batch) is
+    not 0/0; polynomials in z with factored coefficients."""
     num, den = sp.fraction(sp.cancel(sp.together(expr.subs(b, 1 / gamma))))
-    f = sp.lambdify(args, _in_z(num) / _in_z(den), modules="numpy")
+    return _in_z(num) / _in_z(den)
 
-    def call(*vals):
-        out = f(*vals)
-        return out + np.zeros(np.broadcast(*vals).shape, dtype=np.result_type(out, *vals))
-    return call
+
+def _numeric_spec(d: Derivation) -> dict:
+    from sgdyn.theory.formcache import Source
+
+    def src(expr, args=NUMERIC_ARGS):
+        return Source(args, _numeric_expr(expr), broadcast=True)
+    q = d.A.shape[0]
+    zargs = (z,) + NUMERIC_ARGS
+    return {
+        "q": q,
+        "A": [[src(d.A[i, j]) for j in range(q)] for i in range(q)],
+        "kk": [src(d.kk[i]) for i in range(q)],
+        "g": [src(d.g[i]) for i in range(q)],
+        "e": [float(x) for x in d.e],
+        "x0": [src(d.x0[i]) for i in range(q)],
+        **{name: src(getattr(d, name), zargs)
+           for name in ("v", "u", "w", "v_loss", "u_loss", "w_loss")},
+        "char": [src(c) for c in sp.Poly(d.char_poly, mu).all_coeffs()],
+    }
 
 
 class NumericForms:
     """numpy functions lambdified from a Derivation (the batch enters as ``gamma = 1/b``).
 
     Matrices are returned with the per-mode axis first: ``A(alpha, beta, lam, gamma, tau1, tau2)``
-    has shape ``lam.shape + (q, q)``; transfer functions take ``z`` first and broadcast.
+    has shape ``lam.shape + (q, q)``; transfer functions take ``z`` first and broadcast. Built by
+    ``NumericForms.load``, from the disk cache (``theory.formcache``) or by deriving.
     """
 
-    def __init__(self, d: Derivation):
-        self.q = d.A.shape[0]
-        self._A = [[_lambdify(d.A[i, j], NUMERIC_ARGS) for j in range(self.q)] for i in range(self.q)]
-        self._kk = [_lambdify(d.kk[i], NUMERIC_ARGS) for i in range(self.q)]
-        self._g = [_lambdify(d.g[i], NUMERIC_ARGS) for i in range(self.q)]
-        self._e = np.array(d.e, dtype=float).ravel()
-        self._x0 = [_lambdify(d.x0[i], NUMERIC_ARGS) for i in range(self.q)]
-        zargs = (z,) + NUMERIC_ARGS
-        self.v = _lambdify(d.v, zargs)
-        self.u = _lambdify(d.u, zargs)
-        self.w = _lambdify(d.w, zargs)
-        self.v_loss = _lambdify(d.v_loss, zargs)
-        self.u_loss = _lambdify(d.u_loss, zargs)
-        self.w_loss = _lambdify(d.w_loss, zargs)
-        self.gradient_at_iterate = d.gradient_at_iterate
-        self._char = sp.Poly(d.char_poly, mu)
-        self._char_coeffs = [_lambdify(c, NUMERIC_ARGS) for c in self._char.all_coeffs()]
+    def __init__(self, spec: dict, gradient_at_iterate: bool):
+        self.q = spec["q"]
+        self._A = spec["A"]
+        self._kk = spec["kk"]
+        self._g = spec["g"]
+        self._e = np.array(spec["e"], dtype=float)
+        self._x0 = spec["x0"]
+        self.v, self.u, self.w = spec["v"], spec["u"], spec["w"]
+        self.v_loss, self.u_loss, self.w_loss = spec["v_loss"], spec["u_loss"], spec["w_loss"]
+        self._char_coeffs = spec["char"]
+        self.gradient_at_iterate = gradient_at_iterate
+
+    @classmethod
+    def load(cls, d: Derivation) -> "NumericForms":
+        from sgdyn.theory.formcache import load_or_build
+        spec = load_or_build("numeric-forms", d._method_obj, (__name__,), lambda: _numeric_spec(d))
+        return cls(spec, d.gradient_at_iterate)
 
     @staticmethod
     def _stack(fns, args, axis_shape):
