@@ -34,6 +34,7 @@ from sgdyn.theory import checks
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, estimate_tau
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.progress import bar
 
 VERDICTS = ("agrees", "disagrees", "inconclusive: heavy-tailed")
 TAIL_INDEX_LIMIT = 2.0      # below it the loss has no finite variance: the standard error fails
@@ -121,7 +122,7 @@ def validate(problem: Problem, alpha, beta, batch, steps, runs, seed, method="he
     ``(1, -1)``, Rademacher ``(1, 1)``) or, for a ``DataSet``, ``estimate_tau`` of its rows. The
     simulator draws i.i.d. samples, so ``problem.data_size`` must be None. Verdict and evidence as
     described in the module docstring; tolerances are ``z_threshold`` standard errors (default 4).
-    ``sampler``: as in ``simulate.run``.
+    ``sampler`` and ``progress`` (a bar over the runs): as in ``simulate.run``.
     """
     z_threshold = checks.positive("z_threshold", z_threshold)
     spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features, None, every,
@@ -137,7 +138,10 @@ def validate(problem: Problem, alpha, beta, batch, steps, runs, seed, method="he
     known = rec < curve.loss.size
     theory[known] = curve.loss[rec[known]]
 
-    losses, valid = per_run_losses(spec, progress)
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
+        raise ValueError(f"progress must be None or a callable (or True / False), got {progress!r}")
+    with bar(progress, spec.runs, "validate", "run") as update:
+        losses, valid = per_run_losses(spec, update)
     traj = summarize(losses, valid, spec, "cpu")
     live = np.arange(rec.size)[None, :] < valid[:, None]
     hill, share = tail_statistics(losses - 0.5 * spec.label_noise, live)

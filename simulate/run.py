@@ -93,8 +93,9 @@ def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-b
     ``simulate.features``) or a ``DataSet`` (then ``problem`` must be ``features.problem``; CPU
     only). ``label_noise``: ``sigma^2`` of Gaussian label noise, default ``problem.label_noise``.
     ``backend``: ``"cpu"`` (numba, all cores) or ``"cuda"`` (numba-cuda, a GPU). ``seed``: the same
-    seed gives the same numbers on a backend whatever its thread count. ``progress``: optional
-    callable receiving the number of runs finished after each chunk. ``sampler``: ``"per-sample"``
+    seed gives the same numbers on a backend whatever its thread count. ``progress``: None (a
+    ``tqdm.auto`` bar once the runs take over 2 s, unless bars are off: ``theory.progress``),
+    True / False, or a callable receiving the number of runs finished after each chunk. ``sampler``: ``"per-sample"``
     draws every sample's features; ``"projected"`` (Gaussian features, either backend) draws the mini-batch
     gradient itself exactly in law from ``n + 2b`` normals per step instead of ``b n``
     (``simulate.features.projected_gradient``), so a step costs about as much at batch 64 as at
@@ -103,11 +104,13 @@ def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-b
     """
     spec = make_spec(problem, alpha, beta, batch, steps, runs, seed, method, features,
                      label_noise, every, quantile_levels, sampler)
-    if progress is not None and not callable(progress):
-        raise ValueError(f"progress must be None or a callable, got {progress!r}")
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
+        raise ValueError(f"progress must be None or a callable (or True / False), got {progress!r}")
     if backend == "cpu":
         from sgdyn.simulate.cpu import simulate_cpu
-        return simulate_cpu(spec, progress)
+        from sgdyn.theory.progress import bar
+        with bar(progress, spec.runs, "simulate", "run") as update:
+            return simulate_cpu(spec, update)
     if backend == "cuda":
         if spec.features == "data":
             raise ValueError("backend 'cuda' does not support a DataSet; use backend='cpu'")
@@ -117,7 +120,7 @@ def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-b
             raise ValueError(f"backend 'cuda' needs numba-cuda and a GPU ({exc}); "
                              "use backend='cpu'") from None
         out = simulate_cuda(spec)
-        if progress is not None:
+        if callable(progress):
             progress(spec.runs)
         return out
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

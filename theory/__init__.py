@@ -1,10 +1,29 @@
 """sgdyn.theory: the mathematics of mini-batch (momentum) SGD on linear models.
 
-Conventions follow THEORY.md section 0: population loss ``L = 1/2 sum_k lambda_k E[e_k^2]``
-(+ ``sigma^2/2`` with label noise), heavy ball ``v <- beta v - alpha g, w <- w + v``.
+Conventions (``docs/theory.md``, "Conventions"): population loss
+``L = 1/2 sum_k lambda_k E[e_k^2]`` (+ ``sigma^2/2`` with label noise), heavy ball
+``v <- beta v - alpha g, w <- w + v``.
+
+The names below are imported on first use (PEP 562), so ``import sgdyn.theory.problem`` does not
+pay for sympy: a command that never derives anything symbolically never imports it.
 """
-from sgdyn.theory.problem import Problem
-from sgdyn.theory.noise import NoiseModel, GAUSSIAN
-from sgdyn.theory.methods import Method, get_method, METHODS
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {"Problem": "problem", "NoiseModel": "noise", "GAUSSIAN": "noise", "Method": "methods",
+         "get_method": "methods", "METHODS": "methods"}
 
 __all__ = ["Problem", "NoiseModel", "GAUSSIAN", "Method", "get_method", "METHODS"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
