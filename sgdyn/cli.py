@@ -1,21 +1,32 @@
-"""``sgdyn <command>``: one module per command under ``sgdyn/commands`` (each defines
-``register(subparsers)`` and sets ``func``). Bad input prints one line and exits with code 2."""
+"""``sgdyn <command>``: one module per command under ``sgdyn/commands`` (each defines ``COMMAND``,
+``HELP`` and ``register(subparsers)``, which sets ``func``). Bad input prints one line and exits
+with code 2.
+
+Start-up stays short: a command module imports only the standard library and this module at its
+top (its numerical work imports numpy, numba, sympy or matplotlib inside ``run``), and only the
+requested command's parser is built (the others are listed with their one-line help), so
+``sgdyn --help`` imports no numerical package at all (``tests/sgdyn/test_startup.py``).
+"""
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib
+import io
 import json
 import math
 import os
 import sys
 
-from sgdyn.theory.methods import METHODS
-from sgdyn.theory.noise import NoiseModel
-from sgdyn.theory.problem import Problem
-
 COMMAND_MODULES = ("loss", "derive", "critical_lr", "critical_batch", "rate", "optimize", "simulate",
                    "validate", "momentum_gap", "adaptive_batch", "sweep", "sam_edge", "edge", "eos",
                    "lr_sweep", "phase_diagram", "plot", "phases")
+
+DESCRIPTION = ("sgdyn: the expected loss dynamics of mini-batch SGD / momentum on linear models "
+               "(exact SE theory, stability, optima) and Monte Carlo runs to check them. "
+               "'sgdyn COMMAND --help' for a command's flags.")
+# what the running command was called with (set by ``main``): echoed by print_json / print_csv
+_RUN: dict = {}
 
 
 class UsageError(ValueError):
@@ -24,6 +35,7 @@ class UsageError(ValueError):
 
 def add_problem_args(p: argparse.ArgumentParser, *, hyper: tuple[str, ...] = ("alpha", "beta", "batch")):
     """The flags every theory/simulation command shares (problem, noise, method, hyperparameters)."""
+    from sgdyn.theory.methods import METHODS
     p.add_argument("--problem", required=True,
                    help="file (.json/.npz with eigenvalues, initial[, label_noise, data_size]) "
                         "or powerlaw:nu=..,kappa=..,n=..")
@@ -39,67 +51,226 @@ def add_problem_args(p: argparse.ArgumentParser, *, hyper: tuple[str, ...] = ("a
     p.add_argument("--label-noise", type=float, default=None, help="label-noise variance sigma^2")
     p.add_argument("--data-size", type=float, default=None,
                    help="batches drawn without replacement from N data points")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_args(p)
 
 
-def problem_from_args(args) -> Problem:
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    """``--json`` and ``--csv`` (one of them): machine-readable output that echoes the inputs."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true",
+                   help="print one JSON object (with the inputs and the package version)")
+    g.add_argument("--csv", action="store_true",
+                   help="print a CSV table ('#' lines first: the inputs, the package version and "
+                        "the scalar results)")
+
+
+def problem_from_args(args):
+    from sgdyn.theory.problem import Problem
     problem = Problem.parse(args.problem)
     changes = {}
     if args.label_noise is not None:
         changes["label_noise"] = args.label_noise
     if args.data_size is not None:
         changes["data_size"] = args.data_size
-    return problem.replace(**changes) if changes else problem
+    problem = problem.replace(**changes) if changes else problem
+    _RUN["problem"] = problem
+    return problem
 
 
-def noise_from_args(args) -> NoiseModel:
-    return NoiseModel(args.tau1, args.tau2)
+def noise_from_args(args):
+    from sgdyn.theory.noise import NoiseModel
+    noise = NoiseModel(args.tau1, args.tau2)
+    _RUN["noise"] = noise
+    return noise
+
+
+def modes_text(problem) -> str:
+    """"1000 modes", or for a grouped spectrum (entries standing for several equal modes)
+    "1e+08 modes in 1000 groups": a group is not a mode."""
+    if problem.has_multiplicity:
+        return f"{problem.total_modes:.6g} modes in {problem.n_modes} groups"
+    return f"{problem.n_modes} modes"
 
 
 def add_figure_run_args(p: argparse.ArgumentParser) -> None:
-    """``--seed``, ``--out FIGURE`` and ``--json``: the flags of the network-simulation commands."""
+    """``--seed``, ``--out FIGURE``, ``--json`` / ``--csv``: the flags of the network-simulation
+    commands."""
     p.add_argument("--seed", type=float, default=0)
     p.add_argument("--out", default=None, help="figure file (.png, .svg or .pdf)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_args(p)
 
 
 def check_figure_path(args) -> None:
     """Refuse a bad ``--out`` before any simulation runs (matplotlib is imported only then)."""
     if args.out is not None:
-        from sgdyn.plots_edges import check_path
-        check_path(args.out)
+        from sgdyn.figures import check_out
+        check_out(args.out)
+
+
+# -- machine-readable output ----------------------------------------------------------------------
+def _clean(v):
+    """JSON-ready: numpy scalars and arrays to Python, non-finite floats to None."""
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        v = v.tolist()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def run_inputs() -> dict:
+    """What the running command was given: its name, every flag, the problem it resolved to
+    (name, modes, Tr H, label noise, data size) and the package version."""
+    from sgdyn import __version__
+    args = _RUN.get("args")
+    out = {}
+    if args is not None:
+        flags = {k: v for k, v in vars(args).items()
+                 if k not in ("func", "json", "csv", "command", "no_progress") and not callable(v)}
+        out["command"] = _RUN.get("command")
+        out["flags"] = flags
+    problem = _RUN.get("problem")
+    if problem is not None:
+        out["problem"] = {"name": problem.name, "n_modes": problem.n_modes,
+                          "total_modes": problem.total_modes, "trace": problem.trace,
+                          "label_noise": problem.label_noise, "data_size": problem.data_size}
+    noise = _RUN.get("noise")
+    if noise is not None:
+        out["noise"] = {"model": "SE", "tau1": noise.tau1, "tau2": noise.tau2}
+    out["sgdyn_version"] = __version__
+    return out
 
 
 def print_json(obj) -> None:
-    """Strict JSON (non-finite floats become null, never NaN/Infinity tokens)."""
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
+    """Strict JSON (non-finite floats become null, never NaN/Infinity tokens). A dict gains an
+    ``inputs`` entry (``run_inputs``) so that the file explains itself."""
+    if isinstance(obj, dict) and "inputs" not in obj:
+        obj = {**obj, "inputs": run_inputs()}
+    print(json.dumps(_clean(obj), allow_nan=False))
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    return str(v)
+
+
+def _flatten(obj, prefix=""):
+    for k, v in obj.items():
+        name = f"{prefix}{k}"
         if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-    print(json.dumps(clean(obj), allow_nan=False))
+            yield from _flatten(v, name + ".")
+        else:
+            yield name, v
 
 
+def csv_text(obj: dict, table: dict | None = None) -> str:
+    """CSV of a result. ``table``: the columns (name -> equal-length sequences); by default the
+    1-D lists of ``obj`` that share the longest length (a list of such lists, e.g. quantiles,
+    gives one column per row, ``name[i]``). Everything else (scalars, other lists, the inputs)
+    goes into ``# name: JSON`` lines above the header; with no column at all the scalars form a
+    one-row table. Floats are written exactly (``repr``); ``inf`` as ``inf``, nan / None empty.
+    """
+    items = dict(_flatten(_clean(obj)))
+    if table is None:
+        def is_column(v):
+            return isinstance(v, list) and v and all(not isinstance(x, (list, dict)) for x in v)
+
+        def is_block(v):
+            return (isinstance(v, list) and v and all(is_column(r) for r in v)
+                    and len({len(r) for r in v}) == 1)
+        lengths = [len(v) for v in items.values() if is_column(v)] + \
+            [len(v[0]) for v in items.values() if is_block(v)]
+        table = {}
+        if lengths:
+            n = max(lengths)
+            for k, v in list(items.items()):
+                if is_column(v) and len(v) == n:
+                    table[k] = items.pop(k)
+                elif is_block(v) and len(v[0]) == n:
+                    for i, row in enumerate(items.pop(k)):
+                        table[f"{k}[{i}]"] = row
+        else:
+            table = {k: [items.pop(k)] for k in list(items)
+                     if not isinstance(items[k], (list, dict))}
+    else:
+        table = {k: _clean(list(v)) for k, v in table.items()}
+        sizes = {len(v) for v in table.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"csv table columns must have one length, got {sorted(sizes)}")
+        for k in table:
+            items.pop(k, None)
+    buf = io.StringIO()
+    for k, v in _flatten({"inputs": run_inputs(), **{k: v for k, v in items.items()
+                                                     if k not in ("inputs",)}}):
+        buf.write(f"# {k}: {json.dumps(_clean(v), allow_nan=False)}\n")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(list(table))
+    for row in zip(*table.values()):
+        w.writerow([_cell(x) for x in row])
+    return buf.getvalue()
+
+
+def print_csv(obj: dict, table: dict | None = None) -> None:
+    sys.stdout.write(csv_text(obj, table))
+
+
+def print_result(args, obj: dict, table: dict | None = None) -> bool:
+    """Print ``obj`` as JSON (``--json``) or CSV (``--csv``, columns ``table`` if given); False if
+    neither was asked (then the command prints its text)."""
+    if getattr(args, "json", False):
+        print_json(obj)
+        return True
+    if getattr(args, "csv", False):
+        print_csv(obj, table)
+        return True
+    return False
+
+
+# -- the parser -----------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sgdyn", description=__doc__.splitlines()[0])
+def _command_module(name: str):
+    return importlib.import_module(f"sgdyn.commands.{name}")
+
+
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The parser. With ``argv`` given, only the command it names gets its full parser (the
+    others stay one-line entries of ``sgdyn --help``); without it, every command's."""
+    parser = _Parser(prog="sgdyn", description=DESCRIPTION)
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (also: environment SGDYN_PROGRESS=0)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    wanted = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"sgdyn.commands.{name}").register(sub)
+        mod = _command_module(name)
+        if wanted is None or wanted == mod.COMMAND:
+            mod.register(sub)
+        else:
+            sub.add_parser(mod.COMMAND, help=mod.HELP, add_help=False)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _RUN.clear()
     try:
-        args = build_parser().parse_args(argv)
-        return int(args.func(args) or 0)
+        args = build_parser(argv).parse_args(argv)
+        _RUN.update(args=args, command=args.command)
+        from sgdyn.theory import progress
+        quiet = args.no_progress or getattr(args, "quiet", False) or not sys.stderr.isatty()
+        with progress.enabled(False if quiet else None):
+            return int(args.func(args) or 0)
     except ValueError as exc:   # UsageError included: bad input is one line and exit code 2
         msg = " ".join(str(exc).split())
         print(f"sgdyn: error: {msg}", file=sys.stderr)
@@ -107,3 +278,5 @@ def main(argv=None) -> int:
     except BrokenPipeError:     # output piped into e.g. `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        _RUN.clear()

@@ -1,5 +1,5 @@
 """The loss after a fixed number of steps, minimised over (alpha, beta): where negative momentum
-wins (THEORY.md section 1; docs/negative_momentum.md).
+wins (docs/negative_momentum.md; docs/theory.md, "Rates and negative momentum").
 
 The asymptotic *rate* is the wrong yardstick for power-law problems: there the loss decays like a
 power of t, and in the noise-dominated phase (``zeta > 2 - 1/nu``) its renewal form
@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
-from scipy import optimize
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import OVERFLOW_GUARD, _padded, _second_moment_recursion, renewal_sequences
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.progress import bar, chunks
 from sgdyn.theory.stability import _critical_alphas, _setup
 from sgdyn.theory.system import ModeSystem
 from sgdyn.theory.transfer import GeneratingFunctions
@@ -48,25 +49,33 @@ def _final_losses_serial(A, coupling, source, drive, loss, X0, floor, steps, gua
 
 
 def final_losses(problem: Problem, alphas, betas, batch, steps, method="heavy-ball",
-                 noise: NoiseModel = GAUSSIAN) -> np.ndarray:
-    """Exact ``L_T`` for each (alpha, beta) pair (same shape), inf where it blew past 1e200."""
-    alphas, betas = np.broadcast_arrays(np.asarray(alphas, float), np.asarray(betas, float))
-    arrs = [ModeSystem.build(problem, a, b, batch, method, noise).arrays()
-            for a, b in zip(alphas.ravel(), betas.ravel())]
+                 noise: NoiseModel = GAUSSIAN, progress=None) -> np.ndarray:
+    """Exact ``L_T`` for each (alpha, beta) pair (same shape), inf where it blew past 1e200.
 
-    def stack(name, axes):
-        return np.ascontiguousarray(np.stack([_padded(getattr(r, name), axes) for r in arrs]))
+    The points go through the kernel in about 20 chunks (memory O(chunk N), not O(points N));
+    ``progress``: a bar over the points (``theory.progress``; None: after 2 s, if bars are on)."""
+    alphas, betas = np.broadcast_arrays(np.asarray(alphas, float), np.asarray(betas, float))
+    T = checks.integer("steps", steps, 0)
+    flat_a, flat_b = alphas.ravel(), betas.ravel()
     out = np.empty(alphas.size)
-    # threads pay off for grids; a single point avoids the parallel launch overhead
-    kernel = _final_losses_parallel if alphas.size >= 16 else _final_losses_serial
-    kernel(stack("A", 2), stack("coupling", 1), stack("source", 1), stack("drive", 1),
-                  stack("loss", 1), stack("X0", 1), arrs[0].floor, checks.integer("steps", steps, 0),
-                  OVERFLOW_GUARD, out)
+    with bar(progress, alphas.size, "L_T", "pt") as update:
+        for start, stop in chunks(alphas.size, 20, 64):
+            arrs = [ModeSystem.build(problem, a, b, batch, method, noise).arrays()
+                    for a, b in zip(flat_a[start:stop], flat_b[start:stop])]
+
+            def stack(name, axes):
+                return np.ascontiguousarray(np.stack([_padded(getattr(r, name), axes) for r in arrs]))
+            # threads pay off for grids; a single point avoids the parallel launch overhead
+            kernel = _final_losses_parallel if stop - start >= 16 else _final_losses_serial
+            kernel(stack("A", 2), stack("coupling", 1), stack("source", 1), stack("drive", 1),
+                   stack("loss", 1), stack("X0", 1), arrs[0].floor, T, OVERFLOW_GUARD,
+                   out[start:stop])
+            update(stop - start)
     return out.reshape(alphas.shape)
 
 
 @dataclass(frozen=True)
-class HorizonOptimum:
+class HorizonOptimum(Result):
     alpha: float
     beta: float
     loss: float               # L_T at the optimum
@@ -80,6 +89,8 @@ class HorizonOptimum:
         """Relative loss reduction against the best plain-SGD run: 1 - L_T / L_T(beta = 0)."""
         return 1.0 - self.loss / self.loss_beta0
 
+    _properties = ("gain",)
+
 
 def _sigmoid(s):
     return 0.5 * (1.0 + np.tanh(0.5 * s))
@@ -87,14 +98,17 @@ def _sigmoid(s):
 
 def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="heavy-ball",
                                        noise: NoiseModel = GAUSSIAN,
-                                       grid: tuple[int, int] = (21, 15)) -> HorizonOptimum:
+                                       grid: tuple[int, int] = (21, 15),
+                                       progress=None) -> HorizonOptimum:
     """(alpha, beta) minimising the exact expected loss ``L_T`` after ``steps`` steps.
 
     Global stage: ``beta`` on ``grid[0]`` points of [-0.9, 0.9] and ``alpha = alpha_crit(beta) *
     sigmoid(s)``, s on ``grid[1]`` points of [-4, 5] (every grid point converges); local stage:
     Nelder-Mead on (atanh(beta), log alpha) from the best grid point. The same two stages at
-    beta = 0 (Brent in log alpha) give the plain-SGD reference ``loss_beta0``.
+    beta = 0 (Brent in log alpha) give the plain-SGD reference ``loss_beta0``. ``progress``: a
+    bar over the loss evaluations (``theory.progress``).
     """
+    from scipy import optimize
     m = _setup(problem, method, noise)
     if not m.has_momentum:
         raise ValueError(f"method must have a momentum parameter, got {m.name!r}")
@@ -109,25 +123,27 @@ def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="h
     ss = np.linspace(-4.0, 5.0, grid[1])
     A = crit[:, None] * _sigmoid(ss)[None, :]
     B = np.broadcast_to(betas[:, None], A.shape)
-    L = final_losses(problem, A, B, bsz, T, m.name, noise)
+    with bar(progress, A.size + 250, "optimize (horizon)", "pt") as update:
+        L = final_losses(problem, A, B, bsz, T, m.name, noise, progress=update)
 
-    def f(v):
-        a, bt = float(np.exp(v[1])), float(np.tanh(v[0]))
-        if not abs(bt) < 1.0:
-            return np.inf
-        return float(final_losses(problem, a, bt, bsz, T, m.name, noise))
-    i, j = np.unravel_index(np.argmin(L), L.shape)
-    x0 = np.array([np.arctanh(betas[i]), np.log(A[i, j])])
-    # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0
-    simplex = x0 + np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1]])
-    res = optimize.minimize(f, x0, method="Nelder-Mead",
-                            options={"xatol": 1e-5, "fatol": 0.0, "maxiter": 200,
-                                     "initial_simplex": simplex})
-    i0 = int(np.nonzero(betas == 0.0)[0][0])
-    j0 = int(np.argmin(L[i0]))
-    lo, hi = np.log(A[i0, max(j0 - 1, 0)]), np.log(A[i0, min(j0 + 1, len(ss) - 1)])
-    r0 = optimize.minimize_scalar(lambda v: f(np.array([0.0, v])), bounds=(lo, hi),
-                                  method="bounded", options={"xatol": 1e-6})
+        def f(v):
+            update(1)
+            a, bt = float(np.exp(v[1])), float(np.tanh(v[0]))
+            if not abs(bt) < 1.0:
+                return np.inf
+            return float(final_losses(problem, a, bt, bsz, T, m.name, noise, progress=False))
+        i, j = np.unravel_index(np.argmin(L), L.shape)
+        x0 = np.array([np.arctanh(betas[i]), np.log(A[i, j])])
+        # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0
+        simplex = x0 + np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1]])
+        res = optimize.minimize(f, x0, method="Nelder-Mead",
+                                options={"xatol": 1e-5, "fatol": 0.0, "maxiter": 200,
+                                         "initial_simplex": simplex})
+        i0 = int(np.nonzero(betas == 0.0)[0][0])
+        j0 = int(np.argmin(L[i0]))
+        lo, hi = np.log(A[i0, max(j0 - 1, 0)]), np.log(A[i0, min(j0 + 1, len(ss) - 1)])
+        r0 = optimize.minimize_scalar(lambda v: f(np.array([0.0, v])), bounds=(lo, hi),
+                                      method="bounded", options={"xatol": 1e-6})
     a0, l0 = (float(np.exp(r0.x)), float(r0.fun)) if r0.fun <= L[i0, j0] else \
         (float(A[i0, j0]), float(L[i0, j0]))
     a, bt, lb = (float(np.exp(res.x[1])), float(np.tanh(res.x[0])), float(res.fun)) \
@@ -136,7 +152,7 @@ def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="h
 
 
 @dataclass(frozen=True)
-class NoiseDecomposition:
+class NoiseDecomposition(Result):
     """The pieces of the noise-phase asymptote ``L_T ~ V(1) U_T / (2 (1 - U(1))^2)``."""
 
     noise_feedback: float     # U(1)
@@ -162,5 +178,5 @@ def noise_decomposition(problem: Problem, alpha, beta, batch, steps, method="hea
     U1 = float(gf.U(np.array(1.0)))
     V1 = float(gf.V(np.array(1.0)))
     UT = float(renewal_sequences(s, T)[1][-1])
-    LT = float(final_losses(problem, alpha, beta, batch, T, method, noise))
+    LT = float(final_losses(problem, alpha, beta, batch, T, method, noise, progress=False))
     return NoiseDecomposition(U1, V1, UT, V1 * UT / (2 * (1 - U1) ** 2), LT)

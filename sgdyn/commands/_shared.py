@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from sgdyn.cli import add_output_args
+
 
 def float_list(text: str) -> list[float]:
     """argparse type: comma-separated floats."""
@@ -23,4 +25,4 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-noise", type=float, default=None, help="label-noise variance sigma^2")
     p.add_argument("--data-size", type=float, default=None,
                    help="batches drawn without replacement from N data points")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_args(p)

@@ -1,13 +1,15 @@
 """``sgdyn loss``: the expected loss curve from the theory."""
 from __future__ import annotations
 
-from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
-from sgdyn.theory import checks
-from sgdyn.theory.dynamics import ROUTES, loss_curve
+from sgdyn.cli import add_problem_args, modes_text, noise_from_args, print_result, problem_from_args
+
+COMMAND = "loss"
+HELP = "expected loss curve L_0..L_T (SE theory)"
 
 
 def register(sub):
-    p = sub.add_parser("loss", help="expected loss curve L_0..L_T (SE theory)")
+    from sgdyn.theory.dynamics import ROUTES
+    p = sub.add_parser(COMMAND, help=HELP)
     add_problem_args(p)
     p.add_argument("--steps", type=float, required=True, help="number of steps T >= 0")
     p.add_argument("--route", choices=ROUTES, default="recursion")
@@ -15,17 +17,19 @@ def register(sub):
 
 
 def run(args) -> int:
+    from sgdyn.theory import checks
+    from sgdyn.theory.dynamics import loss_curve
     problem = problem_from_args(args)
     curve = loss_curve(problem, args.alpha, args.beta, checks.integer("batch", args.batch, 1),
                        checks.integer("steps", args.steps, 0), method=args.method,
                        noise=noise_from_args(args), route=args.route)
-    if args.json:
-        print_json({"loss": curve.loss.tolist(), "diverges": curve.diverges, "rate": curve.rate,
-                    "limited_by": curve.limited_by, "reason": curve.reason,
-                    "stopped_early": curve.stopped_early})
+    result = {"loss": curve.loss.tolist(), "diverges": curve.diverges, "rate": curve.rate,
+              "limited_by": curve.limited_by, "reason": curve.reason,
+              "stopped_early": curve.stopped_early}
+    if print_result(args, result, {"step": range(curve.loss.size), "loss": curve.loss}):
         return 0
     L = curve.loss
-    print(f"problem {problem.name}: {problem.n_modes} modes, Tr H = {problem.trace:.6g}, "
+    print(f"problem {problem.name}: {modes_text(problem)}, Tr H = {problem.trace:.6g}, "
           f"label noise {problem.label_noise:g}")
     print(f"{args.method}, alpha = {args.alpha:g}, beta = {args.beta:g}, batch = {int(args.batch)}, "
           f"tau = ({args.tau1:g}, {args.tau2:g})")

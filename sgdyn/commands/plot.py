@@ -2,18 +2,15 @@
 curves (theory against Monte Carlo) as figures."""
 from __future__ import annotations
 
-import numpy as np
-
-from sgdyn import plots
-from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
+from sgdyn.cli import add_output_args, add_problem_args, noise_from_args, print_result, problem_from_args
 from sgdyn.commands.phase_diagram import add_out_arg
-from sgdyn.theory import checks
-from sgdyn.theory.asymptotics import phases
-from sgdyn.theory.methods import METHODS
-from sgdyn.theory.noise import NoiseModel
+
+COMMAND = "plot"
+HELP = "figures: critical-lr, phase-plane, loss-curves"
 
 
-def _floats(name: str, text: str) -> np.ndarray:
+def _floats(name: str, text: str):
+    import numpy as np
     try:
         return np.array([float(v) for v in text.split(",")])
     except ValueError:
@@ -21,7 +18,8 @@ def _floats(name: str, text: str) -> np.ndarray:
 
 
 def register(sub):
-    p = sub.add_parser("plot", help="figures: critical-lr, phase-plane, loss-curves")
+    from sgdyn.theory.methods import METHODS
+    p = sub.add_parser(COMMAND, help=HELP)
     kinds = p.add_subparsers(dest="kind", required=True)
 
     c = kinds.add_parser("critical-lr", help="critical effective lr against batch size (log axes)")
@@ -40,7 +38,7 @@ def register(sub):
     f.add_argument("--method", choices=sorted(METHODS), default="heavy-ball")
     f.add_argument("--tau1", type=float, default=1.0)
     f.add_argument("--tau2", type=float, default=-1.0)
-    f.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_args(f)
     add_out_arg(f)
     f.set_defaults(func=run_phase_plane)
 
@@ -57,27 +55,33 @@ def register(sub):
     lc.set_defaults(func=run_loss_curves)
 
 
-def _report(args, summary, text):
-    if args.json:
-        print_json(dict(out=args.out, **summary))
-    else:
+def _report(args, summary, text, table=None):
+    if not print_result(args, dict(out=args.out, **summary), table):
         print(f"wrote {args.out}: {text}")
     return 0
 
 
 def run_critical_lr(args) -> int:
+    from sgdyn import plots
     plots.check_out(args.out)
     fig, d = plots.critical_lr_vs_batch(problem_from_args(args), _floats("batches", args.batches),
                                         _floats("betas", args.betas), args.method,
                                         noise_from_args(args))
     plots.save(fig, args.out)
+    table = {"beta": [float(b) for b in d.betas for _ in d.batches],
+             "batch": [int(n) for _ in d.betas for n in d.batches],
+             "alpha_eff_crit": d.alpha_eff_crit.ravel(),
+             "limited_by": [w for row in d.limited_by for w in row]}
     return _report(args, {"batches": d.batches.tolist(), "betas": d.betas.tolist(),
                           "alpha_eff_crit": d.alpha_eff_crit.tolist(),
                           "reference": d.reference.tolist()},
-                   f"{d.betas.size} curves over {d.batches.size} batch sizes")
+                   f"{d.betas.size} curves over {d.batches.size} batch sizes", table)
 
 
 def run_phase_plane(args) -> int:
+    from sgdyn import plots
+    from sgdyn.theory import checks
+    from sgdyn.theory.noise import NoiseModel
     plots.check_out(args.out)
     fig, d = plots.phase_plane(args.alpha, args.beta, checks.integer("batch", args.batch, 1),
                                checks.integer("n", args.n, 1), method=args.method,
@@ -90,6 +94,9 @@ def run_phase_plane(args) -> int:
 
 
 def run_loss_curves(args) -> int:
+    from sgdyn import plots
+    from sgdyn.theory import checks
+    from sgdyn.theory.asymptotics import phases
     plots.check_out(args.out)
     problem = problem_from_args(args)
     noise = noise_from_args(args)

@@ -1,14 +1,15 @@
 """``sgdyn validate``: theory vs Monte Carlo with a verdict (exit 0 only when they agree)."""
 from __future__ import annotations
 
-from sgdyn.cli import print_json
-from sgdyn.commands.simulate import Progress, add_simulation_args, common_args
-from sgdyn.validate import validate
-from sgdyn.theory.noise import NoiseModel
+from sgdyn.cli import print_result
+from sgdyn.commands.simulate import add_simulation_args, common_args
+
+COMMAND = "validate"
+HELP = "theory vs Monte Carlo per checkpoint, with a verdict"
 
 
 def register(sub):
-    p = sub.add_parser("validate", help="theory vs Monte Carlo per checkpoint, with a verdict")
+    p = sub.add_parser(COMMAND, help=HELP)
     add_simulation_args(p)
     p.add_argument("--z-threshold", type=float, default=4.0,
                    help="agreement bound in standard errors (default 4)")
@@ -16,6 +17,8 @@ def register(sub):
 
 
 def run(args) -> int:
+    from sgdyn.theory.noise import NoiseModel
+    from sgdyn.validate import validate
     if args.backend != "cpu":
         raise ValueError("--backend: validate runs on the CPU backend, whose per-run losses the "
                          "heavy-tail diagnostic needs")
@@ -25,17 +28,16 @@ def run(args) -> int:
     if args.label_noise is not None:
         kw["problem"] = kw["problem"].replace(label_noise=args.label_noise)
     noise = None if args.tau1 is None else NoiseModel(args.tau1, args.tau2)
-    with Progress(args, kw["runs"]) as progress:
-        rep = validate(**kw, noise=noise, z_threshold=args.z_threshold, progress=progress)
+    rep = validate(**kw, noise=noise, z_threshold=args.z_threshold)
     code = 0 if rep.agrees else 1
-    if args.json:
-        print_json({"verdict": rep.verdict, "evidence": rep.evidence, "steps": rep.steps.tolist(),
-                    "theory": rep.theory.tolist(), "mean": rep.mean.tolist(),
-                    "stderr": rep.stderr.tolist(), "z": rep.z.tolist(),
-                    "tail_index": rep.tail_index.tolist(), "top_share": rep.top_share.tolist(),
-                    "heavy_tailed": rep.heavy_tailed.tolist(),
-                    "diverged_runs": rep.trajectories.diverged_runs,
-                    "tau1": rep.noise.tau1, "tau2": rep.noise.tau2})
+    result = {"verdict": rep.verdict, "evidence": rep.evidence, "steps": rep.steps.tolist(),
+              "theory": rep.theory.tolist(), "mean": rep.mean.tolist(),
+              "stderr": rep.stderr.tolist(), "z": rep.z.tolist(),
+              "tail_index": rep.tail_index.tolist(), "top_share": rep.top_share.tolist(),
+              "heavy_tailed": rep.heavy_tailed.tolist(),
+              "diverged_runs": rep.trajectories.diverged_runs,
+              "tau1": rep.noise.tau1, "tau2": rep.noise.tau2}
+    if print_result(args, result):
         return code
     print(f"theory: SE noise tau = ({rep.noise.tau1:g}, {rep.noise.tau2:g}); Monte Carlo: "
           f"{kw['runs']} runs of {args.features} features, seed {kw['seed']}")
