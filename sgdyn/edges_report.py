@@ -18,6 +18,7 @@ import numpy as np
 
 from sgdyn.simulate import networks
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.edges import (balanced_factorisation, deterministic_edge, flattest_matrix_minimum, sam_edge,
                           scalar_network_edge)
 
@@ -26,8 +27,10 @@ _THEORY_METHOD = {"gd": "sgd", "heavy-ball": "heavy-ball", "sam": "sgd"}
 
 
 @dataclass(frozen=True)
-class LrSweep:
+class LrSweep(Result):
     """GD from ``runs`` initialisations at ``eta = ratio * eta_crit`` for each ratio."""
+    _dims = {"grad_norm_quartiles": ("quartile", "ratio")}
+    _properties = ("transition_ratio",)
 
     model: str
     depth: int
@@ -98,8 +101,9 @@ def matrix_lr_sweep(target, depth, ratios, runs=100, steps=20_000, spread=0.1, s
 
 
 @dataclass(frozen=True)
-class EdgeTrace:
+class EdgeTrace(Result):
     """One run: sharpness, loss and ``||g||`` every ``every`` steps, with the predicted edges."""
+    _dims = {"sam_edge": ("step",), "sharpness": ("step",), "grad_norm": ("step",)}
 
     model: str
     optimizer: str

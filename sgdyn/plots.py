@@ -102,6 +102,7 @@ class RegionData(Result):
     _dims = {"values": ("beta", "alpha"), "alpha_crit": ("beta",), "mode_edge": ("beta",),
              "boundary_values": ("beta",), "noise_boundary": ("boundary_point", "alpha_beta"),
              "optimum": ("alpha_beta",)}
+    _table = ("beta", "alpha")
 
 
 def default_betas(optimum_beta: float, n: int = 77, beta_range=DEFAULT_BETA_RANGE) -> np.ndarray:
@@ -261,6 +262,9 @@ class CriticalLRData(Result):
     mode_edge: np.ndarray       # (n_beta,) noiseless edge in alpha_eff (dotted lines)
     reference: np.ndarray       # (n_b,) 2 / (tau1 gamma Tr H): 2 b / (tau1 Tr H) for i.i.d. batches
 
+    _dims = {"alpha_eff_crit": ("beta", "batch"), "limited_by": ("beta", "batch"),
+             "mode_edge": ("beta",), "reference": ("batch",)}
+
 
 def critical_lr_vs_batch(problem: Problem, batches, betas=(0.0,), method="heavy-ball",
                          noise: NoiseModel = GAUSSIAN, ax=None) -> tuple["Figure", CriticalLRData]:
@@ -319,6 +323,9 @@ class PhasePlaneData(Result):
     beta: float
     batch: int
     n: int
+
+    _dims = {"boundary": ("nu",), "noise_feedback": ("nu",), "phase": ("zeta", "nu")}
+    _table = ("zeta", "nu")
 
 
 def phase_plane(alpha, beta, batch, n, nus=None, zetas=None, marks=(), method="heavy-ball",
@@ -406,6 +413,8 @@ class LossCurveData(Result):
     diverged_runs: int
     asymptote_labels: tuple     # labels of the asymptotes drawn
     transition: float | None    # marked transition time
+
+    _dims = {"theory": ("t",), "asymptote_labels": ("asymptote",), "quantile_levels": ("band",)}
 
 
 def _evaluate(a, t):

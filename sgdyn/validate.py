@@ -31,6 +31,7 @@ from sgdyn.simulate.run import make_spec
 from sgdyn.simulate.statistics import summarize
 from sgdyn.simulate.trajectories import Trajectories
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, estimate_tau
 from sgdyn.theory.problem import Problem
@@ -41,7 +42,9 @@ TAIL_INDEX_LIMIT = 2.0      # below it the loss has no finite variance: the stan
 
 
 @dataclass(frozen=True)
-class ValidationReport:
+class ValidationReport(Result):
+    _properties = ("agrees",)
+
     steps: np.ndarray           # recorded steps t
     theory: np.ndarray          # exact expected loss (inf past the step where a divergent curve stopped)
     mean: np.ndarray            # Monte Carlo mean over the live runs

@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.problem import Problem
 
 OPTIMIZERS = ("sgd", "heavy-ball", "adagrad", "adagrad-norm")
@@ -155,7 +156,7 @@ def _simulate(lam, e0, sigma, gaussian, optimizer, alpha, beta, adagrad_init, te
 
 
 @dataclass(frozen=True)
-class AdaptiveRun:
+class AdaptiveRun(Result):
     """Per-run records of a simulation (``runs`` rows).
 
     ``loss[r, t]`` population loss before step t (t = 0..T, ``inf`` after a run diverged);
@@ -163,6 +164,8 @@ class AdaptiveRun:
     ``request[r, t]``, ``norm_numerator[r, t]``, ``grad_sq[r, t]`` (t < T): the test's request and
     the norm test's statistics ``sum_j Var_i(G_ij)``, ``||g||^2`` on step t's batch.
     """
+    _dims = {"loss": ("run", "step"), "batch": ("run", "step"), "request": ("run", "update"),
+             "norm_numerator": ("run", "update"), "grad_sq": ("run", "update")}
 
     loss: np.ndarray
     batch: np.ndarray

@@ -32,6 +32,7 @@ import numba
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 
 MODELS = ("quadratic", "scalar-net", "matrix-net", "tanh-net")
 OPTIMIZERS = ("gd", "heavy-ball", "sam")
@@ -307,7 +308,7 @@ def _run_kernel(code, w0, d1, d2, dims, opt, eta, beta, rho, steps, tol, blowup,
 
 
 @dataclass(frozen=True)
-class NetworkRuns:
+class NetworkRuns(Result):
     """Outcome of ``runs`` independent full-batch runs.
 
     ``status``: 0 still moving at the last step (neither converged nor diverged), 1 converged
@@ -318,6 +319,11 @@ class NetworkRuns:
     loss, ``||g||`` and sharpness (0 where not tracked; a record after a run's stop repeats
     nothing: it is 0, so use ``stopped_at``).
     """
+    _dims = {"status": ("run",), "stopped_at": ("run",), "grad_norm": ("run",),
+             "final": ("run", "parameter"), "steps_recorded": ("step",),
+             "loss": ("run", "step"), "grad_trace": ("run", "step"),
+             "sharpness": ("run", "step")}
+    _coords = {"step": "steps_recorded"}
 
     model: str
     optimizer: str

@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.methods import get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
@@ -49,7 +50,7 @@ OVERFLOW_GUARD = 1e200
 
 
 @dataclass(frozen=True)
-class PopulationTests:
+class PopulationTests(Result):
     """Population batch sizes requested by each test at a fixed error ``e`` (module docstring)."""
 
     trace_cov: float       # tr Cov(G)
@@ -138,7 +139,7 @@ def _batched_recursion(A0, A1, coupling1, source1, drive, lam, loss, X0, floor, 
 
 
 @dataclass(frozen=True)
-class NormTestPrediction:
+class NormTestPrediction(Result):
     """Second-moment prediction along a run (t = 0..T; arrays may stop early if it diverges).
 
     ``batch[t]`` is the batch used at step t (``batch[T]`` the next one), ``samples[t]`` the

@@ -14,9 +14,9 @@ dataclass keeps its own fields and constructor). It gives
   there (``pip install "sgdyn[export]"``).
 
 A result class may name its arrays' dimensions in ``_dims`` (``{"values": ("beta", "alpha")}``),
-the coordinate field of a dimension in ``_coords`` (``{"beta": "betas"}``) and properties worth
-exporting in ``_properties``; by default the field names below decide (``loss``, ``mean``, ...
-lie along ``step``).
+the coordinate field of a dimension in ``_coords`` (``{"beta": "betas"}``), the dimensions of its
+table in ``_table`` and properties worth exporting in ``_properties``; by default the field names
+below decide (``loss``, ``mean``, ... lie along ``step``).
 
 ``Conditions`` is a tuple of sympy expressions (each ``> 0``) that renders as LaTeX.
 """
@@ -130,6 +130,7 @@ class Result:
     _dims: dict = {}
     _coords: dict = {}
     _properties: tuple = ()
+    _table: tuple = ()          # the dimensions of to_dataframe's table (default: the commonest)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -209,6 +210,21 @@ class Result:
             else:
                 arrays[name] = (self._dims_of(name, a.shape), a)
 
+    @staticmethod
+    def _consistent(arrays):
+        """Rename a dimension where two arrays give it different lengths (a curve stopped early
+        beside a full one): the later array gets ``dim:name``."""
+        sizes = {}
+        for name, (dims, v) in list(arrays.items()):
+            new = []
+            for d, n in zip(dims, np.shape(v)):
+                if sizes.setdefault(d, n) != n:
+                    d = f"{d}:{name}"
+                    sizes[d] = n
+                new.append(d)
+            arrays[name] = (tuple(new), v)
+        return arrays
+
     def _coordinates(self, arrays):
         """Pick coordinate arrays out of ``arrays``: {dim: values}."""
         coords = {}
@@ -227,32 +243,52 @@ class Result:
         except ImportError:
             raise ImportError('to_xarray needs xarray: pip install "sgdyn[export]"') from None
         arrays, scalars, texts = self._labelled()
-        coords = self._coordinates(arrays)
+        coords = self._coordinates(self._consistent(arrays))
         data = {k: (dims, v) for k, (dims, v) in arrays.items()}
         data.update({k: ((), v) for k, v in scalars.items()})
         attrs = {"result": type(self).__name__, "sgdyn_version": _version(), **texts}
         return xr.Dataset(data, coords={d: (d, v) for d, v in coords.items()}, attrs=attrs)
 
     def to_dataframe(self):
-        """A ``pandas.DataFrame`` of the arrays on the largest set of dimensions (index: their
-        coordinates, a MultiIndex for a grid), every number and string in ``.attrs``."""
+        """A ``pandas.DataFrame`` of the arrays on the dimensions most of them share (index: their
+        coordinates, a MultiIndex for a grid; an array with one more leading dimension, such as
+        the quantiles of a Monte Carlo run, becomes one column per entry of it, ``name[level]``),
+        every number and string in ``.attrs``."""
         try:
             import pandas as pd
         except ImportError:
             raise ImportError('to_dataframe needs pandas: pip install "sgdyn[export]"') from None
         arrays, scalars, texts = self._labelled()
-        coords = self._coordinates(arrays)
+        coords = self._coordinates(self._consistent(arrays))
         if not arrays:
             df = pd.DataFrame({k: [v] for k, v in {**scalars, **texts}.items()})
         else:
-            main = max((dims for dims, _ in arrays.values()),
-                       key=lambda dd: int(np.prod([self._size(dd, arrays, coords)])))
+            count: dict = {}
+            for dims, v in arrays.values():
+                count[dims] = count.get(dims, 0) + 1
+            main = tuple(self._table) or \
+                max(count, key=lambda dd: (count[dd], self._size(dd, arrays, coords)))
             shape = tuple(self._size((d,), arrays, coords) for d in main)
             levels = [coords.get(d, np.arange(n)) for d, n in zip(main, shape)]
             index = pd.Index(levels[0], name=main[0]) if len(main) == 1 else \
                 pd.MultiIndex.from_product(levels, names=list(main))
-            df = pd.DataFrame({k: np.asarray(v).reshape(-1) for k, (dims, v) in arrays.items()
-                               if dims == main}, index=index)
+            columns = {}
+            for k, (dims, v) in arrays.items():
+                v = np.asarray(v)
+                if dims == main:
+                    columns[k] = v.reshape(-1)
+                elif len(dims) < len(main) and set(dims) <= set(main):
+                    # e.g. alpha_crit(beta) beside values(beta, alpha): repeated along the rest
+                    order = [d for d in main if d in dims]
+                    w = np.moveaxis(v, [dims.index(d) for d in order], range(len(order)))
+                    shape_b = [shape[i] if d in dims else 1 for i, d in enumerate(main)]
+                    columns[k] = np.broadcast_to(w.reshape(shape_b), shape).reshape(-1)
+                elif len(dims) == len(main) + 1 and dims[1:] == main:
+                    lead = coords.get(dims[0], np.arange(v.shape[0]))
+                    for label, row in zip(lead, v):
+                        columns[f"{k}[{summary(label) if not isinstance(label, str) else label}]"] = \
+                            np.asarray(row).reshape(-1)
+            df = pd.DataFrame(columns, index=index)
         df.attrs.update({"result": type(self).__name__, "sgdyn_version": _version(), **texts,
                          **{k: (v.item() if isinstance(v, np.generic) else v) for k, v in scalars.items()}})
         return df

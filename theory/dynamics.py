@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.system import ModeArrays, ModeSystem
@@ -30,7 +31,7 @@ ROUTES = ("recursion", "generating-function")
 
 
 @dataclass(frozen=True)
-class LossCurve:
+class LossCurve(Result):
     loss: np.ndarray            # L_0 .. L_T, or up to the step where a divergent run was stopped
     steps_requested: int
     diverges: bool

@@ -41,6 +41,7 @@ import sympy as sp
 from scipy import linalg, optimize
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.symbolic import derive, mu
 
@@ -251,7 +252,7 @@ def sam_two_cycle_expr() -> sp.Expr:
 
 
 @dataclass(frozen=True)
-class SamTwoCycle:
+class SamTwoCycle(Result):
     amplitude: float     # a*: SAM alternates between +a* u_1 and -a* u_1
     grad_norm: float     # ||g|| on the cycle = lambda_1 a*
     edge: float          # SAM_edge(eta, rho, ||g||) on the cycle (= lambda_1 exactly)
@@ -274,7 +275,7 @@ def sam_two_cycle(eta, rho, top_eigenvalue) -> SamTwoCycle:
 
 
 @dataclass(frozen=True)
-class ScalarNetworkEdge:
+class ScalarNetworkEdge(Result):
     a: float             # mean x^2
     p: float             # mean(x y) / a: the product at every global minimum
     depth: int
@@ -342,7 +343,7 @@ def balanced_factorisation(target, depth: int, width: int) -> list[np.ndarray]:
 
 
 @dataclass(frozen=True)
-class FlatMinimum:
+class FlatMinimum(Result):
     sharpness: float           # smallest sharpness found over the gauge orbit
     critical_lr: float         # 2 / sharpness
     balanced_sharpness: float  # sharpness of the balanced factorisation

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
@@ -65,7 +66,7 @@ def _bisect_edge(stable, upper_start: float) -> float:
 
 
 @dataclass(frozen=True)
-class StabilityEdges:
+class StabilityEdges(Result):
     """Largest effective learning rate ``eta`` at which each method is stable.
 
     ``sgd_deterministic`` / ``momentum_deterministic``: every mode's deterministic map stable
@@ -159,13 +160,14 @@ def stationary_loss(problem: Problem, eta: float, beta: float, batch: int,
 
 
 @dataclass(frozen=True)
-class MomentumGap:
+class MomentumGap(Result):
     """Exact loss curves of SGD (lr ``eta``) and normalized heavy ball (``eta``, ``beta``).
 
     ``relative_gap[t] = |momentum_loss[t] - sgd_loss[t]| / sgd_loss[t]`` for ``t = 0..steps``,
     ``steps = ceil(horizon / eta)``; ``max_gap`` its maximum (``inf`` if either curve diverges)
     at ``max_gap_step``.
     """
+    _dims = {"sgd_loss": ("step",), "momentum_loss": ("step",), "relative_gap": ("step",)}
 
     eta: float
     beta: float
@@ -206,10 +208,11 @@ def momentum_gap(problem: Problem, eta: float, beta: float, batch: int, horizon:
 
 
 @dataclass(frozen=True)
-class GapScaling:
+class GapScaling(Result):
     """``max_gap(eta)`` along ``1 - beta = scale * eta^a`` and its log-log least-squares fit
     ``log max_gap = exponent * log eta + intercept`` (``exponent_stderr`` from the residuals;
     ``local_exponents`` are the slopes between neighbouring grid points)."""
+    _dims = {"betas": ("eta",), "gaps": ("eta",), "local_exponents": ("eta_interval",)}
 
     a: float
     scale: float

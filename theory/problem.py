@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 
 
 @dataclass(frozen=True)
-class Problem:
+class Problem(Result):
+    _properties = ("n_modes", "trace")
+
     eigenvalues: np.ndarray
     initial: np.ndarray
     label_noise: float = 0.0
