@@ -229,12 +229,14 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
                       optimizer: str = "sgd", beta: float = 0.0, test: str = "norm",
                       adaptive: bool = True, batch: int = 2, max_batch: int = 4096,
                       schedule=None, eta_test: float = 0.1, theta: float = 0.1, nu: float = 0.1,
-                      features: str = "gaussian", adagrad_init: float = 1e-8) -> AdaptiveRun:
+                      features: str = "gaussian", adagrad_init: float = 1e-8,
+                      progress=None) -> AdaptiveRun:
     """Simulate ``runs`` independent runs of ``steps`` steps (module docstring for the dynamics).
 
     ``adaptive=True``: start at ``batch`` and let ``test`` grow it up to ``max_batch``.
     ``adaptive=False``: use ``schedule`` (``steps`` batch sizes) or the constant ``batch``; the
     test's request is recorded but not followed. Batches need ``>= 2`` samples (sample variances).
+    ``progress``: a bar over the runs (``theory.progress``).
     """
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
@@ -275,8 +277,14 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
     loss = np.empty((runs, steps + 1))
     batches = np.empty((runs, steps + 1), dtype=np.int64)
     request, norm_num, grad_sq = (np.empty((runs, steps)) for _ in range(3))
-    _simulate(problem.eigenvalues, np.sqrt(problem.initial), np.sqrt(problem.label_noise),
-              feat == 0, opt, alpha, beta, adagrad_init, tst, bool(adaptive), eta_test, theta, nu,
-              sched, max_batch, seeds, loss, batches, request, norm_num, grad_sq)
+    from sgdyn.theory.progress import bar, chunks
+    # runs in chunks (each run has its own seed, so the numbers do not depend on the chunks)
+    with bar(progress, runs, "adaptive batch" if adaptive else "constant batch", "run") as update:
+        for a, b in chunks(runs, 20, 32):
+            _simulate(problem.eigenvalues, np.sqrt(problem.initial), np.sqrt(problem.label_noise),
+                      feat == 0, opt, alpha, beta, adagrad_init, tst, bool(adaptive), eta_test,
+                      theta, nu, sched, max_batch, seeds[a:b], loss[a:b], batches[a:b],
+                      request[a:b], norm_num[a:b], grad_sq[a:b])
+            update(b - a)
     return AdaptiveRun(loss, batches, request, norm_num, grad_sq, optimizer, test, bool(adaptive),
                        seed)
