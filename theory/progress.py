@@ -55,12 +55,12 @@ class Bar:
     ``progress`` contract of ``simulate.run``. Use as a context manager (closes the bar)."""
 
     def __init__(self, total, desc: str = "", unit: str = "it", show: bool | None = None,
-                 delay: float = DELAY):
+                 delay: float | None = None):
         self.total = int(total)
         self.desc = desc
         self.unit = unit
         self.show = is_enabled() if show is None else bool(show)
-        self.delay = float(delay)
+        self.delay = DELAY if delay is None else float(delay)
         self.done = 0
         self._start = time.perf_counter()
         self._bar = None
