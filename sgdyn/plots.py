@@ -116,16 +116,19 @@ def default_betas(optimum_beta: float, n: int = 77, beta_range=DEFAULT_BETA_RANG
     return np.linspace(lo, hi, checks.integer("n", n, 2))
 
 
-def _fill_grid(alphas, betas, shade, crit, edge_value):
+def _fill_grid(alphas, betas, shade, crit, edge_value, zero_value):
     """A boundary-fitted grid for the filled contours: in each row the points beyond
-    ``alpha_crit(beta)`` move onto it and take the boundary's value, so the filled area reaches
-    the drawn boundary curves (the polyline through (alpha_crit, beta)) instead of stopping at
-    the last grid point inside (a staircase)."""
+    ``alpha_crit(beta)`` move onto it and take the boundary's value, and a first column at
+    ``alpha = 0`` takes the limit there, so the filled area runs from the beta axis to the drawn
+    boundary curves (the polyline through (alpha_crit, beta)) instead of stopping at the grid
+    points inside (a staircase; nothing at all in rows whose alpha_crit is below the first grid
+    point, near beta = +-1)."""
     X = np.minimum(alphas[None, :], crit[:, None])
-    Y = np.broadcast_to(betas[:, None], X.shape)
-    outside = alphas[None, :] >= crit[:, None]
+    outside = (alphas[None, :] >= crit[:, None]) | ~np.isfinite(shade)
     Z = np.where(outside, edge_value[:, None], shade)
-    # the first point at or beyond the edge sits on it; rows with every point inside keep theirs
+    X = np.column_stack([np.zeros(betas.size), X])
+    Z = np.column_stack([zero_value, Z])
+    Y = np.broadcast_to(betas[:, None], X.shape)
     return X, Y, Z
 
 
@@ -185,6 +188,7 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
         finite = shade[np.isfinite(shade)]
         levels = np.linspace(finite.min(), finite.max(), 15) if finite.size > 1 else 14
         edge_shade = np.full(betas.size, finite.min() if finite.size else 0.0)
+        zero_shade = edge_shade                        # rho -> 1 as alpha -> 0 too
         bar = r"$\log_{10}(1 - \rho)$,  $L_t \sim \rho^t$"
     else:
         A, B = np.meshgrid(alphas, betas)
@@ -198,12 +202,13 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
         # ratios to the optimum resolve the flat basin where the optimum sits
         shade = values / best
         edge_shade = boundary_values / best
+        zero_shade = np.full(betas.size, problem.initial_loss / best)   # L_T = L_0 at alpha = 0
         bar = rf"$L_T / L_T^*$ after T = {T} steps"
     noise_side = crit < edge * (1.0 - 1e-9)
     boundary = np.column_stack([crit[noise_side], betas[noise_side]])
 
     fig, ax = _axes(ax)
-    X, Y, Z = _fill_grid(alphas, betas, shade, crit, edge_shade)
+    X, Y, Z = _fill_grid(alphas, betas, shade, crit, edge_shade, zero_shade)
     if objective == "rate":
         cs = ax.contourf(X, Y, Z, levels=levels, cmap="viridis", extend="min")
     else:

@@ -1,4 +1,5 @@
-"""Monte Carlo of linear regression with batch sizes that change during a run (THEORY.md section 4).
+"""Monte Carlo of linear regression with batch sizes that change during a run (docs/theory.md,
+"Adaptive batch sizes").
 
 Lau, Liu, Kolar, "AdAdaGrad: Adaptive Batch Size Schemes for Adaptive Gradient Methods"
 (arXiv 2402.11215). Each run, in the eigenbasis of ``H``: features ``x = sqrt(lambda) * z`` (z i.i.d.

@@ -2,7 +2,7 @@
 
 The update is the method's own description (``theory.methods``): per mode the state ``x`` (first
 component the error ``e_k``) moves by ``x <- F x + K g_k`` with ``g`` the mini-batch gradient at the
-point ``p_k = G x``: ``g = (1/b) sum_i x_i (x_i . p - eps_i)`` (THEORY.md section 0). Heavy ball,
+point ``p_k = G x``: ``g = (1/b) sum_i x_i (x_i . p - eps_i)`` (docs/theory.md). Heavy ball,
 Nesterov and plain SGD differ only in the numbers ``(F, K, G, x0)`` substituted from the symbolic
 matrices, so the kernel never retypes an update rule. For Gaussian features the default
 ``sampler="projected"`` draws ``g`` itself, exactly in law, from ``n + 2b`` normals

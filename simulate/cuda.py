@@ -1,6 +1,6 @@
 """CUDA backend: ``simulate_cuda(spec) -> Trajectories``, the contract of ``simulate.cpu`` on a GPU.
 
-Same dynamics as ``simulate.spec`` states (THEORY.md section 0): ``runs`` independent runs of
+Same dynamics as ``simulate.spec`` states (docs/theory.md): ``runs`` independent runs of
 mini-batch heavy ball or Nesterov from ``e_0 = spec.initial_error``, ``v_0 = 0``, features
 ``x = sqrt(lambda) z`` with Gaussian or Rademacher ``z`` drawn per sample on the fly, label noise
 ``eps ~ N(0, label_noise)`` per sample; or, ``spec.sampler == "projected"`` (Gaussian features), the

@@ -1,6 +1,6 @@
 """Full-batch GD, heavy ball and SAM on small models, many initialisations at once, with the
 sharpness (top Hessian eigenvalue) tracked along the way: the simulation side of the edges of
-stability (THEORY.md sections 3 and 5; Cohen et al. ICLR 2021; Long & Bartlett 2024).
+stability (docs/edges.md; Cohen et al. ICLR 2021; Long & Bartlett 2024).
 
 Models (parameters flattened into one vector per run; losses are the excess squared loss):
 

@@ -85,7 +85,7 @@ def run(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-b
         quantile_levels=DEFAULT_QUANTILES, progress=None, sampler="auto") -> Trajectories:
     """Simulate ``runs`` independent runs of ``steps`` steps of mini-batch SGD and return the
     statistics of the population loss ``L_t = 1/2 sum_k lambda_k e_{k,t}^2 + sigma^2/2``
-    (THEORY.md section 0) at ``t = 0, every, 2 every, .., steps``.
+    (docs/theory.md) at ``t = 0, every, 2 every, .., steps``.
 
     ``method``: ``"heavy-ball"`` (PyTorch ``SGD(lr=alpha, momentum=beta)``), ``"nesterov"`` or
     ``"sgd"`` (heavy ball with ``beta = 0``). Every run starts from ``e_0 = sqrt(problem.initial)``

@@ -2,7 +2,7 @@
 ``simulate.run`` (which builds it from a Problem) and the backends (``simulate.cpu``,
 ``simulate.cuda``), which turn it into ``Trajectories``.
 
-The dynamics (THEORY.md section 0), run for ``runs`` independent replicas in the eigenbasis of H:
+The dynamics (docs/theory.md), run for ``runs`` independent replicas in the eigenbasis of H:
 ``x = sqrt(lambda) * z`` (z i.i.d. standard Gaussian or Rademacher components), label noise
 ``y - <w*, x> ~ N(0, label_noise)``, mini-batch gradient ``g = (1/b) sum_i x_i (x_i . e - eps_i)``,
 heavy ball ``v <- beta v - alpha g(e); e <- e + v`` or Nesterov (gradient at ``e + beta v``),

@@ -1,7 +1,8 @@
-"""Adaptive batch-size tests on linear regression, predicted from second moments (THEORY.md section 4).
+"""Adaptive batch-size tests on linear regression, predicted from second moments (docs/theory.md,
+"Adaptive batch sizes").
 
 Tests of Lau, Liu, Kolar (AdAdaGrad, arXiv 2402.11215); the simulator is ``simulate.adaptive``.
-For the SE noise model (THEORY.md section 1) the single-sample gradient ``G = x (x.e - eps)`` at a
+For the SE noise model (docs/theory.md) the single-sample gradient ``G = x (x.e - eps)`` at a
 fixed error ``e`` has mean ``h = H e`` and covariance
 ``Cov(G) = tau1 (e^T H e) H - tau2 h h^T + sigma^2 H`` (exact for Gaussian features,
 ``tau1 = 1, tau2 = -1``), so the population versions of the tests (``b*`` with the exact gradient

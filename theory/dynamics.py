@@ -1,5 +1,5 @@
 """Loss curves ``L_0 .. L_T`` of mini-batch SGD / momentum under the SE noise model, by two
-independent routes (THEORY.md section 1):
+independent routes (docs/theory.md):
 
 * ``route="recursion"``: the per-mode second-moment recursion, O(N T), in numba. Per mode ``k``
   (``X = vech`` of the state second moments, e.g. ``(E e_t^2, E e_t e_{t-1}, E e_{t-1}^2)``):

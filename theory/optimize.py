@@ -159,13 +159,13 @@ def optimal_hyperparameters(problem: Problem, batch, objective: str = "rate", st
     if objective == "rate":
         o = optimal_rate(problem, bsz, m.name, noise)
         ref = optimal_rate(problem, bsz, "sgd", noise)
-        return Optimum("rate", "asymptotic rate rho of L_t ~ rho^t (per step)", o.alpha, o.beta,
+        return Optimum("rate", "the exponential rate rho of L_t ~ rho^t", o.alpha, o.beta,
                        o.rate, o.alpha_eff, o.alpha_crit, ref.alpha, ref.rate, bsz, None,
                        f"limited by {o.limited_by}")
     if objective == "horizon":
         from sgdyn.theory.horizon import optimal_hyperparameters_at_horizon
         o = optimal_hyperparameters_at_horizon(problem, bsz, T, m.name, noise, progress=progress)
-        return Optimum("horizon", f"expected loss L_T after T = {T} steps", o.alpha, o.beta,
+        return Optimum("horizon", f"the expected loss L_T after T = {T} steps", o.alpha, o.beta,
                        o.loss, o.alpha / (1 - o.beta), crit_at(o.beta), o.alpha_beta0,
                        o.loss_beta0, bsz, T, "exact SE recursion")
     try:    # the phase (and exponent) depend on the spectrum only: read them at one point
@@ -180,7 +180,7 @@ def optimal_hyperparameters(problem: Problem, batch, objective: str = "rate", st
     a, bt, val, a0, v0 = _minimise(f, problem, bsz, m.name, noise, (21, 15), progress,
                                    "optimize (asymptotic)")
     which = {"signal": "signal", "noise": "noise", "boundary": "signal + noise"}[phase]
-    return Optimum("asymptotic", f"constant C of the {which} asymptote L_t ~ C t^-{p:.6g} "
-                                 f"({phase}-dominated phase at large t)",
+    return Optimum("asymptotic", f"the constant C of the {which} asymptote L_t ~ C t^-{p:.6g}, "
+                                 f"which dominates at large t ({phase}-dominated phase)",
                    a, bt, val, a / (1 - bt), crit_at(bt), a0, v0, bsz, None,
                    f"{phase} phase, exponent {p:.6g}")

@@ -39,14 +39,15 @@ def run(args) -> int:
         result.update(rate=o.value, limited_by=o.detail.removeprefix("limited by "))
     if print_result(args, result):
         return 0
-    print(f"objective: {o.objective} ({o.quantity})")
-    print(f"alpha = {o.alpha:.10g}, beta = {o.beta:.10g} (alpha_eff = {o.alpha_eff:.10g}, "
-          f"alpha_crit at this beta = {o.alpha_crit:.10g}): {o.objective} {o.value:.12g}"
-          + (" per step" if o.objective == "rate" else "") + f"; {o.detail}")
-    print(f"best beta = 0: alpha = {o.alpha_beta0:.10g}, {o.objective} {o.value_beta0:.12g} "
+    sym = {"rate": "rho", "horizon": f"L_{o.steps}", "asymptotic": "C"}[o.objective]
+    unit = " per step" if o.objective == "rate" else ""
+    print(f"objective: {o.objective}, {o.quantity}")
+    print(f"optimum: alpha = {o.alpha:.10g}, beta = {o.beta:.10g} (alpha_eff = {o.alpha_eff:.10g}; "
+          f"alpha_crit at this beta = {o.alpha_crit:.10g}): {sym} = {o.value:.12g}{unit} ({o.detail})")
+    print(f"best beta = 0: alpha = {o.alpha_beta0:.10g}: {sym} = {o.value_beta0:.12g}{unit} "
           f"(the optimum is {100 * o.gain:.3g} % lower)")
     if o.objective == "rate":
-        print("(the rate prefers positive momentum; for the loss at a horizon or the power-law "
-              "constant, where negative momentum can win: --objective horizon --steps T, or "
-              "--objective asymptotic)")
+        print("the rate prefers positive momentum; where negative momentum can win, minimise the "
+              "loss at a horizon (--objective horizon --steps T) or the power-law constant "
+              "(--objective asymptotic)")
     return 0

@@ -70,7 +70,8 @@ def test_mode_conditions_match_spectral_radii(method, a, bt, lm):
 
 # -- U(1): closed form, symbolic, numeric ----------------------------------------------------------
 def test_heavy_ball_noise_feedback_closed_form_with_sherman_morrison():
-    """THEORY.md: G = (1 + beta)/((1 - beta) x (2 + 2 beta - x)), u(1) = tau1 y / (1 + tau2 y),
+    """docs/theory.md, "Heavy ball, explicitly": G = (1 + beta)/((1 - beta) x (2 + 2 beta - x)),
+    u(1) = tau1 y / (1 + tau2 y),
     y = alpha^2 lambda^2 G / b (the tau2 self-term folded in by Sherman-Morrison)."""
     x = alpha * lam
     G = (1 + beta) / ((1 - beta) * x * (2 + 2 * beta - x))
