@@ -67,3 +67,21 @@ def test_bad_progress_argument_names_it():
         progress.bar(3, 10)
     with pytest.raises(ValueError, match="flag must be True, False or None"):
         progress.set_enabled("yes")
+
+
+@pytest.mark.parametrize("flags, shown", [([], True), (["--no-progress"], False), (["--quiet"], False)])
+def test_command_line_bars_on_a_terminal_only_unless_turned_off(instant, capsys, monkeypatch,
+                                                                  flags, shown):
+    import sys
+
+    from sgdyn.cli import main
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    lead = [f for f in flags if f == "--no-progress"]
+    rest = [f for f in flags if f != "--no-progress"]
+    argv = lead + ["simulate", "--problem", "powerlaw:nu=1.5,kappa=1,n=10", "--alpha", "0.2",
+                   "--batch", "2", "--steps", "10", "--runs", "64"] + rest
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert ("simulate" in err) == shown
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)       # piped: never a bar
+    assert main(argv[len(lead):]) == 0 and capsys.readouterr().err == ""
