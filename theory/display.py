@@ -135,8 +135,10 @@ class Result:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # placed in the subclass's own namespace before @dataclass runs, which then keeps it
-        # (dataclass only adds __repr__ when the class does not define one itself)
-        cls.__repr__ = Result.__repr__
+        # (dataclass only adds __repr__ when the class does not define one itself); a subclass
+        # that writes its own __repr__ keeps that
+        if "__repr__" not in cls.__dict__:
+            cls.__repr__ = Result.__repr__
 
     # -- display ----------------------------------------------------------------------------------
     def _items(self):

@@ -64,3 +64,22 @@ def test_stability_conditions_render_as_latex_and_stay_a_tuple():
         assert sp.latex(c) in tex
     # still the objects to compute with
     assert sp.solve(conds[1], sp.Symbol("alpha", real=True)) != []
+
+
+def test_the_mixin_replaces_only_the_generated_repr():
+    from dataclasses import dataclass
+
+    from sgdyn.theory.display import Result
+
+    @dataclass(frozen=True)
+    class Plain(Result):
+        x: np.ndarray
+
+    @dataclass(frozen=True)
+    class Own(Result):
+        x: float
+
+        def __repr__(self):
+            return "own"
+    assert repr(Plain(np.zeros(5000))) == "Plain(x=<float64 array 5000: 0 .. 0>)"
+    assert repr(Own(1.0)) == "own"
