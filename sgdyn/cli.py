@@ -109,16 +109,17 @@ def check_figure_path(args) -> None:
 
 
 # -- machine-readable output ----------------------------------------------------------------------
-def _clean(v):
-    """JSON-ready: numpy scalars and arrays to Python, non-finite floats to None."""
+def _clean(v, finite_only: bool = True):
+    """Plain Python: numpy scalars and arrays to Python numbers and lists; for JSON
+    (``finite_only``) non-finite floats become None."""
     if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
         v = v.tolist()
-    if isinstance(v, float) and not math.isfinite(v):
+    if finite_only and isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
+        return {k: _clean(x, finite_only) for k, x in v.items()}
+    if isinstance(v, (list, tuple, range)):
+        return [_clean(x, finite_only) for x in v]
     return v
 
 
@@ -179,7 +180,7 @@ def csv_text(obj: dict, table: dict | None = None) -> str:
     goes into ``# name: JSON`` lines above the header; with no column at all the scalars form a
     one-row table. Floats are written exactly (``repr``); ``inf`` as ``inf``, nan / None empty.
     """
-    items = dict(_flatten(_clean(obj)))
+    items = dict(_flatten(_clean(obj, finite_only=False)))
     if table is None:
         def is_column(v):
             return isinstance(v, list) and v and all(not isinstance(x, (list, dict)) for x in v)
@@ -202,7 +203,7 @@ def csv_text(obj: dict, table: dict | None = None) -> str:
             table = {k: [items.pop(k)] for k in list(items)
                      if not isinstance(items[k], (list, dict))}
     else:
-        table = {k: _clean(list(v)) for k, v in table.items()}
+        table = {k: _clean(list(v), finite_only=False) for k, v in table.items()}
         sizes = {len(v) for v in table.values()}
         if len(sizes) > 1:
             raise ValueError(f"csv table columns must have one length, got {sorted(sizes)}")

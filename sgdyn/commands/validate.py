@@ -37,7 +37,9 @@ def run(args) -> int:
               "heavy_tailed": rep.heavy_tailed.tolist(),
               "diverged_runs": rep.trajectories.diverged_runs,
               "tau1": rep.noise.tau1, "tau2": rep.noise.tau2}
-    if print_result(args, result):
+    table = {"step": rep.steps, **{k: getattr(rep, k) for k in (
+        "theory", "mean", "stderr", "z", "tail_index", "top_share", "heavy_tailed")}}
+    if print_result(args, result, table):
         return code
     print(f"theory: SE noise tau = ({rep.noise.tau1:g}, {rep.noise.tau2:g}); Monte Carlo: "
           f"{kw['runs']} runs of {args.features} features, seed {kw['seed']}")

@@ -166,3 +166,13 @@ def test_every_result_converts(make):
             assert float(ds[name]) == value
     assert ds.attrs["result"] == type(r).__name__ == df.attrs["result"]
     json.loads(r.to_json())
+
+
+def test_csv_keeps_infinities_that_json_cannot(capsys):
+    argv = ["validate", "--problem", SPEC, "--alpha", "0.2", "--batch", "2", "--steps", "20",
+            "--runs", "64", "--every", "10"]
+    j = json.loads(cli(capsys, *argv, "--json"))
+    df = read_csv(cli(capsys, *argv, "--csv"))
+    assert j["tail_index"][0] is None and df["tail_index"][0] == np.inf   # t = 0: no tail at all
+    assert df["step"].tolist() == j["steps"] and df["z"].tolist() == j["z"]
+    assert df["heavy_tailed"].tolist() == j["heavy_tailed"]
