@@ -107,12 +107,14 @@ class RegionData(Result):
 
 def default_betas(optimum_beta: float, n: int = 77, beta_range=DEFAULT_BETA_RANGE) -> np.ndarray:
     """``n`` momenta over ``beta_range`` widened, if needed, to contain ``optimum_beta`` with room
-    on its far side (half its distance to +-1), so the marked optimum is never cut off."""
+    on its far side (4 % of the range, or half its distance to +-1), so the marked optimum is
+    never cut off."""
     lo, hi = beta_range
-    if optimum_beta > hi - 0.01:
-        hi = optimum_beta + 0.5 * (1.0 - optimum_beta)
-    if optimum_beta < lo + 0.01:
-        lo = optimum_beta - 0.5 * (1.0 + optimum_beta)
+    room = 0.04 * (hi - lo)
+    if optimum_beta > hi - room:
+        hi = min(max(optimum_beta + room, optimum_beta + 0.5 * (1.0 - optimum_beta)), 0.9999)
+    if optimum_beta < lo + room:
+        lo = max(min(optimum_beta - room, optimum_beta - 0.5 * (1.0 + optimum_beta)), -0.9999)
     return np.linspace(lo, hi, checks.integer("n", n, 2))
 
 
@@ -130,6 +132,15 @@ def _fill_grid(alphas, betas, shade, crit, edge_value, zero_value):
     Z = np.column_stack([zero_value, Z])
     Y = np.broadcast_to(betas[:, None], X.shape)
     return X, Y, Z
+
+
+def _row_ends(shade, default):
+    """Per row: the last and the first finite value (``default`` in a row without any)."""
+    ok = np.isfinite(shade)
+    last = np.where(ok.any(axis=1), shade[np.arange(shade.shape[0]),
+                                          shade.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)], default)
+    first = np.where(ok.any(axis=1), shade[np.arange(shade.shape[0]), np.argmax(ok, axis=1)], default)
+    return last, first
 
 
 def convergence_region(problem: Problem, batch, method="heavy-ball", noise: NoiseModel = GAUSSIAN,
@@ -187,8 +198,9 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
             shade = np.log10(1.0 - values)
         finite = shade[np.isfinite(shade)]
         levels = np.linspace(finite.min(), finite.max(), 15) if finite.size > 1 else 14
-        edge_shade = np.full(betas.size, finite.min() if finite.size else 0.0)
-        zero_shade = edge_shade                        # rho -> 1 as alpha -> 0 too
+        # rho -> 1 at the boundary and as alpha -> 0: a cliff thinner than a grid cell; the fill
+        # carries each row's nearest grid value out to both ends instead of a band of teeth
+        edge_shade, zero_shade = _row_ends(shade, finite.min() if finite.size else 0.0)
         bar = r"$\log_{10}(1 - \rho)$,  $L_t \sim \rho^t$"
     else:
         A, B = np.meshgrid(alphas, betas)
@@ -228,6 +240,7 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
                 label=rf"best $\beta = 0$: $\alpha = {reference[0]:.3g}$ (optimum {gain:.2g} % lower)")
     what = "rate optimum" if objective == "rate" else "loss-at-T optimum"
     ax.plot(*optimum, marker="*", ms=15, color=OKABE_ITO["orange"], mec="k", ls="none",
+            clip_on=False, zorder=5,
             label=rf"{what} $\alpha^*={optimum[0]:.3g}, \beta^*={optimum[1]:.3g}$")
     ax.set_xlim(0.0, amax)
     ax.set_ylim(betas.min(), betas.max())
