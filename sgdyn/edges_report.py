@@ -4,11 +4,11 @@
   initialisations, at step sizes ``eta = ratio * eta_crit`` with ``eta_crit`` the theory's critical
   step (closed form for scalar networks, numeric flattest minimum for matrix networks): converged
   fraction, diverged fraction and the limiting gradient norm against ``eta / eta_crit``
-  (Craciun & Ghoshdastidar 2024; THEORY.md section 3).
+  (Craciun & Ghoshdastidar 2024; docs/edges.md).
 * ``eos_trace``: one training run with its sharpness beside the edge it should hover at:
   ``edge(beta) / eta`` from the method's characteristic polynomial (``2/eta`` for GD,
   ``2 (1 + beta)/eta`` for heavy ball) and, for SAM, ``SAM_edge(eta, rho, ||g_t||)`` at the measured
-  gradient norm (Cohen et al. 2021; Long & Bartlett 2024; THEORY.md section 5).
+  gradient norm (Cohen et al. 2021; Long & Bartlett 2024; docs/edges.md).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from sgdyn.simulate import networks
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.edges import (balanced_factorisation, deterministic_edge, flattest_matrix_minimum, sam_edge,
                           scalar_network_edge)
 
@@ -26,8 +27,10 @@ _THEORY_METHOD = {"gd": "sgd", "heavy-ball": "heavy-ball", "sam": "sgd"}
 
 
 @dataclass(frozen=True)
-class LrSweep:
+class LrSweep(Result):
     """GD from ``runs`` initialisations at ``eta = ratio * eta_crit`` for each ratio."""
+    _dims = {"grad_norm_quartiles": ("quartile", "ratio")}
+    _properties = ("transition_ratio",)
 
     model: str
     depth: int
@@ -62,44 +65,53 @@ def _ratios(ratios) -> np.ndarray:
     return r
 
 
-def _sweep(model, initial, eta_crit, flattest, depth, ratios, steps, seed) -> LrSweep:
+def _sweep(model, initial, eta_crit, flattest, depth, ratios, steps, seed, progress) -> LrSweep:
+    from sgdyn.theory.progress import bar
     ratios = _ratios(ratios)
     conv, div, med, quart = [], [], [], []
+    update = bar(progress, ratios.size * initial.shape[0], "lr sweep", "run")
     for ratio in ratios:    # one parallel kernel call per step size; runs are vectorised inside
-        out = networks.run(model, initial, ratio * eta_crit, steps)
+        out = networks.run(model, initial, ratio * eta_crit, steps, progress=update)
         alive = out.grad_norm[~out.diverged]
         conv.append(out.converged_fraction)
         div.append(float(np.mean(out.diverged)))
         med.append(float(np.median(alive)) if alive.size else float("inf"))
         quart.append(np.quantile(alive, [0.25, 0.75]) if alive.size else [np.inf, np.inf])
+    update.close()
     return LrSweep(model.name, depth, eta_crit, flattest, ratios, np.array(conv), np.array(div),
                    np.array(med), np.array(quart).T, initial.shape[0], steps, seed)
 
 
-def scalar_lr_sweep(a, p, depth, ratios, runs=200, steps=50_000, spread=0.2, seed=0) -> LrSweep:
+def scalar_lr_sweep(a, p, depth, ratios, runs=200, steps=50_000, spread=0.2, seed=0,
+                    progress=None) -> LrSweep:
     """Sweep for the scalar network ``f = (prod w_i) x`` (``a = mean x^2``, ``p = mean(xy)/a``),
-    ``eta_crit = 2/(a L |p|^{2-2/L})``, initialisations ``near_balanced_scalar_init``."""
+    ``eta_crit = 2/(a L |p|^{2-2/L})``, initialisations ``near_balanced_scalar_init``;
+    ``progress``: a bar over the runs of all step sizes (``theory.progress``)."""
     edge = scalar_network_edge(a, p, depth)
     init = networks.near_balanced_scalar_init(edge.p, edge.depth, runs, spread, seed)
     return _sweep(networks.scalar_net(edge.a, edge.p, edge.depth), init, edge.critical_lr,
-                  edge.sharpness, edge.depth, ratios, checks.integer("steps", steps, 1), seed)
+                  edge.sharpness, edge.depth, ratios, checks.integer("steps", steps, 1), seed,
+                  progress)
 
 
-def matrix_lr_sweep(target, depth, ratios, runs=100, steps=20_000, spread=0.1, seed=0) -> LrSweep:
+def matrix_lr_sweep(target, depth, ratios, runs=100, steps=20_000, spread=0.1, seed=0,
+                    progress=None) -> LrSweep:
     """Sweep for the square matrix network on whitened data (``L = ||W_L..W_1 - Phi||^2/2``), with
     ``eta_crit`` from the numeric flattest minimum (``theory.edges.flattest_matrix_minimum``);
-    initialisations: the balanced factorisation plus ``spread`` times its rms entry times noise."""
+    initialisations: the balanced factorisation plus ``spread`` times its rms entry times noise;
+    ``progress`` as in ``scalar_lr_sweep``."""
     model = networks.matrix_net(target, depth)
     L, h = (int(v) for v in model.dims)
     flat = flattest_matrix_minimum(target, L, h, restarts=2, seed=seed)
     init = networks.perturbed_init(np.stack(balanced_factorisation(target, L, h)), runs, spread, seed)
     return _sweep(model, init, flat.critical_lr, flat.sharpness, L, ratios,
-                  checks.integer("steps", steps, 1), seed)
+                  checks.integer("steps", steps, 1), seed, progress)
 
 
 @dataclass(frozen=True)
-class EdgeTrace:
+class EdgeTrace(Result):
     """One run: sharpness, loss and ``||g||`` every ``every`` steps, with the predicted edges."""
+    _dims = {"sam_edge": ("step",), "sharpness": ("step",), "grad_norm": ("step",)}
 
     model: str
     optimizer: str

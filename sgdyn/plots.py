@@ -1,12 +1,13 @@
 """Figures of the SE theory of mini-batch SGD / momentum (Velikanov, Kuznedelev, Yarotsky, ICLR 2023,
-arXiv 2206.11124; THEORY.md section 1).
+arXiv 2206.11124; ``docs/theory.md``).
 
 Four kinds, each a function returning ``(figure, data)``: the matplotlib ``Figure`` and a small
-frozen dataclass holding exactly what was drawn (so tests check content, not pixels):
+frozen dataclass holding exactly what was drawn (so tests check content, not pixels; the data
+converts with ``.to_xarray()`` / ``.to_dataframe()``):
 
 1. ``convergence_region``: the (alpha, beta) plane at one batch size: noiseless mode-stability edge,
    noise boundary ``U(1) = 1``, contours of the rate ``rho`` (or of the loss after ``steps`` steps)
-   and the optimum of that objective;
+   and the optimum of that objective; ``convergence_regions``: one panel per batch size;
 2. ``critical_lr_vs_batch``: critical effective learning rate ``alpha_crit / (1 - beta)`` against
    the batch size (log axes) with the small-alpha reference ``2 / (tau1 gamma Tr H)``
    (``= 2 b / (tau1 Tr H)`` for i.i.d. batches);
@@ -19,22 +20,21 @@ frozen dataclass holding exactly what was drawn (so tests check content, not pix
 
 Conventions (stated in the axis labels): heavy ball ``v <- beta v - alpha g, w <- w + v``
 (PyTorch ``SGD(lr=alpha, momentum=beta)``), batch factor ``gamma = 1/b`` (i.i.d.) or
-``(N - b)/((N - 1) b)`` (without replacement), SE noise ``(tau1, tau2)``. Figures are built with
-``matplotlib.figure.Figure`` (no pyplot state, no GUI backend); colours are the Okabe-Ito
-colour-blind-safe palette and ``viridis``.
+``(N - b)/((N - 1) b)`` (without replacement), SE noise ``(tau1, tau2)``. Figures come from
+``sgdyn.figures.new_figure``: a bare ``matplotlib.figure.Figure`` on the command line and in
+scripts (no pyplot state, no GUI backend), a pyplot figure in a Jupyter kernel, so the notebook
+shows it; colours are the Okabe-Ito colour-blind-safe palette and ``viridis``.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-from matplotlib.colors import BoundaryNorm, ListedColormap
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
+from sgdyn.figures import FORMATS, check_out, new_figure, save  # noqa: F401  (public here too)
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.asymptotics import Phases, phases
 from sgdyn.theory.horizon import final_losses, optimal_hyperparameters_at_horizon
@@ -42,8 +42,11 @@ from sgdyn.theory.methods import get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.stability import (_setup, critical_learning_rate, critical_learning_rate_curve,
-                              optimal_rate)
+                                    optimal_rate)
 from sgdyn.theory.transfer import rate_arrays
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
@@ -51,16 +54,15 @@ OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green":
              "grey": "#999999"}
 CYCLE = ("blue", "vermillion", "green", "purple", "orange", "sky", "black")
 OBJECTIVES = ("rate", "horizon")
-FORMATS = (".png", ".svg", ".pdf")
 RATIO_LEVELS = (1.0, 1.005, 1.01, 1.02, 1.05, 1.1, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0)
+DEFAULT_BETA_RANGE = (-0.95, 0.95)
 
 ALPHA_LABEL = r"learning rate $\alpha$  (heavy ball $v \leftarrow \beta v - \alpha g$; PyTorch lr)"
 BETA_LABEL = r"momentum $\beta$"
 
 
-def _new_figure(size=(6.4, 4.6)) -> tuple[Figure, object]:
-    fig = Figure(figsize=size, layout="constrained")
-    return fig, fig.add_subplot()
+def _new_figure(size=(6.4, 4.6)):
+    return new_figure(size)
 
 
 def _axes(ax, size=(6.4, 4.6)):
@@ -79,25 +81,11 @@ def _batch_text(batch: int, problem: Problem) -> str:
     return f"batch b = {batch} of N = {problem.data_size} (no replacement)"
 
 
-def check_out(path) -> str:
-    """``path`` as a string if it names a .png, .svg or .pdf file in an existing folder."""
-    p = str(path)
-    if not p.lower().endswith(FORMATS):
-        raise ValueError(f"out must end with one of {FORMATS}, got {p!r}")
-    folder = os.path.dirname(os.path.abspath(p))
-    if not os.path.isdir(folder):
-        raise ValueError(f"out must be in an existing folder, got {p!r}")
-    return p
-
-
-def save(fig: Figure, path, dpi: int = 150) -> None:
-    """Write ``fig`` to ``path`` (.png at ``dpi``, .svg or .pdf)."""
-    fig.savefig(check_out(path), dpi=checks.integer("dpi", dpi, 10))
-
-
 # -- 1. convergence region ----------------------------------------------------------------------
 @dataclass(frozen=True)
-class RegionData:
+class RegionData(Result):
+    """The (alpha, beta) plane of one batch size: what ``convergence_region`` drew."""
+
     alphas: np.ndarray          # (n_alpha,) learning-rate grid
     betas: np.ndarray           # (n_beta,) momentum grid
     values: np.ndarray          # (n_beta, n_alpha): rho ("rate") or L_T ("horizon"); nan where divergent
@@ -108,11 +96,57 @@ class RegionData:
     noise_boundary: np.ndarray  # (m, 2) points (alpha, beta) of the boundary U(1) = 1
     optimum: tuple[float, float]  # (alpha*, beta*) of the objective
     optimum_value: float        # rho* or L_T at the optimum
+    batch: int = 0              # the batch size b
+    boundary_values: np.ndarray | None = None   # (n_beta,) the objective at (alpha_crit, beta)
+
+    _dims = {"values": ("beta", "alpha"), "alpha_crit": ("beta",), "mode_edge": ("beta",),
+             "boundary_values": ("beta",), "noise_boundary": ("boundary_point", "alpha_beta"),
+             "optimum": ("alpha_beta",)}
+    _table = ("beta", "alpha")
+
+
+def default_betas(optimum_beta: float, n: int = 77, beta_range=DEFAULT_BETA_RANGE) -> np.ndarray:
+    """``n`` momenta over ``beta_range`` widened, if needed, to contain ``optimum_beta`` with room
+    on its far side (4 % of the range, or half its distance to +-1), so the marked optimum is
+    never cut off."""
+    lo, hi = beta_range
+    room = 0.04 * (hi - lo)
+    if optimum_beta > hi - room:
+        hi = min(max(optimum_beta + room, optimum_beta + 0.5 * (1.0 - optimum_beta)), 0.9999)
+    if optimum_beta < lo + room:
+        lo = max(min(optimum_beta - room, optimum_beta - 0.5 * (1.0 + optimum_beta)), -0.9999)
+    return np.linspace(lo, hi, checks.integer("n", n, 2))
+
+
+def _fill_grid(alphas, betas, shade, crit, edge_value, zero_value):
+    """A boundary-fitted grid for the filled contours: in each row the points beyond
+    ``alpha_crit(beta)`` move onto it and take the boundary's value, and a first column at
+    ``alpha = 0`` takes the limit there, so the filled area runs from the beta axis to the drawn
+    boundary curves (the polyline through (alpha_crit, beta)) instead of stopping at the grid
+    points inside (a staircase; nothing at all in rows whose alpha_crit is below the first grid
+    point, near beta = +-1)."""
+    X = np.minimum(alphas[None, :], crit[:, None])
+    outside = (alphas[None, :] >= crit[:, None]) | ~np.isfinite(shade)
+    Z = np.where(outside, edge_value[:, None], shade)
+    X = np.column_stack([np.zeros(betas.size), X])
+    Z = np.column_stack([zero_value, Z])
+    Y = np.broadcast_to(betas[:, None], X.shape)
+    return X, Y, Z
+
+
+def _row_ends(shade, default):
+    """Per row: the last and the first finite value (``default`` in a row without any)."""
+    ok = np.isfinite(shade)
+    last = np.where(ok.any(axis=1), shade[np.arange(shade.shape[0]),
+                                          shade.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)], default)
+    first = np.where(ok.any(axis=1), shade[np.arange(shade.shape[0]), np.argmax(ok, axis=1)], default)
+    return last, first
 
 
 def convergence_region(problem: Problem, batch, method="heavy-ball", noise: NoiseModel = GAUSSIAN,
                        objective: str = "rate", steps=None, betas=None, n_alpha: int = 120,
-                       alpha_max=None, ax=None) -> tuple[Figure, RegionData]:
+                       alpha_max=None, ax=None, n_beta: int = 77,
+                       progress=None) -> tuple["Figure", RegionData]:
     """Where the loss converges in the (alpha, beta) plane, and how fast.
 
     The region is ``{alpha < alpha_crit(beta)}`` (``theory.stability``: every mode stable and
@@ -124,55 +158,76 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
     ``steps`` steps (``theory.horizon.final_losses``) and marks
     ``optimal_hyperparameters_at_horizon``, where negative momentum shows up in the
     noise-dominated phase at small batch (docs/negative_momentum.md).
+
+    ``betas``: the momentum grid; by default ``n_beta`` points over [-0.95, 0.95], widened to
+    contain the optimum (``default_betas``). The filled contours run up to the boundary curves
+    (the objective is evaluated on the boundary too). ``progress``: a bar for the horizon grid
+    (``theory.progress``).
     """
+    from matplotlib.colors import BoundaryNorm
     m = _setup(problem, method, noise)
     bsz = checks.integer("batch", batch, 1)
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     T = checks.integer("steps", steps, 1) if objective == "horizon" else None
     n_alpha = checks.integer("n_alpha", n_alpha, 2)
+    if objective == "rate":
+        opt = optimal_rate(problem, bsz, m.name, noise)
+        optimum, best = (opt.alpha, opt.beta), opt.rate
+    else:
+        opt = optimal_hyperparameters_at_horizon(problem, bsz, T, m.name, noise, progress=progress)
+        optimum, best = (opt.alpha, opt.beta), opt.loss
+        reference = (opt.alpha_beta0, opt.loss_beta0)
     if betas is None:
-        betas = np.linspace(-0.95, 0.95, 77) if m.has_momentum else np.zeros(1)
+        betas = default_betas(optimum[1], n_beta) if m.has_momentum else np.zeros(1)
     betas = np.asarray([checks.momentum("betas", b) if m.has_momentum else m.check_params(1.0, b)[1]
                         for b in np.atleast_1d(np.asarray(betas, float))])
     g = batch_factor(bsz, problem.data_size)
     lam = problem.eigenvalues
     crit, edge = critical_learning_rate_curve(problem, betas, bsz, m.name, noise)
-    amax = 1.05 * float(crit.max()) if alpha_max is None else checks.positive("alpha_max", alpha_max)
+    amax = 1.05 * float(max(crit.max(), optimum[0])) if alpha_max is None else \
+        checks.positive("alpha_max", alpha_max)
     alphas = np.linspace(amax / n_alpha, amax, n_alpha)
     if objective == "rate":
         rho = np.stack([rate_arrays(m.name, lam, alphas, b, g, noise.tau1, noise.tau2,
                                      problem.multiplicity)[0]
                         for b in betas])
         values = np.where(rho < 1.0, rho, np.nan)
-        opt = optimal_rate(problem, bsz, m.name, noise)
-        optimum, best = (opt.alpha, opt.beta), opt.rate
+        boundary_values = np.ones(betas.size)         # rho = 1 on the boundary, by definition
         with np.errstate(divide="ignore"):
             shade = np.log10(1.0 - values)
+        finite = shade[np.isfinite(shade)]
+        levels = np.linspace(finite.min(), finite.max(), 15) if finite.size > 1 else 14
+        # rho -> 1 at the boundary and as alpha -> 0: a cliff thinner than a grid cell; the fill
+        # carries each row's nearest grid value out to both ends instead of a band of teeth
+        edge_shade, zero_shade = _row_ends(shade, finite.min() if finite.size else 0.0)
         bar = r"$\log_{10}(1 - \rho)$,  $L_t \sim \rho^t$"
     else:
         A, B = np.meshgrid(alphas, betas)
         inside = A < crit[:, None]
         L = np.full(A.shape, np.nan)
-        L[inside] = final_losses(problem, A[inside], B[inside], bsz, T, m.name, noise)
+        L[inside] = final_losses(problem, A[inside], B[inside], bsz, T, m.name, noise,
+                                 progress=progress)
         values = np.where(np.isfinite(L), L, np.nan)
-        opt = optimal_hyperparameters_at_horizon(problem, bsz, T, m.name, noise)
-        optimum, best = (opt.alpha, opt.beta), opt.loss
-        reference = (opt.alpha_beta0, opt.loss_beta0)
+        boundary_values = final_losses(problem, crit * (1 - 1e-12), betas, bsz, T, m.name, noise,
+                                       progress=False)
         # ratios to the optimum resolve the flat basin where the optimum sits
         shade = values / best
+        edge_shade = boundary_values / best
+        zero_shade = np.full(betas.size, problem.initial_loss / best)   # L_T = L_0 at alpha = 0
         bar = rf"$L_T / L_T^*$ after T = {T} steps"
     noise_side = crit < edge * (1.0 - 1e-9)
     boundary = np.column_stack([crit[noise_side], betas[noise_side]])
 
     fig, ax = _axes(ax)
+    X, Y, Z = _fill_grid(alphas, betas, shade, crit, edge_shade, zero_shade)
     if objective == "rate":
-        cs = ax.contourf(alphas, betas, shade, levels=14, cmap="viridis")
+        cs = ax.contourf(X, Y, Z, levels=levels, cmap="viridis", extend="min")
     else:
-        cs = ax.contourf(alphas, betas, shade, levels=RATIO_LEVELS, cmap="viridis", extend="max",
+        cs = ax.contourf(X, Y, Z, levels=RATIO_LEVELS, cmap="viridis", extend="max",
                          norm=BoundaryNorm(RATIO_LEVELS, 256, extend="max"))
-    ax.contour(alphas, betas, shade, levels=cs.levels, colors="k", linewidths=0.3, alpha=0.5)
-    fig.colorbar(cs, ax=ax, label=bar, format="%g")
+    ax.contour(X, Y, Z, levels=cs.levels, colors="k", linewidths=0.3, alpha=0.5)
+    fig.colorbar(cs, ax=ax, label=bar, format="%.3g")
     shown = np.isfinite(edge) & (edge <= amax)
     ax.plot(edge[shown], betas[shown], "--", color=OKABE_ITO["black"], lw=1.5,
             label="noiseless mode edge (Schur-Cohn)")
@@ -185,6 +240,7 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
                 label=rf"best $\beta = 0$: $\alpha = {reference[0]:.3g}$ (optimum {gain:.2g} % lower)")
     what = "rate optimum" if objective == "rate" else "loss-at-T optimum"
     ax.plot(*optimum, marker="*", ms=15, color=OKABE_ITO["orange"], mec="k", ls="none",
+            clip_on=False, zorder=5,
             label=rf"{what} $\alpha^*={optimum[0]:.3g}, \beta^*={optimum[1]:.3g}$")
     ax.set_xlim(0.0, amax)
     ax.set_ylim(betas.min(), betas.max())
@@ -192,13 +248,31 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
     ax.set_ylabel(BETA_LABEL)
     ax.set_title(f"{problem.name}\n{_batch_text(bsz, problem)}, {_noise_text(noise)}", fontsize=9)
     ax.legend(loc="lower right", fontsize=7.5, framealpha=0.9)
-    data = RegionData(alphas, betas, values, objective, T, crit, edge, boundary, optimum, best)
+    data = RegionData(alphas, betas, values, objective, T, crit, edge, boundary, optimum, best,
+                      bsz, boundary_values)
+    return fig, data
+
+
+def convergence_regions(problem: Problem, batches, method="heavy-ball",
+                        noise: NoiseModel = GAUSSIAN, objective: str = "rate", steps=None,
+                        betas=None, n_alpha: int = 120, n_beta: int = 77,
+                        progress=None) -> tuple["Figure", tuple[RegionData, ...]]:
+    """``convergence_region`` for several batch sizes, one panel each, side by side in one
+    figure (each panel its own momentum range, containing its optimum, unless ``betas`` is
+    given)."""
+    bs = [checks.integer("batches", b, 1) for b in np.atleast_1d(batches)]
+    if not bs:
+        raise ValueError("batches must name at least one batch size")
+    fig, axes = new_figure((6.0 * len(bs), 4.8), 1, len(bs), squeeze=False)
+    data = tuple(convergence_region(problem, b, method, noise, objective, steps, betas, n_alpha,
+                                    ax=ax, n_beta=n_beta, progress=progress)[1]
+                 for b, ax in zip(bs, axes[0]))
     return fig, data
 
 
 # -- 2. critical learning rate against batch -----------------------------------------------------
 @dataclass(frozen=True)
-class CriticalLRData:
+class CriticalLRData(Result):
     batches: np.ndarray         # (n_b,) batch sizes
     betas: np.ndarray           # (n_beta,) one curve per momentum
     alpha_eff_crit: np.ndarray  # (n_beta, n_b) alpha_crit / (1 - beta)
@@ -206,13 +280,16 @@ class CriticalLRData:
     mode_edge: np.ndarray       # (n_beta,) noiseless edge in alpha_eff (dotted lines)
     reference: np.ndarray       # (n_b,) 2 / (tau1 gamma Tr H): 2 b / (tau1 Tr H) for i.i.d. batches
 
+    _dims = {"alpha_eff_crit": ("beta", "batch"), "limited_by": ("beta", "batch"),
+             "mode_edge": ("beta",), "reference": ("batch",)}
+
 
 def critical_lr_vs_batch(problem: Problem, batches, betas=(0.0,), method="heavy-ball",
-                         noise: NoiseModel = GAUSSIAN, ax=None) -> tuple[Figure, CriticalLRData]:
+                         noise: NoiseModel = GAUSSIAN, ax=None) -> tuple["Figure", CriticalLRData]:
     """Critical effective learning rate ``alpha_crit / (1 - beta)`` against the batch size.
 
     ``theory.stability.critical_learning_rate`` per (beta, batch); the reference
-    ``2 / (tau1 gamma Tr H)`` is the small-alpha form of ``U(1) = 1`` (THEORY.md section 1): the
+    ``2 / (tau1 gamma Tr H)`` is the small-alpha form of ``U(1) = 1`` (docs/theory.md): the
     curves follow it while the collective noise binds (small batches) and saturate at the
     noiseless edge ``2 (1 + beta) / ((1 - beta) lambda_max)`` at large batches.
     """
@@ -254,7 +331,7 @@ PHASE_NAMES = ("signal-dominated", "noise-dominated", "divergent")
 
 
 @dataclass(frozen=True)
-class PhasePlaneData:
+class PhasePlaneData(Result):
     nus: np.ndarray             # (n_nu,) eigenvalue exponents, lambda_k = k^-nu (> 1)
     zetas: np.ndarray           # (n_zeta,) signal exponents zeta = kappa / nu
     boundary: np.ndarray        # (n_nu,) noise exponent 2 - 1/nu (asymptotics): the phase boundary
@@ -265,9 +342,12 @@ class PhasePlaneData:
     batch: int
     n: int
 
+    _dims = {"boundary": ("nu",), "noise_feedback": ("nu",), "phase": ("zeta", "nu")}
+    _table = ("zeta", "nu")
+
 
 def phase_plane(alpha, beta, batch, n, nus=None, zetas=None, marks=(), method="heavy-ball",
-                noise: NoiseModel = GAUSSIAN, ax=None) -> tuple[Figure, PhasePlaneData]:
+                noise: NoiseModel = GAUSSIAN, ax=None) -> tuple["Figure", PhasePlaneData]:
     """Phases of power-law problems ``lambda_k = k^-nu, lambda_k c_k = k^-(kappa+1)`` (k <= n).
 
     From ``theory.asymptotics.phases`` (one call per nu): the renewal equation ``S = V + U * S``
@@ -293,6 +373,8 @@ def phase_plane(alpha, beta, batch, n, nus=None, zetas=None, marks=(), method="h
     phase = np.where(zetas[:, None] > boundary[None, :], NOISE, SIGNAL)
     phase = np.where(diverges[None, :], DIVERGENT, phase).astype(np.int8)
 
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
     fig, ax = _axes(ax)
     colours = [OKABE_ITO["sky"], OKABE_ITO["orange"], OKABE_ITO["grey"]]
     ax.pcolormesh(nus, zetas, phase, cmap=ListedColormap(colours), vmin=-0.5, vmax=2.5,
@@ -337,7 +419,7 @@ def phase_guides(ph: Phases) -> tuple[tuple[Asymptote, ...], float | None]:
 
 
 @dataclass(frozen=True)
-class LossCurveData:
+class LossCurveData(Result):
     theory: np.ndarray          # (T+1,) exact expected loss L_0..L_T (shorter if divergent)
     steps: np.ndarray           # (n_rec,) Monte Carlo recorded steps
     mean: np.ndarray            # (n_rec,) Monte Carlo mean
@@ -350,6 +432,8 @@ class LossCurveData:
     asymptote_labels: tuple     # labels of the asymptotes drawn
     transition: float | None    # marked transition time
 
+    _dims = {"theory": ("t",), "asymptote_labels": ("asymptote",), "quantile_levels": ("band",)}
+
 
 def _evaluate(a, t):
     """An asymptote's values at steps ``t >= 1`` (an array over 0..T, or a callable of t)."""
@@ -359,7 +443,7 @@ def _evaluate(a, t):
 def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
                 noise: NoiseModel = GAUSSIAN, features="gaussian", every: int = 1,
                 asymptotes: Sequence[Asymptote] = (), transition=None,
-                ax=None) -> tuple[Figure, LossCurveData]:
+                ax=None, progress=None) -> tuple["Figure", LossCurveData]:
     """Theory (``theory.dynamics.loss_curve``, exact for Gaussian features) against Monte Carlo
     (``simulate.run``: mean, a band of +-2 standard errors of the mean, and the outermost recorded
     run quantiles), on log-log axes.
@@ -367,12 +451,13 @@ def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method=
     ``asymptotes``: ``(label, values)`` pairs, values an array over t = 0..T or a callable of t
     (e.g. ``phase_guides``); ``transition``: a step to mark with a vertical line. A Monte Carlo
     run that passed the overflow guard is counted, not averaged (``diverged_runs``).
+    ``progress``: the Monte Carlo's bar, as in ``simulate.run``.
     """
     from sgdyn import simulate
     T = checks.integer("steps", steps, 1)
     curve = loss_curve(problem, alpha, beta, batch, T, method, noise).loss
     tr = simulate.run(problem, alpha, beta, batch, T, runs, seed, method, features=features,
-                      every=every)
+                      every=every, progress=progress)
     t = np.arange(T + 1, dtype=float)
 
     fig, ax = _axes(ax)

@@ -1,4 +1,5 @@
-"""Figures for the edges of stability (matplotlib, Agg backend, Okabe-Ito colour-blind-safe palette).
+"""Figures for the edges of stability (matplotlib via ``sgdyn.figures``: a bare Figure on the command
+line, shown inline in Jupyter; Okabe-Ito colour-blind-safe palette).
 
 ``plot_eos``: sharpness along training against the edge it should hover at (``2/eta``, or
 ``2 (1 + beta)/eta`` for heavy ball, and SAM's edge at the measured ``||g||``), loss below.
@@ -9,13 +10,10 @@ from __future__ import annotations
 
 import pathlib
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-
-from sgdyn.edges_report import EdgeTrace, LrSweep  # noqa: E402
+from sgdyn.edges_report import EdgeTrace, LrSweep
+from sgdyn.figures import check_out, new_figure
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies
 BLUE, ORANGE, GREEN, VERMILION, PURPLE, SKY, BLACK = (
@@ -24,24 +22,23 @@ FORMATS = (".png", ".svg", ".pdf")
 
 
 def check_path(path) -> pathlib.Path:
-    p = pathlib.Path(path)
-    if p.suffix.lower() not in FORMATS:
-        raise ValueError(f"out must end in one of {FORMATS}, got {str(path)!r}")
-    if not p.parent.exists():
-        raise ValueError(f"out: directory {str(p.parent)!r} does not exist")
-    return p
+    return pathlib.Path(check_out(path))
 
 
-def _save(fig, path) -> pathlib.Path:
+def _save(fig, path):
+    """Write ``fig`` to ``path`` if given; return the path, or the figure when there is none."""
+    if path is None:
+        return fig
     p = check_path(path)
     fig.savefig(p, dpi=150, bbox_inches="tight")
-    plt.close(fig)
     return p
 
 
-def plot_eos(trace: EdgeTrace, path) -> pathlib.Path:
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 2]})
+def plot_eos(trace: EdgeTrace, path=None):
+    """Sharpness against its edge (top) and the loss (bottom); written to ``path`` (returned), or
+    the figure itself without a path."""
+    fig, (top, bottom) = new_figure((7, 6), 2, 1, sharex=True,
+                                    gridspec_kw={"height_ratios": [3, 2]})
     top.plot(trace.steps, trace.sharpness, color=BLUE, lw=1.8,
              label="sharpness (top Hessian eigenvalue)")
     label = "2/eta" if trace.optimizer != "heavy-ball" else "2(1+beta)/eta"
@@ -65,8 +62,10 @@ def plot_eos(trace: EdgeTrace, path) -> pathlib.Path:
     return _save(fig, path)
 
 
-def plot_lr_sweep(sweep: LrSweep, path) -> pathlib.Path:
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+def plot_lr_sweep(sweep: LrSweep, path=None):
+    """Converged / diverged fractions (top) and the limiting gradient norm (bottom) against
+    ``eta / eta_crit``; written to ``path`` (returned), or the figure itself without a path."""
+    fig, (top, bottom) = new_figure((7, 6), 2, 1, sharex=True)
     r = sweep.ratios
     top.plot(r, sweep.converged_fraction, "o-", color=BLUE, label="converged fraction")
     top.plot(r, sweep.diverged_fraction, "s--", color=ORANGE, label="diverged fraction")

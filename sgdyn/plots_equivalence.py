@@ -1,7 +1,8 @@
-"""Figures for the momentum-equivalence and adaptive-batch commands (matplotlib, Agg backend).
+"""Figures for the momentum-equivalence and adaptive-batch commands (matplotlib via
+``sgdyn.figures``: a bare Figure on the command line, shown inline in Jupyter).
 
 Each function takes result objects from ``theory.equivalence`` / ``simulate.adaptive`` and writes
-one file whose format follows its suffix (.png, .svg, .pdf).
+one file whose format follows its suffix (.png, .svg, .pdf); without a path it returns the figure.
 """
 from __future__ import annotations
 
@@ -24,16 +25,21 @@ def check_out(path: str) -> str:
 
 
 def _figure(ncols=1):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 4.0), squeeze=False)
-    return plt, fig, axes[0]
+    from sgdyn.figures import new_figure
+    fig, axes = new_figure((5.2 * ncols, 4.0), 1, ncols, squeeze=False)
+    return fig, axes[0]
 
 
-def plot_gap_scaling(scalings, path: str, title: str = "") -> None:
+def _done(fig, path):
+    if path is None:
+        return fig
+    fig.savefig(check_out(path))
+    return None
+
+
+def plot_gap_scaling(scalings, path=None, title: str = ""):
     """Largest relative gap against eta (log-log), one line per ``a`` with its fitted slope."""
-    plt, fig, (ax,) = _figure()
+    fig, (ax,) = _figure()
     for s in scalings:
         pts = ax.loglog(s.etas, s.gaps, "o", ms=4)[0]
         fit = np.exp(s.intercept) * s.etas ** s.exponent
@@ -45,18 +51,16 @@ def plot_gap_scaling(scalings, path: str, title: str = "") -> None:
     ax.set_title(title or "SGD vs normalized momentum: exact relative gap")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return _done(fig, path)
 
 
-def plot_adaptive(curves, path: str, title: str = "") -> None:
+def plot_adaptive(curves, path=None, title: str = ""):
     """Left: mean loss (with a 2-standard-error band) against mean samples consumed, one line per
     labelled run; right: the mean batch schedule (and the theory's prediction where given).
 
     ``curves``: list of ``(label, AdaptiveRun, predicted_batch_or_None)``.
     """
-    plt, fig, (ax, bx) = _figure(2)
+    fig, (ax, bx) = _figure(2)
     for label, run, predicted in curves:
         m, se = run.mean_stderr("loss")
         x = run.samples.mean(axis=0)
@@ -77,6 +81,4 @@ def plot_adaptive(curves, path: str, title: str = "") -> None:
     bx.grid(True, which="both", alpha=0.3)
     bx.legend(fontsize=7)
     fig.suptitle(title or "constant vs adaptive batches")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return _done(fig, path)

@@ -50,9 +50,11 @@ from sgdyn.simulate.run import legacy_run, spec_for
 from sgdyn.simulate.statistics import summarize
 from sgdyn.simulate.trajectories import Trajectories
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import solve
 from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel, estimate_tau
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.progress import bar
 from sgdyn.theory.run import Run
 
 VERDICTS = ("agrees", "disagrees", "inconclusive: heavy-tailed",
@@ -63,7 +65,9 @@ FAR_ABOVE = 2.0             # a heavy-tailed mean above FAR_ABOVE x theory is ne
 
 
 @dataclass(frozen=True)
-class ValidationReport:
+class ValidationReport(Result):
+    _properties = ("agrees",)
+
     steps: np.ndarray           # recorded steps t
     theory: np.ndarray          # exact expected loss (inf past the step where a divergent curve stopped)
     mean: np.ndarray            # Monte Carlo mean over the live runs
@@ -177,7 +181,8 @@ def validate(problem, *args, **kwargs) -> ValidationReport:
     batches, where ``noise`` defaults to the exact SE model of the feature law (Gaussian
     ``(1, -1)``, Rademacher ``(1, 1)``) or, for a ``DataSet``, ``estimate_tau`` of its rows.
     Verdict and evidence as described in the module docstring; tolerances are ``z_threshold``
-    standard errors (default 4).
+    standard errors (default 4). ``sampler`` and ``progress`` (a bar over the runs): as in
+    ``simulate.run``.
     """
     if isinstance(problem, Run):
         return _validate_run(problem, *args, **kwargs)
@@ -205,7 +210,10 @@ def _validate_run(run: Run, runs, seed, *, data=None, z_threshold: float = 4.0, 
     theory[np.isin(rec, curve.steps)] = curve.loss[np.isin(curve.steps, rec)]
     noise = run.noise
 
-    losses, valid = per_run_losses(spec, progress)
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
+        raise ValueError(f"progress must be None or a callable (or True / False), got {progress!r}")
+    with bar(progress, spec.runs, "validate", "run") as update:
+        losses, valid = per_run_losses(spec, update)
     traj = summarize(losses, valid, spec, "cpu")
     live = np.arange(rec.size)[None, :] < valid[:, None]
     hill, share = tail_statistics(losses - 0.5 * spec.label_noise, live)

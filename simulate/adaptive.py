@@ -1,4 +1,5 @@
-"""Monte Carlo of linear regression with batch sizes that change during a run (THEORY.md section 4).
+"""Monte Carlo of linear regression with batch sizes that change during a run (docs/theory.md,
+"Adaptive batch sizes").
 
 Lau, Liu, Kolar, "AdAdaGrad: Adaptive Batch Size Schemes for Adaptive Gradient Methods"
 (arXiv 2402.11215). Each run, in the eigenbasis of ``H``: features ``x = sqrt(lambda) * z`` (z i.i.d.
@@ -34,6 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.problem import Problem
 
 OPTIMIZERS = ("sgd", "heavy-ball", "adagrad", "adagrad-norm")
@@ -155,7 +157,7 @@ def _simulate(lam, e0, sigma, gaussian, optimizer, alpha, beta, adagrad_init, te
 
 
 @dataclass(frozen=True)
-class AdaptiveRun:
+class AdaptiveRun(Result):
     """Per-run records of a simulation (``runs`` rows).
 
     ``loss[r, t]`` population loss before step t (t = 0..T, ``inf`` after a run diverged);
@@ -163,6 +165,8 @@ class AdaptiveRun:
     ``request[r, t]``, ``norm_numerator[r, t]``, ``grad_sq[r, t]`` (t < T): the test's request and
     the norm test's statistics ``sum_j Var_i(G_ij)``, ``||g||^2`` on step t's batch.
     """
+    _dims = {"loss": ("run", "step"), "batch": ("run", "step"), "request": ("run", "update"),
+             "norm_numerator": ("run", "update"), "grad_sq": ("run", "update")}
 
     loss: np.ndarray
     batch: np.ndarray
@@ -226,12 +230,14 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
                       optimizer: str = "sgd", beta: float = 0.0, test: str = "norm",
                       adaptive: bool = True, batch: int = 2, max_batch: int = 4096,
                       schedule=None, eta_test: float = 0.1, theta: float = 0.1, nu: float = 0.1,
-                      features: str = "gaussian", adagrad_init: float = 1e-8) -> AdaptiveRun:
+                      features: str = "gaussian", adagrad_init: float = 1e-8,
+                      progress=None) -> AdaptiveRun:
     """Simulate ``runs`` independent runs of ``steps`` steps (module docstring for the dynamics).
 
     ``adaptive=True``: start at ``batch`` and let ``test`` grow it up to ``max_batch``.
     ``adaptive=False``: use ``schedule`` (``steps`` batch sizes) or the constant ``batch``; the
     test's request is recorded but not followed. Batches need ``>= 2`` samples (sample variances).
+    ``progress``: a bar over the runs (``theory.progress``).
     """
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
@@ -272,8 +278,14 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
     loss = np.empty((runs, steps + 1))
     batches = np.empty((runs, steps + 1), dtype=np.int64)
     request, norm_num, grad_sq = (np.empty((runs, steps)) for _ in range(3))
-    _simulate(problem.eigenvalues, np.sqrt(problem.initial), np.sqrt(problem.label_noise),
-              feat == 0, opt, alpha, beta, adagrad_init, tst, bool(adaptive), eta_test, theta, nu,
-              sched, max_batch, seeds, loss, batches, request, norm_num, grad_sq)
+    from sgdyn.theory.progress import bar, chunks
+    # runs in chunks (each run has its own seed, so the numbers do not depend on the chunks)
+    with bar(progress, runs, "adaptive batch" if adaptive else "constant batch", "run") as update:
+        for a, b in chunks(runs, 20, 32):
+            _simulate(problem.eigenvalues, np.sqrt(problem.initial), np.sqrt(problem.label_noise),
+                      feat == 0, opt, alpha, beta, adagrad_init, tst, bool(adaptive), eta_test,
+                      theta, nu, sched, max_batch, seeds[a:b], loss[a:b], batches[a:b],
+                      request[a:b], norm_num[a:b], grad_sq[a:b])
+            update(b - a)
     return AdaptiveRun(loss, batches, request, norm_num, grad_sq, optimizer, test, bool(adaptive),
                        seed)

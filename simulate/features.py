@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from sgdyn.simulate import rng
+from sgdyn.theory.display import Result
 from sgdyn.theory.problem import Problem
 
 GAUSSIAN, RADEMACHER, DATA = 0, 1, 2       # feature-law codes inside the kernels
@@ -32,10 +33,11 @@ KIND = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER, "data": DATA}
 
 
 @dataclass(frozen=True)
-class DataSet:
+class DataSet(Result):
     """Rows ``X`` (n x d) with targets ``y`` (n,), sampled with replacement; optimisation starts
     at ``w0`` (default 0). Directions of ``H`` with ``lambda <= rtol * lambda_max`` carry no data
     and are dropped, as in ``theory.Problem.from_data``."""
+    _dims = {"X": ("row", "feature"), "y": ("row",)}
 
     X: np.ndarray
     y: np.ndarray

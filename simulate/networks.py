@@ -1,6 +1,6 @@
 """Full-batch GD, heavy ball and SAM on small models, many initialisations at once, with the
 sharpness (top Hessian eigenvalue) tracked along the way: the simulation side of the edges of
-stability (THEORY.md sections 3 and 5; Cohen et al. ICLR 2021; Long & Bartlett 2024).
+stability (docs/edges.md; Cohen et al. ICLR 2021; Long & Bartlett 2024).
 
 Models (parameters flattened into one vector per run; losses are the excess squared loss):
 
@@ -32,6 +32,7 @@ import numba
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 
 MODELS = ("quadratic", "scalar-net", "matrix-net", "tanh-net")
 OPTIMIZERS = ("gd", "heavy-ball", "sam")
@@ -307,7 +308,7 @@ def _run_kernel(code, w0, d1, d2, dims, opt, eta, beta, rho, steps, tol, blowup,
 
 
 @dataclass(frozen=True)
-class NetworkRuns:
+class NetworkRuns(Result):
     """Outcome of ``runs`` independent full-batch runs.
 
     ``status``: 0 still moving at the last step (neither converged nor diverged), 1 converged
@@ -318,6 +319,11 @@ class NetworkRuns:
     loss, ``||g||`` and sharpness (0 where not tracked; a record after a run's stop repeats
     nothing: it is 0, so use ``stopped_at``).
     """
+    _dims = {"status": ("run",), "stopped_at": ("run",), "grad_norm": ("run",),
+             "final": ("run", "parameter"), "steps_recorded": ("step",),
+             "loss": ("run", "step"), "grad_trace": ("run", "step"),
+             "sharpness": ("run", "step")}
+    _coords = {"step": "steps_recorded"}
 
     model: str
     optimizer: str
@@ -434,13 +440,16 @@ def tanh_net(X, y, width) -> Model:
 
 
 def run(model: Model, initial, eta, steps, optimizer="gd", beta=0.0, rho=0.0, tol=1e-8,
-        blowup=1e12, window=100, every=0, lanczos_steps=0, seed=0) -> NetworkRuns:
+        blowup=1e12, window=100, every=0, lanczos_steps=0, seed=0, progress=None) -> NetworkRuns:
     """Run ``optimizer`` on ``model`` from each row of ``initial`` (shape ``(runs, n_params)``, or
     ``(n_params,)`` for one run) for ``steps`` steps; numba, parallel over runs.
 
     ``every > 0`` records loss, ``||g||`` and (``lanczos_steps > 0``) the sharpness every ``every``
     steps; ``seed`` fixes the Lanczos start vectors. See ``NetworkRuns`` for the outcome.
+    ``progress``: a bar over the runs (``theory.progress``; runs go through the kernel in chunks,
+    which changes no number: each run has its own start and Lanczos vector).
     """
+    from sgdyn.theory.progress import bar, chunks
     w0 = np.array(initial, dtype=np.float64, ndmin=2)
     if w0.ndim != 2 or w0.shape[1] != model.n_params or w0.shape[0] == 0:
         raise ValueError(f"initial must have shape (runs, {model.n_params}), got {np.shape(initial)}")
@@ -463,8 +472,15 @@ def run(model: Model, initial, eta, steps, optimizer="gd", beta=0.0, rho=0.0, to
     every = checks.integer("every", every, 0)
     lanczos = checks.integer("lanczos_steps", lanczos_steps, 0)
     q = np.random.default_rng(seed).standard_normal(w0.shape)
-    out = _run_kernel(model.code, w0, model.d1, model.d2, model.dims, OPTIMIZERS.index(optimizer),
-                      eta, beta, rho, steps, tol, blowup, min(window, steps + 1), every, lanczos, q)
+    parts = []
+    with bar(progress, w0.shape[0], f"{model.name} {optimizer}", "run") as update:
+        for a, b in chunks(w0.shape[0], 20, 64):
+            parts.append(_run_kernel(model.code, np.ascontiguousarray(w0[a:b]), model.d1, model.d2,
+                                     model.dims, OPTIMIZERS.index(optimizer), eta, beta, rho, steps,
+                                     tol, blowup, min(window, steps + 1), every, lanczos,
+                                     np.ascontiguousarray(q[a:b])))
+            update(b - a)
+    out = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
     status, stopped, grad_rms, w_final, rec_loss, rec_grad, rec_sharp = out
     grad_rms = np.where(status == DIVERGED, np.inf, grad_rms)
     rec = np.arange(0, steps + 1, every) if every > 0 else np.zeros(0, np.int64)

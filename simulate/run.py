@@ -169,11 +169,13 @@ def legacy_run(problem, alpha, beta, batch, steps, method="heavy-ball", features
 
 
 def _simulate(spec: SimulationSpec, backend, progress) -> Trajectories:
-    if progress is not None and not callable(progress):
-        raise ValueError(f"progress must be None or a callable, got {progress!r}")
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
+        raise ValueError(f"progress must be None or a callable (or True / False), got {progress!r}")
     if backend == "cpu":
         from sgdyn.simulate.cpu import simulate_cpu
-        return simulate_cpu(spec, progress)
+        from sgdyn.theory.progress import bar
+        with bar(progress, spec.runs, "simulate", "run") as update:
+            return simulate_cpu(spec, update)
     if backend == "cuda":
         if spec.features == "data":
             raise ValueError("backend 'cuda' does not support a DataSet; use backend='cpu'")
@@ -183,7 +185,7 @@ def _simulate(spec: SimulationSpec, backend, progress) -> Trajectories:
             raise ValueError(f"backend 'cuda' needs numba-cuda and a GPU ({exc}); "
                              "use backend='cpu'") from None
         out = simulate_cuda(spec)
-        if progress is not None:
+        if callable(progress):
             progress(spec.runs)
         return out
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -202,8 +204,9 @@ def run(problem, *args, **kwargs) -> Trajectories:
 
     Every run starts from ``e_0 = sqrt(problem.initial)`` per mode at rest (the method's ``x0``).
     ``backend``: ``"cpu"`` (numba, all cores) or ``"cuda"`` (numba-cuda, a GPU). ``seed``: the same
-    seed gives the same numbers on a backend whatever its thread count. ``progress``: optional
-    callable receiving the number of runs finished after each chunk. ``sampler``:
+    seed gives the same numbers on a backend whatever its thread count. ``progress``: None (a
+    ``tqdm.auto`` bar once the runs take over 2 s, unless bars are off: ``theory.progress``),
+    True / False, or a callable receiving the number of runs finished after each chunk. ``sampler``:
     ``"per-sample"`` draws every sample's features; ``"projected"`` (Gaussian features, i.i.d.)
     draws the mini-batch gradient itself exactly in law from ``n + 2b`` normals per step instead of
     ``b n`` (``simulate.features.projected_gradient``); ``"auto"`` (default) takes ``"projected"``

@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sgdyn.theory.display import Result
 
 
 @dataclass(frozen=True)
-class Trajectories:
+class Trajectories(Result):
     """Statistics of the population loss over independent runs at the recorded steps.
 
     ``mean`` and ``stderr`` (standard error of the mean, ``std / sqrt(n)``) are over the runs that

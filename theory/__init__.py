@@ -1,18 +1,30 @@
 """sgdyn.theory: the mathematics of mini-batch (momentum) SGD on linear models.
 
-Conventions (``docs/theory.md``): population loss ``L = 1/2 sum_k lambda_k E[e_k^2]``
-(+ ``sigma^2/2`` with label noise), heavy ball ``v <- beta v - alpha g, w <- w + v``.
-"""
-from sgdyn.theory.problem import Problem
-from sgdyn.theory.noise import NoiseModel, GAUSSIAN
-from sgdyn.theory.methods import Method, Parameter, get_method
+Conventions (``docs/theory.md``, "Conventions"): population loss
+``L = 1/2 sum_k lambda_k E[e_k^2]`` (+ ``sigma^2/2`` with label noise), heavy ball
+``v <- beta v - alpha g, w <- w + v``.
 
-__all__ = ["Problem", "NoiseModel", "GAUSSIAN", "Method", "Parameter", "get_method", "METHODS"]
+The names below are imported on first use (PEP 562), so ``import sgdyn.theory.problem`` does not
+pay for sympy: a command that never derives anything symbolically never imports it.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {"Problem": "problem", "NoiseModel": "noise", "GAUSSIAN": "noise", "Method": "methods",
+         "Parameter": "methods", "get_method": "methods", "METHODS": "catalogue", "Run": "run",
+         "Record": "record", "Sampling": "sampling", "solve": "dynamics"}
+
+__all__ = list(_LAZY)
 
 
 def __getattr__(name):
-    # the shipped methods are parsed from their text form on first use, not at import
-    if name == "METHODS":
-        from sgdyn.theory.catalogue import METHODS
-        return METHODS
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

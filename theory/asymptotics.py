@@ -1,4 +1,4 @@
-"""Power-law asymptotics of the loss: signal and noise phases (THEORY.md section 1; Velikanov,
+"""Power-law asymptotics of the loss: signal and noise phases (``docs/phases.md``; Velikanov,
 Kuznedelev, Yarotsky, ICLR 2023, arXiv 2206.11124, section 5).
 
 Spectrum ``lambda_k = s k^-nu`` (``nu > 1``), signal weights ``lambda_k c_k = s_c k^-(kappa+1)``.
@@ -38,6 +38,7 @@ import numpy as np
 import sympy as sp
 from scipy.special import gamma as gamma_fn
 
+from sgdyn.theory.display import Result
 from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
@@ -97,13 +98,19 @@ def _small_lambda_limits(method) -> SmallLambdaLimits:
 
 @functools.lru_cache(maxsize=None)
 def _numeric_limits(method):
-    s = small_lambda_limits(method)
-    return tuple(sp.lambdify(_PARAMS + method.extra_symbols, e, modules="math")
-                 for e in (s.rate, s.signal_amplitude, s.noise_amplitude))
+    """``(r, A_V, A_U)`` as math functions of (alpha, beta, gamma, tau1, tau2, extra parameters),
+    from the disk cache of ``sgdyn.theory.formcache`` when present (``method``: a structure)."""
+    from sgdyn.theory.formcache import Source, load_or_build
+
+    def build():
+        s = small_lambda_limits(method)
+        return [Source(_PARAMS + method.extra_symbols, e, modules="math")
+                for e in (s.rate, s.signal_amplitude, s.noise_amplitude)]
+    return tuple(load_or_build("small-lambda-limits", method, (__name__, derive.__module__), build))
 
 
 @dataclass(frozen=True)
-class PowerLawFit:
+class PowerLawFit(Result):
     """``lambda_k = scale k^-nu``, ``lambda_k c_k = signal_scale k^-(kappa+1)`` (k counts modes,
     multiplicities included; an entry of multiplicity w sits at the midpoint of its block)."""
 
@@ -136,7 +143,7 @@ def fit_power_law(problem: Problem) -> PowerLawFit:
 
 
 @dataclass(frozen=True)
-class Phases:
+class Phases(Result):
     """Exponents, constants and phase of ``L_t`` for a power-law problem (module docstring).
 
     In loss units: ``L_t ~ signal_loss_constant t^-signal_exponent
@@ -158,6 +165,8 @@ class Phases:
     rate: float                  # exponential rate rho of the finite problem (1 if it converges)
     reason: str
     fit_deviation: float
+
+    _properties = ("signal_loss_constant", "noise_loss_constant")
 
     @property
     def signal_loss_constant(self) -> float:

@@ -1,7 +1,8 @@
-"""Adaptive batch-size tests on linear regression, predicted from second moments (THEORY.md section 4).
+"""Adaptive batch-size tests on linear regression, predicted from second moments (docs/theory.md,
+"Adaptive batch sizes").
 
 Tests of Lau, Liu, Kolar (AdAdaGrad, arXiv 2402.11215); the simulator is ``simulate.adaptive``.
-For the SE noise model (THEORY.md section 1) the single-sample gradient ``G = x (x.e - eps)`` at a
+For the SE noise model (docs/theory.md) the single-sample gradient ``G = x (x.e - eps)`` at a
 fixed error ``e`` has mean ``h = H e`` and covariance
 ``Cov(G) = tau1 (e^T H e) H - tau2 h h^T + sigma^2 H`` (exact for Gaussian features,
 ``tau1 = 1, tau2 = -1``), so the population versions of the tests (``b*`` with the exact gradient
@@ -40,6 +41,7 @@ import numpy as np
 from numba import njit
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.methods import get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
@@ -49,7 +51,7 @@ OVERFLOW_GUARD = 1e200
 
 
 @dataclass(frozen=True)
-class PopulationTests:
+class PopulationTests(Result):
     """Population batch sizes requested by each test at a fixed error ``e`` (module docstring)."""
 
     trace_cov: float       # tr Cov(G)
@@ -138,7 +140,7 @@ def _batched_recursion(A0, A1, coupling1, source1, drive, lam, loss, X0, floor, 
 
 
 @dataclass(frozen=True)
-class NormTestPrediction:
+class NormTestPrediction(Result):
     """Second-moment prediction along a run (t = 0..T; arrays may stop early if it diverges).
 
     ``batch[t]`` is the batch used at step t (``batch[T]`` the next one), ``samples[t]`` the

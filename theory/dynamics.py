@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.recursion import (OVERFLOW_GUARD, ModeInputs, Moments, run_moments,
@@ -35,7 +36,7 @@ ROUTES = ("recursion", "generating-function", "exact-data")
 
 
 @dataclass(frozen=True)
-class LossCurve:
+class LossCurve(Result):
     """The expected loss at ``steps`` (the run's recorded steps, up to where a divergent curve was
     stopped), with what produced it (``route``, ``approximation``) and the asymptotic rate
     ``rho`` (``L_t ~ rho^t``; for a schedule, at the last step's hyperparameters)."""

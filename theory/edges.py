@@ -2,7 +2,7 @@
 
 Everything here is derived (sympy) from a description of the method, never typed in:
 
-* **Deterministic edges** (THEORY.md section 3). For a method of ``theory.methods`` the noiseless
+* **Deterministic edges** (docs/edges.md). For a method of ``theory.methods`` the noiseless
   per-mode map is ``M = F + lambda K G``; its characteristic polynomial ``det(mu I - M)``
   (``theory.symbolic.derive(method).char_poly``) depends on ``alpha`` and ``lambda`` only through
   ``x = alpha lambda``. All roots lie in the open unit disk iff the Schur-Cohn/Jury conditions
@@ -13,7 +13,7 @@ Everything here is derived (sympy) from a description of the method, never typed
   ``(beta interval, x(beta), how the roots leave the disk)``. The tests compare the pieces with the
   closed forms ``2`` (GD), ``2 (1 + beta)`` (heavy ball) and ``(2 + 2 beta)/(1 + 2 beta)``
   (Nesterov, beta > -1/3) and with numeric roots.
-* **SAM edge** (Long & Bartlett, JMLR 2024, arXiv 2309.12488; THEORY.md section 5). SAM with
+* **SAM edge** (Long & Bartlett, JMLR 2024, arXiv 2309.12488; docs/edges.md). SAM with
   normalised ascent ``w~ = w + rho g/||g||``, ``w <- w - eta grad L(w~)``, on the local quadratic
   ``lambda e^2 / 2`` with the normaliser ``||g||`` frozen multiplies ``e`` by
   ``1 - eta lambda - eta rho lambda^2 / ||g||``; the edge is the positive ``lambda`` where that
@@ -21,7 +21,7 @@ Everything here is derived (sympy) from a description of the method, never typed
   top eigenvalue ``lambda_1`` (``eta lambda_1 < 2``) ends on the 2-cycle ``+-a* u_1``, the fixed point
   of ``a -> -(one SAM step from a u_1)``: ``a* = eta lambda_1 rho / (2 - eta lambda_1)``, where
   ``SAM_edge(eta, rho, lambda_1 a*) = lambda_1`` exactly.
-* **Linear networks** (Craciun & Ghoshdastidar, arXiv 2402.13108; THEORY.md section 3). With the
+* **Linear networks** (Craciun & Ghoshdastidar, arXiv 2402.13108; docs/edges.md). With the
   squared loss GD can converge only to minima of sharpness ``< 2/eta``, so
   ``eta_crit = 2 / (sharpness of the flattest global minimum)``. Scalar depth-L network
   ``f = (prod_i w_i) x``: loss ``a/2 (P - p)^2 + const`` with ``P = prod_i w_i``, ``a = mean x^2``,
@@ -41,6 +41,7 @@ import sympy as sp
 from scipy import linalg, optimize
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.symbolic import derive, mu
 from sgdyn.theory.system import extra_arguments
@@ -255,7 +256,7 @@ def sam_two_cycle_expr() -> sp.Expr:
 
 
 @dataclass(frozen=True)
-class SamTwoCycle:
+class SamTwoCycle(Result):
     amplitude: float     # a*: SAM alternates between +a* u_1 and -a* u_1
     grad_norm: float     # ||g|| on the cycle = lambda_1 a*
     edge: float          # SAM_edge(eta, rho, ||g||) on the cycle (= lambda_1 exactly)
@@ -264,7 +265,7 @@ class SamTwoCycle:
 def sam_two_cycle(eta, rho, top_eigenvalue) -> SamTwoCycle:
     """SAM's limit cycle on a quadratic of top eigenvalue ``lambda_1``: ``a* = eta lambda_1 rho /
     (2 - eta lambda_1)`` (needs ``eta lambda_1 < 2``), ``||g|| = lambda_1 a*``; the edge there equals
-    ``lambda_1`` (THEORY.md section 5)."""
+    ``lambda_1`` (docs/edges.md)."""
     e, r, l1 = (checks.positive(n, v) for n, v in (("eta", eta), ("rho", rho),
                                                      ("top_eigenvalue", top_eigenvalue)))
     if e * l1 >= 2:
@@ -278,7 +279,7 @@ def sam_two_cycle(eta, rho, top_eigenvalue) -> SamTwoCycle:
 
 
 @dataclass(frozen=True)
-class ScalarNetworkEdge:
+class ScalarNetworkEdge(Result):
     a: float             # mean x^2
     p: float             # mean(x y) / a: the product at every global minimum
     depth: int
@@ -346,7 +347,7 @@ def balanced_factorisation(target, depth: int, width: int) -> list[np.ndarray]:
 
 
 @dataclass(frozen=True)
-class FlatMinimum:
+class FlatMinimum(Result):
     sharpness: float           # smallest sharpness found over the gauge orbit
     critical_lr: float         # 2 / sharpness
     balanced_sharpness: float  # sharpness of the balanced factorisation

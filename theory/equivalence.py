@@ -1,10 +1,10 @@
-"""SGD against momentum at small learning rates (THEORY.md section 2).
+"""SGD against momentum at small learning rates (docs/theory.md, section of the same name).
 
 Wang, Malladi, Wang, Lyu, Li, "The Marginal Value of Momentum for Small Learning Rate SGD"
 (ICLR 2024, arXiv 2307.15196): SGD with learning rate ``eta`` and heavy ball in *normalized* form
 ``m <- beta m + (1 - beta) g, w <- w - eta m`` (PyTorch ``SGD(lr=eta (1 - beta), momentum=beta)``,
-THEORY.md section 0) have the same effective learning rate ``eta`` and stay close for ``O(1/eta)``
-steps when ``1 - beta`` is not too small against ``eta``.
+docs/theory.md, "Conventions") have the same effective learning rate ``eta`` and stay close for
+``O(1/eta)`` steps when ``1 - beta`` is not too small against ``eta``.
 
 On linear models the comparison is exact: both loss curves come from the second-moment recursion
 (``theory.dynamics.loss_curve``, exact for Gaussian features), so the gap carries no Monte Carlo
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
@@ -65,7 +66,7 @@ def _bisect_edge(stable, upper_start: float) -> float:
 
 
 @dataclass(frozen=True)
-class StabilityEdges:
+class StabilityEdges(Result):
     """Largest effective learning rate ``eta`` at which each method is stable.
 
     ``sgd_deterministic`` / ``momentum_deterministic``: every mode's deterministic map stable
@@ -143,7 +144,8 @@ def stationary_loss(problem: Problem, eta: float, beta: float, batch: int,
     ``D = sum_k drive_k . X_k``, so ``D = S / (1 - U(1))``, ``S = sum_k drive_k R_k source_k``,
     ``U(1) = sum_k drive_k R_k coupling_k``; then ``L = sum_k loss_k . X_k + sigma^2 / 2``.
     With purely additive noise of variance ``s^2`` on one mode (SE model ``tau1 = tau2 = 0``,
-    ``s^2 = sigma^2 lambda / b``) this is THEORY.md section 2's
+    ``s^2 = sigma^2 lambda / b``) this is the formula of docs/theory.md ("SGD against momentum at
+    small learning rates"),
     ``sigma^2/2 + eta s^2 / (4 (1 - eta lambda (1 - beta) / (2 (1 + beta))))`` *(derived)*.
     """
     eta, beta = _check_eta_beta(eta, beta)
@@ -159,13 +161,14 @@ def stationary_loss(problem: Problem, eta: float, beta: float, batch: int,
 
 
 @dataclass(frozen=True)
-class MomentumGap:
+class MomentumGap(Result):
     """Exact loss curves of SGD (lr ``eta``) and normalized heavy ball (``eta``, ``beta``).
 
     ``relative_gap[t] = |momentum_loss[t] - sgd_loss[t]| / sgd_loss[t]`` for ``t = 0..steps``,
     ``steps = ceil(horizon / eta)``; ``max_gap`` its maximum (``inf`` if either curve diverges)
     at ``max_gap_step``.
     """
+    _dims = {"sgd_loss": ("step",), "momentum_loss": ("step",), "relative_gap": ("step",)}
 
     eta: float
     beta: float
@@ -206,10 +209,11 @@ def momentum_gap(problem: Problem, eta: float, beta: float, batch: int, horizon:
 
 
 @dataclass(frozen=True)
-class GapScaling:
+class GapScaling(Result):
     """``max_gap(eta)`` along ``1 - beta = scale * eta^a`` and its log-log least-squares fit
     ``log max_gap = exponent * log eta + intercept`` (``exponent_stderr`` from the residuals;
     ``local_exponents`` are the slopes between neighbouring grid points)."""
+    _dims = {"betas": ("eta",), "gaps": ("eta",), "local_exponents": ("eta_interval",)}
 
     a: float
     scale: float

@@ -76,7 +76,7 @@ from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator
 from threadpoolctl import threadpool_limits
 
 from sgdyn.theory import checks
-from sgdyn.theory.methods import Method, get_method
+from sgdyn.theory.methods import get_method
 from sgdyn.theory.problem import Problem
 
 SAMPLINGS = ("iid", "without-replacement")
@@ -233,9 +233,13 @@ def step_matrices(method="heavy-ball", alpha=0.1, beta=0.0, steps: int = 1, para
     return StepMatrices(F[:n] if n else F, K[:n] if n else K, G[:n] if n else G, x0, o)
 
 
-def _preconditioner(p, N) -> np.ndarray:
+def _preconditioner(p, problem: Problem, method, params=None) -> np.ndarray:
+    """``p(lambda_k)`` per mode: given, else the method's own preconditioner (ones without one)."""
+    N = problem.n_modes
     if p is None:
-        return np.ones(N)
+        values = {} if params is None else {(k.name if isinstance(k, sp.Symbol) else str(k)):
+                                            float(np.ravel(v)[0]) for k, v in params.items()}
+        return get_method(method).preconditioner_values(problem.eigenvalues, values)
     arr = np.array(p, dtype=np.float64)
     if arr.shape != (N,) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError(f"preconditioner must hold one positive value p(lambda_k) per mode ({N}), "
@@ -370,9 +374,8 @@ def exact_loss_curve(problem: Problem, alpha, beta, batch, steps: int, method="h
     gam = np.broadcast_to(batch_factors(batch, n, smp, steps if steps > 0 else None),
                           (max(steps, 1),))
     lam = problem.eigenvalues
-    pre = _preconditioner(preconditioner, N)
+    pre = _preconditioner(preconditioner, problem, method, params)
     noise = _Noise(data.rows, data.residuals, lam, pre)
-    q = mats.q
     e0 = data.initial_error
     m = e0[:, None] * mats.x0[None, :]                                # (N, q) mean state
     M = np.ascontiguousarray(np.einsum("k,l,a,b->klab", e0, e0, mats.x0, mats.x0))
@@ -581,7 +584,7 @@ def noise_radius(problem: Problem, alpha, beta, batch, method="heavy-ball", *, s
     smp = resolve_sampling(problem, sampling)
     mats = step_matrices(method, checks.positive("alpha", alpha), beta, 1, params)
     gam = float(batch_factors(checks.integer("batch", batch, 1), problem.data.n, smp)[0])
-    pre = _preconditioner(preconditioner, problem.n_modes)
+    pre = _preconditioner(preconditioner, problem, method, params)
     return _radius_at(problem, mats, 0, gam, pre, solver)
 
 
@@ -595,7 +598,7 @@ def q4_radius(problem: Problem, alpha, beta, batch, method="heavy-ball", *, samp
     smp = resolve_sampling(problem, sampling)
     mats = step_matrices(method, checks.positive("alpha", alpha), beta, 1, params)
     gam = float(batch_factors(checks.integer("batch", batch, 1), problem.data.n, smp)[0])
-    pre = _preconditioner(preconditioner, problem.n_modes)
+    pre = _preconditioner(preconditioner, problem, method, params)
     return _q4_radius_at(problem, mats, gam, pre, fourth_moments)
 
 
@@ -716,7 +719,7 @@ def exact_critical_learning_rate(problem: Problem, beta=0.0, batch=1, method="he
     bsz = checks.integer("batch", batch, 1)
     rtol = checks.positive("rtol", rtol)
     gam = float(batch_factors(bsz, problem.data.n, smp)[0])
-    pre = _preconditioner(preconditioner, problem.n_modes)
+    pre = _preconditioner(preconditioner, problem, method, params)
     if solver not in ("auto", "dense", "arnoldi"):
         raise ValueError(f"solver must be 'auto', 'dense' or 'arnoldi', got {solver!r}")
     edge = _mode_edge(problem, m, b, params, pre)
@@ -745,7 +748,7 @@ def q4_critical_learning_rate(problem: Problem, beta=0.0, batch=1, method="heavy
     b = checks.momentum("beta", beta) if m.has_momentum else m.check_params(1.0, beta)[1]
     bsz = checks.integer("batch", batch, 1)
     gam = float(batch_factors(bsz, problem.data.n, smp)[0])
-    pre = _preconditioner(preconditioner, problem.n_modes)
+    pre = _preconditioner(preconditioner, problem, method, params)
     edge = _mode_edge(problem, m, b, params, pre)
 
     def radius(a):

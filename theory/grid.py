@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.methods import get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
@@ -17,7 +18,7 @@ from sgdyn.theory.transfer import noise_feedback_at_one, rate_arrays
 
 
 @dataclass(frozen=True)
-class SingularityGrid:
+class SingularityGrid(Result):
     """``theory.transfer.Singularities`` field by field, as arrays over a grid of points."""
 
     mode_radius: np.ndarray     # 1 / max_k spectral radius of the noiseless maps A0_k

@@ -1,5 +1,5 @@
 """The loss after a fixed number of steps, minimised over (alpha, beta): where negative momentum
-wins (THEORY.md section 1; docs/negative_momentum.md).
+wins (docs/negative_momentum.md; docs/theory.md, "Rates and negative momentum").
 
 The asymptotic *rate* is the wrong yardstick for power-law problems: there the loss decays like a
 power of t, and in the noise-dominated phase (``zeta > 2 - 1/nu``) its renewal form
@@ -13,24 +13,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
-
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import mode_inputs, renewal_sequences
 from sgdyn.theory.methods import get_method
 from sgdyn.theory.recursion import OVERFLOW_GUARD, kernel_module, step_coefficients
 from sgdyn.theory.run import Run
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.progress import bar, chunks
 from sgdyn.theory.stability import _critical_alphas, _setup
 from sgdyn.theory.system import ModeSystem
 from sgdyn.theory.transfer import GeneratingFunctions
 
 
 def final_losses(problem: Problem, alphas, betas, batch, steps, method="heavy-ball",
-                 noise: NoiseModel = GAUSSIAN) -> np.ndarray:
+                 noise: NoiseModel = GAUSSIAN, progress=None) -> np.ndarray:
     """Exact ``L_T`` for each (alpha, beta) pair (same shape), inf where it blew past 1e200: the
-    recursion of ``sgdyn.theory.recursion`` for all points at once (threads over points)."""
+    recursion of ``sgdyn.theory.recursion``, threads over the points of a chunk (about 20 chunks,
+    memory O(chunk)); ``progress``: a bar over the points (``theory.progress``; None: after 2 s,
+    if bars are on)."""
     alphas, betas = np.broadcast_arrays(np.asarray(alphas, float), np.asarray(betas, float))
     m = get_method(method)
     a, b = alphas.ravel(), betas.ravel()
@@ -45,22 +47,26 @@ def final_losses(problem: Problem, alphas, betas, batch, steps, method="heavy-ba
     run = Run.build(problem, m, alpha=float(a[0]), beta=float(b[0]), batch=batch, steps=T,
                     noise=noise)
     inputs = mode_inputs(run)
-    P = a.size
-    F, KG, kk, g = step_coefficients(*m.numeric_matrices({"alpha": a, "beta": b}))
-    gam = np.full((P, 1), float(run.batch_factors(np.array([run.constant()["batch"]]))[0]))
-    D0 = np.ascontiguousarray(inputs.wl @ np.einsum("pq,qn->pn", g, inputs.X0).T)
-    out = np.empty(P)
-    kernel_module(m, inputs).final_losses(
-        inputs.lam, inputs.lp, inputs.pp, inputs.wl, inputs.src, inputs.X0, F[:, None],
-        KG[:, None], kk[:, None], np.ascontiguousarray(np.stack([g, g], axis=1)), gam,
-        inputs.tau1, inputs.tau2, inputs.floor, D0, T, OVERFLOW_GUARD, out)
+    kernel = kernel_module(m, inputs).final_losses
+    gamma = float(run.batch_factors(np.array([run.constant()["batch"]]))[0])
+    out = np.empty(a.size)
+    with bar(progress, a.size, "L_T", "pt") as update:
+        for start, stop in chunks(a.size, 20, 64):
+            F, KG, kk, g = step_coefficients(*m.numeric_matrices({"alpha": a[start:stop],
+                                                                   "beta": b[start:stop]}))
+            P = stop - start
+            kernel(inputs.lam, inputs.lp, inputs.pp, inputs.wl, inputs.src, inputs.X0, F[:, None],
+                   KG[:, None], kk[:, None], np.ascontiguousarray(np.stack([g, g], axis=1)),
+                   np.full((P, 1), gamma), inputs.tau1, inputs.tau2, inputs.floor, T,
+                   OVERFLOW_GUARD, out[start:stop])
+            update(P)
     if T == 0:
         out[:] = 0.5 * float(inputs.wl @ inputs.X0[0]) + inputs.floor
     return out.reshape(alphas.shape)
 
 
 @dataclass(frozen=True)
-class HorizonOptimum:
+class HorizonOptimum(Result):
     alpha: float
     beta: float
     loss: float               # L_T at the optimum
@@ -74,6 +80,8 @@ class HorizonOptimum:
         """Relative loss reduction against the best plain-SGD run: 1 - L_T / L_T(beta = 0)."""
         return 1.0 - self.loss / self.loss_beta0
 
+    _properties = ("gain",)
+
 
 def _sigmoid(s):
     return 0.5 * (1.0 + np.tanh(0.5 * s))
@@ -81,14 +89,17 @@ def _sigmoid(s):
 
 def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="heavy-ball",
                                        noise: NoiseModel = GAUSSIAN,
-                                       grid: tuple[int, int] = (21, 15)) -> HorizonOptimum:
+                                       grid: tuple[int, int] = (21, 15),
+                                       progress=None) -> HorizonOptimum:
     """(alpha, beta) minimising the exact expected loss ``L_T`` after ``steps`` steps.
 
     Global stage: ``beta`` on ``grid[0]`` points of [-0.9, 0.9] and ``alpha = alpha_crit(beta) *
     sigmoid(s)``, s on ``grid[1]`` points of [-4, 5] (every grid point converges); local stage:
     Nelder-Mead on (atanh(beta), log alpha) from the best grid point. The same two stages at
-    beta = 0 (Brent in log alpha) give the plain-SGD reference ``loss_beta0``.
+    beta = 0 (Brent in log alpha) give the plain-SGD reference ``loss_beta0``. ``progress``: a
+    bar over the loss evaluations (``theory.progress``).
     """
+    from scipy import optimize
     m = _setup(problem, method, noise)
     if not m.has_momentum:
         raise ValueError(f"method must have a momentum parameter, got {m.name!r}")
@@ -103,25 +114,27 @@ def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="h
     ss = np.linspace(-4.0, 5.0, grid[1])
     A = crit[:, None] * _sigmoid(ss)[None, :]
     B = np.broadcast_to(betas[:, None], A.shape)
-    L = final_losses(problem, A, B, bsz, T, m, noise)
+    with bar(progress, A.size + 250, "optimize (horizon)", "pt") as update:
+        L = final_losses(problem, A, B, bsz, T, m, noise, progress=update)
 
-    def f(v):
-        a, bt = float(np.exp(v[1])), float(np.tanh(v[0]))
-        if not abs(bt) < 1.0:
-            return np.inf
-        return float(final_losses(problem, a, bt, bsz, T, m, noise))
-    i, j = np.unravel_index(np.argmin(L), L.shape)
-    x0 = np.array([np.arctanh(betas[i]), np.log(A[i, j])])
-    # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0
-    simplex = x0 + np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1]])
-    res = optimize.minimize(f, x0, method="Nelder-Mead",
-                            options={"xatol": 1e-5, "fatol": 0.0, "maxiter": 200,
-                                     "initial_simplex": simplex})
-    i0 = int(np.nonzero(betas == 0.0)[0][0])
-    j0 = int(np.argmin(L[i0]))
-    lo, hi = np.log(A[i0, max(j0 - 1, 0)]), np.log(A[i0, min(j0 + 1, len(ss) - 1)])
-    r0 = optimize.minimize_scalar(lambda v: f(np.array([0.0, v])), bounds=(lo, hi),
-                                  method="bounded", options={"xatol": 1e-6})
+        def f(v):
+            update(1)
+            a, bt = float(np.exp(v[1])), float(np.tanh(v[0]))
+            if not abs(bt) < 1.0:
+                return np.inf
+            return float(final_losses(problem, a, bt, bsz, T, m, noise, progress=False))
+        i, j = np.unravel_index(np.argmin(L), L.shape)
+        x0 = np.array([np.arctanh(betas[i]), np.log(A[i, j])])
+        # a simplex of grid-cell size: scipy's default (5 % of each coordinate) is nil at beta = 0
+        simplex = x0 + np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1]])
+        res = optimize.minimize(f, x0, method="Nelder-Mead",
+                                options={"xatol": 1e-5, "fatol": 0.0, "maxiter": 200,
+                                         "initial_simplex": simplex})
+        i0 = int(np.nonzero(betas == 0.0)[0][0])
+        j0 = int(np.argmin(L[i0]))
+        lo, hi = np.log(A[i0, max(j0 - 1, 0)]), np.log(A[i0, min(j0 + 1, len(ss) - 1)])
+        r0 = optimize.minimize_scalar(lambda v: f(np.array([0.0, v])), bounds=(lo, hi),
+                                      method="bounded", options={"xatol": 1e-6})
     a0, l0 = (float(np.exp(r0.x)), float(r0.fun)) if r0.fun <= L[i0, j0] else \
         (float(A[i0, j0]), float(L[i0, j0]))
     a, bt, lb = (float(np.exp(res.x[1])), float(np.tanh(res.x[0])), float(res.fun)) \
@@ -130,7 +143,7 @@ def optimal_hyperparameters_at_horizon(problem: Problem, batch, steps, method="h
 
 
 @dataclass(frozen=True)
-class NoiseDecomposition:
+class NoiseDecomposition(Result):
     """The pieces of the noise-phase asymptote ``L_T ~ V(1) U_T / (2 (1 - U(1))^2)``."""
 
     noise_feedback: float     # U(1)
@@ -156,5 +169,5 @@ def noise_decomposition(problem: Problem, alpha, beta, batch, steps, method="hea
     U1 = float(gf.U(np.array(1.0)))
     V1 = float(gf.V(np.array(1.0)))
     UT = float(renewal_sequences(s, T)[1][-1])
-    LT = float(final_losses(problem, alpha, beta, batch, T, method, noise))
+    LT = float(final_losses(problem, alpha, beta, batch, T, method, noise, progress=False))
     return NoiseDecomposition(U1, V1, UT, V1 * UT / (2 * (1 - U1) ** 2), LT)

@@ -68,10 +68,21 @@ def kernel(lam, lp, pp, wl, src, Z, parity, F, KG, kk, g, gam, stride, tau1, tau
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def final_losses(lam, lp, pp, wl, src, X0, F, KG, kk, g, gam, tau1, tau2, floor, D0, steps,
-                 guard, out):
+def final_losses(lam, lp, pp, wl, src, X0, F, KG, kk, g, gam, tau1, tau2, floor, steps, guard,
+                 out):
     """Many constant-hyperparameter points at once (threads over points): ``out[p]`` is the loss
-    after ``steps`` steps of point ``p`` (its own F, KG, kk, g, gam), inf if it passed the guard."""
+    after ``steps`` steps of point ``p`` (its own F, KG, kk, g, gam), inf if it passed the guard.
+    A point's numbers do not depend on the others (D_0 summed here, in one order)."""
+    q, n = X0.shape
+    D0 = np.empty(F.shape[0])
+    for p in range(F.shape[0]):
+        acc = 0.0
+        for k in range(n):
+            gk = 0.0
+            for r in range(q):
+                gk += g[p, 0, r] * X0[r, k]
+            acc += wl[k] * gk
+        D0[p] = acc
     for p in prange(F.shape[0]):
         Z = np.empty((2,) + X0.shape)
         Z[0] = X0
@@ -129,12 +140,13 @@ def render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple = (True, True, 
             if parts:
                 m[a, b] = f"m{a}{b}"
                 body.append(f"{ind}m{a}{b} = {' + '.join(parts)}")
-    # T = M P, then P' = T M^T (upper triangle)
+    # T = M P, then P' = T M^T (upper triangle); only the entries of T that P' reads
+    wanted = {(a, e) for a, b in pairs for e in range(d) if (b, e) in m}
     t = {}
     for a in range(d):
         for b in range(d):
             terms = [f"m{a}{e} * p{index[e, b]}" for e in range(d) if (a, e) in m]
-            if terms:
+            if terms and (a, b) in wanted:
                 t[a, b] = f"t{a}{b}"
                 body.append(f"{ind}t{a}{b} = {_sum(terms)}")
     for r, (a, b) in enumerate(pairs):

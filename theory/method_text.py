@@ -230,3 +230,79 @@ def _resting_state(F: sp.Matrix, state: list, output: str) -> sp.Matrix:
         raise ValueError("the initial state is not determined by the updates (the gradient-free map "
                          f"keeps {len(null)} directions fixed): give it with 'init: x = w, v = 0'")
     return (null[0] / null[0][k]).applyfunc(sp.simplify)
+
+
+def load_method(path) -> Method:
+    """A method from a file: ``.txt`` holds update equations in the text form (the file's base
+    name is the default name); ``.json`` holds either ``{"text": "..."}`` or matrices
+    ``{"name", "F", "K", "G", "x0", "params", "preconditioner", "output", "description"}``:
+    ``F`` etc. nested lists of numbers or expressions in alpha, beta and the parameters,
+    ``params`` ``{"nu": 0.7}`` or ``{"nu": {"default": 0.7, "interval": "[0, 1]"}}``,
+    ``preconditioner`` an expression in lambda and the parameters, ``output`` the index of the
+    reported iterate (default 0)."""
+    import json
+    import os
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"method file {path!r} does not exist")
+    name = os.path.splitext(os.path.basename(path))[0]
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"method file {path!r} is not readable: {exc}") from None
+    if path.endswith(".txt"):
+        return parse_method(text, None if "name:" in text else name)
+    if not path.endswith(".json"):
+        raise ValueError(f"method file {path!r} must end in .txt (update equations) or .json")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"method file {path!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"method file {path!r} must hold a JSON object")
+    if "text" in data:
+        extra = set(data) - {"text", "name"}
+        if extra:
+            raise ValueError(f"method file {path!r}: with 'text', only 'name' may be given, got "
+                             f"{', '.join(sorted(extra))}")
+        if not isinstance(data["text"], str):
+            raise ValueError(f"method file {path!r}: 'text' must be a string of update equations")
+        return parse_method(data["text"], data.get("name", name))
+    return _method_from_json(data, path, name)
+
+
+def _method_from_json(data: dict, path: str, name: str) -> Method:
+    allowed = {"name", "F", "K", "G", "x0", "params", "preconditioner", "output", "description"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValueError(f"method file {path!r} has unknown key(s): {', '.join(sorted(unknown))}")
+    missing = [k for k in ("F", "K", "G", "x0") if k not in data]
+    if missing:
+        raise ValueError(f"method file {path!r} is missing key(s): {', '.join(missing)}")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise ValueError(f"method file {path!r}: 'params' must map names to defaults")
+    extra = []
+    for pname, spec in params.items():
+        if isinstance(spec, dict):
+            text = f"{pname} = {spec.get('default')}" + (f" in {spec['interval']}" if "interval" in spec else "")
+        else:
+            text = f"{pname} = {spec}"
+        extra += _parameters(text)
+    names = {"alpha": alpha, "beta": beta, **{p.name: p.symbol for p in extra}}
+
+    def matrix(key):
+        rows = data[key]
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
+            raise ValueError(f"method file {path!r}: {key} must be a list of rows")
+        return sp.Matrix([[_parse(str(v), f"{key} entry", names) for v in r] for r in rows])
+    pre = data.get("preconditioner", 1)
+    pre = _parse(str(pre).replace("lambda", "lam"), "preconditioner",
+                 {"lam": lam, **{p.name: p.symbol for p in extra}})
+    output = data.get("output", 0)
+    if isinstance(output, bool) or not isinstance(output, int):
+        raise ValueError(f"method file {path!r}: 'output' must be the index of a state component")
+    return Method.from_matrices(str(data.get("name", name)), matrix("F"), matrix("K"), matrix("G"),
+                                matrix("x0"), extra=tuple(extra), preconditioner=pre,
+                                output=output, description=str(data.get("description", "")))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def batch_factor(batch: int, data_size: int | None = None) -> float:
 
 
 @dataclass(frozen=True)
-class TauFit:
+class TauFit(Result):
     """Least-squares fit of the SE parameters to a data matrix's fourth moments (``estimate_tau``)."""
 
     tau1: float

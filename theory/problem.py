@@ -1,6 +1,6 @@
 """Problem: the spectrum of a linear-regression problem and its initial error, in the eigenbasis.
 
-Conventions (THEORY.md section 0): model ``f(x) = <w, x>``, targets ``y = <w*, x> + eps``,
+Conventions (docs/theory.md, "Conventions"): model ``f(x) = <w, x>``, targets ``y = <w*, x> + eps``,
 ``E eps^2 = sigma^2`` (``label_noise``); Hessian ``H = E[x x^T]`` with eigenvalues ``lambda_k > 0``;
 ``initial[k] = c_k = E[e_{k,0}^2]``, ``e = w - w*`` in the eigenbasis. The population loss is
 ``L = 1/2 sum_k lambda_k E[e_k^2] + sigma^2 / 2``.
@@ -38,10 +38,13 @@ FILE_KEYS = ("eigenvalues", "initial", "label_noise", "data_size", "multiplicity
              "tau1", "tau2", "tau_residual", "rows", "residuals", "initial_error", "standardized",
              "features")
 _ROW_KEYS = ("rows", "residuals", "initial_error")
+from sgdyn.theory.display import Result
 
 
 @dataclass(frozen=True)
-class Problem:
+class Problem(Result):
+    _properties = ("n_modes", "trace")
+
     eigenvalues: np.ndarray
     initial: np.ndarray
     label_noise: float = 0.0

@@ -1,6 +1,7 @@
 """Convergence region, critical learning rate and batch size, asymptotic rates and rate-optimal
-hyperparameters of mini-batch SGD / momentum under the SE noise model (THEORY.md section 1;
-Velikanov, Kuznedelev, Yarotsky, ICLR 2023, arXiv 2206.11124, section 4).
+hyperparameters of mini-batch SGD / momentum under the SE noise model (``docs/theory.md``,
+"Convergence and divergence"; Velikanov, Kuznedelev, Yarotsky, ICLR 2023, arXiv 2206.11124,
+section 4).
 
 **When does the loss converge?** The per-mode second moments evolve by the full coupled map
 ``T = blockdiag(A_k) + (rank-one noise coupling)``; with SE noise (``tau2 <= tau1``) ``T`` maps
@@ -29,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from scipy import optimize
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Conditions, Result
 from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
@@ -76,9 +77,10 @@ def _sign_part(expr: sp.Expr, implied_nonzero) -> sp.Expr:
     return sp.sign(const) * sp.Mul(*keep)
 
 
-def mode_stability_conditions(method="heavy-ball") -> tuple[sp.Expr, ...]:
+def mode_stability_conditions(method="heavy-ball") -> Conditions:
     """Per-mode stability of the noiseless map ``M(lambda)``: expressions in alpha, beta, lambda
-    that are all ``> 0`` iff the roots of ``det(mu I - M)`` lie in the open unit disk.
+    that are all ``> 0`` iff the roots of ``det(mu I - M)`` lie in the open unit disk (a tuple;
+    in a notebook it renders as the system of inequalities).
 
     Derived from ``derive(method).char_poly`` by ``schur_cohn_conditions``. Heavy ball:
     ``1 - beta^2 > 0`` and ``alpha lambda (2 + 2 beta - alpha lambda) > 0``. The spectral radius of
@@ -96,7 +98,7 @@ def _mode_stability_conditions(method) -> tuple[sp.Expr, ...]:
         # degree 2: the square (a_n - a_0)^2 in the second condition is nonzero by the first
         implied = [coeffs[0] - coeffs[-1]] if j == 1 and len(coeffs) == 3 else []
         out.append(sp.factor(_sign_part(c, implied)))
-    return tuple(out)
+    return Conditions(out)
 
 
 def noise_feedback_per_mode(method="heavy-ball") -> sp.Expr:
@@ -112,25 +114,41 @@ def _noise_feedback_per_mode(method) -> sp.Expr:
 
 
 # -- numeric forms ----------------------------------------------------------------------------
+def _forms_spec(method) -> dict:
+    """Cacheable sources of the stability conditions of ``method`` (its structure: extra
+    parameters stay arguments), in (alpha, beta, lambda, extras), and of their coefficients in
+    ``x = alpha lambda`` as functions of (beta, extras) when they depend on alpha and lambda
+    through x only (else None)."""
+    from sgdyn.theory.formcache import Source
+    ne = derive(method).numeric_expr
+    conds = [ne(c) for c in mode_stability_conditions(method)]
+    extra = method.extra_symbols
+    x_polys = []
+    for c in conds:
+        e = sp.expand(sp.cancel(c.subs(alpha, _x / lam)))
+        if lam in e.free_symbols:
+            x_polys = None
+            break
+        x_polys.append([Source((beta,) + extra, co) for co in sp.Poly(e, _x).all_coeffs()])
+    return {"conditions": [Source((alpha, beta, lam) + extra, c) for c in conds],
+            "x_polys": x_polys}
+
+
 class _Forms:
-    """Lambdified stability conditions of one method (extra parameters bound to their values): in
+    """Lambdified stability conditions of one method (extra parameters at their bound values): in
     (alpha, beta, lambda), and, when they depend on alpha and lambda through ``x = alpha lambda``
     only, as polynomial coefficients in x (to find the deterministic edge x_edge(beta) exactly);
-    otherwise the edge is found by bisection in alpha (``mode_edges``)."""
+    otherwise the edge is found by bisection in alpha (``mode_edges``). Loaded from the disk cache
+    of ``sgdyn.theory.formcache`` when present."""
 
     def __init__(self, method):
-        values = {p.symbol: v for p, v in zip(method.extra, extra_arguments(method))}
-        ne = derive(method).numeric_expr
-        conds = [ne(c).subs(values) for c in mode_stability_conditions(method)]
-        self.conditions = [sp.lambdify((alpha, beta, lam), c, modules="numpy") for c in conds]
-        self.x_polys = []
-        for c in conds:
-            e = sp.expand(sp.cancel(c.subs(alpha, _x / lam)))
-            if lam in e.free_symbols:
-                self.x_polys = None
-                break
-            self.x_polys.append([sp.lambdify(beta, co, modules="numpy")
-                                 for co in sp.Poly(e, _x).all_coeffs()])
+        from sgdyn.theory.formcache import load_or_build
+        spec = load_or_build("stability-forms", method.structure, (__name__, derive.__module__),
+                             lambda: _forms_spec(method.structure))
+        extra = extra_arguments(method)
+        self.conditions = [functools.partial(_with_extra, f, extra) for f in spec["conditions"]]
+        self.x_polys = None if spec["x_polys"] is None else \
+            [[functools.partial(_with_extra, f, extra) for f in p] for p in spec["x_polys"]]
 
     def stable(self, a, b, lam_) -> np.ndarray:
         out = np.ones(np.broadcast(a, b, lam_).shape, dtype=bool)
@@ -186,9 +204,18 @@ class _Forms:
         return np.where(np.isfinite(edge), lo, np.inf)
 
 
-@functools.lru_cache(maxsize=None)
 def _forms(method) -> _Forms:
+    """The stability forms of ``method`` (a Method or a shipped name), cached per method."""
+    return _cached_forms(get_method(method))
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_forms(method) -> _Forms:
     return _Forms(method)
+
+
+def _with_extra(f, extra, *args):
+    return f(*args, *extra)
 
 
 def mode_stable(alpha_value, beta_value, lam_value, method="heavy-ball") -> np.ndarray:
@@ -239,23 +266,36 @@ def converges(problem: Problem, alpha_value, beta_value, batch, method="heavy-ba
 
 # -- critical learning rate -------------------------------------------------------------------
 @dataclass(frozen=True)
-class CriticalLearningRate:
+class CriticalLearningRate(Result):
+    """The largest convergent learning rate at one (beta, batch), and what limits it."""
+
     alpha_crit: float         # sup of the convergent alphas (0 if none)
     alpha_eff_crit: float     # alpha_crit / (1 - beta)
-    limited_by: str           # "mode stability", "noise", or "diverges for every alpha"
+    limited_by: str           # "mode stability", "single-mode noise", "noise", or "diverges for every alpha"
     mode_edge: float          # alpha at which the worst noiseless mode turns unstable
     mode_share: float         # largest single-mode share of U(1) at alpha_crit
     beta: float
     batch: int
 
+    _properties = ("reason",)
+
     @property
     def reason(self) -> str:
         if self.limited_by == "diverges for every alpha":
             return "diverges for every alpha"
-        return (f"alpha_crit = {self.alpha_crit:.12g} (alpha_eff = {self.alpha_eff_crit:.12g}), "
-                f"limited by {self.limited_by}: the noiseless modes turn unstable at alpha = "
-                f"{self.mode_edge:.12g}; at alpha_crit the worst mode carries "
-                f"{100 * self.mode_share:.3g} % of U(1) = 1")
+        head = (f"alpha_crit = {self.alpha_crit:.12g} (alpha_eff = {self.alpha_eff_crit:.12g}), "
+                f"limited by {self.limited_by}: ")
+        share = f"{100 * self.mode_share:.3g} % of U(1) = 1"
+        if self.limited_by == "mode stability":
+            return head + (f"the noiseless edge, where a mode's deterministic iteration turns "
+                           f"unstable (alpha = {self.mode_edge:.12g}); the worst mode carries "
+                           f"{share} there")
+        if self.limited_by == "single-mode noise":
+            return head + (f"one mode's own second-moment resonance (it carries {share} at "
+                           f"alpha_crit), {100 * (1 - self.alpha_crit / self.mode_edge):.3g} % "
+                           f"below the noiseless edge alpha = {self.mode_edge:.12g}")
+        return head + (f"the collective noise feedback U(1) = 1 (the worst mode carries {share}); "
+                       f"the noiseless modes turn unstable at alpha = {self.mode_edge:.12g}")
 
 
 def _critical_alphas(name, lam_, betas, g, t1, t2, w):
@@ -307,10 +347,10 @@ def critical_learning_rate(problem: Problem, beta_value=0.0, batch=1, method="he
     ~1e-16 relative; checked against mpmath in the tests).
 
     ``limited_by``: "mode stability" when the noiseless edge binds (alpha_crit equal to
-    ``mode_edge``, e.g. full batch ``gamma = 0``) or one mode carries more than half of
-    ``U(1) = 1`` at alpha_crit (its own second-moment resonance: one mode, a dominant eigenvalue,
-    large batches); "noise" when the collective feedback ``U(1) ~ alpha_eff tau1 gamma Tr H / 2``
-    sets it.
+    ``mode_edge``, e.g. full batch ``gamma = 0``); "single-mode noise" when one mode carries more
+    than half of ``U(1) = 1`` at alpha_crit (its own second-moment resonance, below the
+    noiseless edge: one mode, a dominant eigenvalue, large batches); "noise" when the collective
+    feedback ``U(1) ~ alpha_eff tau1 gamma Tr H / 2`` sets it.
     """
     m = _setup(problem, method, noise)
     if m.has_momentum:
@@ -323,19 +363,23 @@ def critical_learning_rate(problem: Problem, beta_value=0.0, batch=1, method="he
         m, problem.eigenvalues, b, g, noise.tau1, noise.tau2, problem.multiplicity))
     if a == 0.0:
         return CriticalLearningRate(0.0, 0.0, "diverges for every alpha", edge, float("nan"), b, bsz)
-    mode_bound = a >= edge * (1 - 1e-10) or share > 0.5
-    return CriticalLearningRate(a, a / (1 - b), "mode stability" if mode_bound else "noise",
-                                edge, share, b, bsz)
+    limit = "mode stability" if a >= edge * (1 - 1e-10) else \
+        "single-mode noise" if share > 0.5 else "noise"
+    return CriticalLearningRate(a, a / (1 - b), limit, edge, share, b, bsz)
 
 
 # -- critical batch -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class CriticalBatch:
+class CriticalBatch(Result):
+    """The smallest convergent batch size at one (alpha, beta)."""
+
     batch_crit: int | None     # smallest convergent batch (None: diverges for every batch)
     batch_crit_real: float     # the batch size at which U(1) = 1 (continuous; 0 if b = 1 converges)
     gamma_crit: float          # the batch factor at which U(1) = 1
     alpha: float
     beta: float
+
+    _properties = ("diverges_for_every_batch", "reason")
 
     @property
     def diverges_for_every_batch(self) -> bool:
@@ -399,7 +443,10 @@ def asymptotic_rate(problem: Problem, alpha_value, beta_value, batch, method="he
 
 
 @dataclass(frozen=True)
-class RateOptimum:
+class RateOptimum(Result):
+    """The (alpha, beta) with the fastest exponential rate (``theory.optimize`` for the other
+    objectives)."""
+
     alpha: float
     beta: float
     rate: float
@@ -426,6 +473,7 @@ def optimal_rate(problem: Problem, batch, method="heavy-ball", noise: NoiseModel
     second-moment map) is defined and continuous on both sides of the region's boundary, where it
     crosses 1, so the boundary is neither a wall nor a trap for the local search.
     """
+    from scipy import optimize
     m = _setup(problem, method, noise)
     bsz = checks.integer("batch", batch, 1)
     g = batch_factor(bsz, problem.data_size)

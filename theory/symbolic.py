@@ -28,7 +28,6 @@ extra parameters in order (``Method.extra``).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -68,27 +67,56 @@ def _congruence_map(M: sp.Matrix) -> sp.Matrix:
     return sp.Matrix([[sp.expand(out[r]).coeff(s) for s in syms] for r in range(len(idx))])
 
 
-@dataclass(frozen=True)
-class Derivation:
-    """Symbolic per-mode objects of one method (all in alpha, beta, lambda, b, tau1, tau2, z)."""
+_FIELDS = ("transition", "char_poly", "A0", "A", "kk", "g", "e", "x0", "denominator", "v", "u",
+           "w", "v_loss", "u_loss", "w_loss")
 
-    method: str
-    transition: sp.Matrix        # M = F + lambda p K G
-    char_poly: sp.Expr           # det(mu I - M), in mu
-    A0: sp.Matrix                # noiseless second-moment map on vech(P)
-    A: sp.Matrix                 # with the tau2 self-term
-    kk: sp.Matrix                # vech(K K^T): where injected noise variance lands
-    g: sp.Matrix                 # row: g . vech(P) = E[(G x)^2]
-    e: sp.Matrix                 # row: e . vech(P) = E[e^2]
-    x0: sp.Matrix                # vech(x0 x0^T): initial second moments per unit c_k
-    denominator: sp.Expr         # det(I - z A): common denominator of every transfer function
-    v: sp.Expr                   # per mode, per unit c_k: lambda g R x0      (sum -> V(z))
-    u: sp.Expr                   # per mode: z tau1 lambda^2 g R kk / b       (sum -> U(z))
-    w: sp.Expr                   # per mode, per unit sigma^2: z lambda^2 g R kk / (b (1 - z))
-    v_loss: sp.Expr              # e-channel analogues, each with the factor 1/2 of the loss
-    u_loss: sp.Expr
-    w_loss: sp.Expr
-    gradient_at_iterate: bool    # G selects e: then L(z) = V / (2 (1 - U)) + label-noise terms
+
+class Derivation:
+    """Symbolic per-mode objects of one method (all in alpha, beta, lambda, b, tau1, tau2, z).
+
+    Derived on first access to a symbolic field, not before: ``numeric`` (the lambdified forms
+    the numeric routes use) loads from the disk cache of ``theory.formcache`` when it can, so a
+    numeric computation never pays for the derivation twice. Fields:
+
+    ``transition`` M = F + lambda p K G (``p`` the preconditioner symbol ``p_sym``); ``char_poly`` det(mu I - M), in mu; ``A0`` the noiseless
+    second-moment map on vech(P); ``A`` with the tau2 self-term; ``kk`` vech(K K^T) (where
+    injected noise variance lands); ``g`` the row with g . vech(P) = E[(G x)^2]; ``e`` the row with
+    e . vech(P) = E[e^2]; ``x0`` vech(x0 x0^T), the initial second moments per unit c_k;
+    ``denominator`` det(I - z A), the common denominator of every transfer function; per mode
+    ``v`` = lambda g R x0 (per unit c_k; sum -> V(z)), ``u`` = z tau1 lambda^2 g R kk / b
+    (sum -> U(z)), ``w`` = z lambda^2 g R kk / (b (1 - z)) (per unit sigma^2), and the e-channel
+    analogues ``v_loss, u_loss, w_loss`` (each with the factor 1/2 of the loss);
+    ``gradient_at_iterate``: G selects e, so L(z) = V / (2 (1 - U)) + label-noise terms.
+
+    In a notebook a derivation renders as LaTeX (``_repr_latex_``: the map, the characteristic
+    polynomial, U, V and L(z)).
+    """
+
+    def __init__(self, method: Method):
+        self._method_obj = method
+        self.method = method.name
+        self.extra = method.extra_symbols                 # numeric forms' trailing arguments
+        self.preconditioner = method.preconditioner       # p(lambda), written p in the fields
+
+    def numeric_expr(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` with the preconditioner symbol p replaced by p(lambda): a function of
+        (alpha, beta, lambda, ...) ready to lambdify."""
+        return expr.subs(p_sym, self.preconditioner) if self.preconditioner != 1 else expr
+
+    @functools.cached_property
+    def _fields(self) -> dict:
+        return _derive_fields(self._method_obj)
+
+    def __getattr__(self, name):
+        if name in _FIELDS:
+            return self._fields[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @functools.cached_property
+    def gradient_at_iterate(self) -> bool:
+        m = self._method_obj
+        e_row = sp.Matrix([[1] + [0] * (m.dim - 1)])
+        return _quadratic_functional(m.G) == _quadratic_functional(e_row)
 
     def loss_formula(self) -> sp.Expr:
         """``L(z)`` written in the symbols V, U, W, V_L, U_L, W_L, sigma^2 (per-mode sums)."""
@@ -96,14 +124,6 @@ class Derivation:
         if self.gradient_at_iterate:
             return (V + s2 * W) / (2 * (1 - U)) + s2 / (2 * (1 - z))
         return VL + s2 * WL + UL * (V + s2 * W) / (1 - U) + s2 / (2 * (1 - z))
-
-    extra: tuple = ()            # the method's extra parameter symbols (numeric forms' trailing args)
-    preconditioner: sp.Expr = sp.Integer(1)   # p(lambda), written p in the expressions above
-
-    def numeric_expr(self, expr: sp.Expr) -> sp.Expr:
-        """``expr`` with the preconditioner symbol p replaced by p(lambda): a function of
-        (alpha, beta, lambda, ...) ready to lambdify."""
-        return expr.subs(p_sym, self.preconditioner) if self.preconditioner != 1 else expr
 
     def summary(self, latex: bool = False) -> str:
         fmt = sp.latex if latex else sp.sstr
@@ -123,9 +143,26 @@ class Derivation:
         lines.append(f"L(z) = {fmt(self.loss_formula())}")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return f"Derivation(method={self.method!r})"
+
+    def _repr_latex_(self) -> str:
+        """The derivation as one aligned LaTeX block (Jupyter renders it)."""
+        L = sp.latex
+        rows = [
+            rf"M(\lambda) &= {L(self.transition)}",
+            rf"\det(\mu I - M) &= {L(sp.collect(self.char_poly, mu, sp.factor))}",
+            rf"U(z) &= \sum_k u(z; \lambda_k), \quad u = {L(self.u)}",
+            rf"V(z) &= \sum_k c_k\, v(z; \lambda_k), \quad v = {L(self.v)}",
+            rf"L(z) &= {L(self.loss_formula())}",
+        ]
+        title = rf"\text{{{self.method}}}"
+        return r"$\displaystyle \begin{aligned} &" + title + r" \\ " + r" \\ ".join(rows) + \
+            r" \end{aligned}$"
+
     @functools.cached_property
     def numeric(self) -> "NumericForms":
-        return NumericForms(self)
+        return NumericForms.load(self)
 
 
 def _in_z(expr: sp.Expr) -> sp.Expr:
@@ -171,8 +208,7 @@ class _Resolvent:
         return _in_z(self.ring.to_sympy(num)) / _in_z(self.ring.to_sympy(den))
 
 
-@functools.lru_cache(maxsize=None)
-def _derive(m: Method) -> Derivation:
+def _derive_fields(m: Method) -> dict:
     # a preconditioner is carried as the symbol p (everything stays polynomial in lambda and p)
     # and substituted only in numeric forms (``Derivation.numeric_expr``)
     pre = sp.Integer(1) if m.preconditioner == 1 else p_sym
@@ -186,8 +222,7 @@ def _derive(m: Method) -> Derivation:
     x0 = vech(m.x0 * m.x0.T)
     res = _Resolvent(A, (g, e, x0, kk))
     half = sp.Rational(1, 2)
-    return Derivation(
-        method=m.name,
+    return dict(
         transition=M,
         char_poly=sp.expand((mu * sp.eye(d) - M).det()),
         A0=A0, A=A, kk=kk, g=g, e=e, x0=x0, denominator=res.determinant(),
@@ -197,58 +232,75 @@ def _derive(m: Method) -> Derivation:
         v_loss=res.transfer(e, x0, half * lam),
         u_loss=res.transfer(e, kk, half * z * tau1 * lam ** 2 / b),
         w_loss=res.transfer(e, kk, half * z * lam ** 2 / (b * (1 - z))),
-        gradient_at_iterate=(g == e),
-        extra=m.extra_symbols,
-        preconditioner=m.preconditioner,
     )
 
 
+@functools.lru_cache(maxsize=None)
+def _derive(m: Method) -> Derivation:
+    return Derivation(m)
+
+
 def derive(method) -> Derivation:
-    """Derive (once, cached) the symbolic per-mode objects of ``method`` (a Method, a shipped
-    method's name or update equations): the derivation depends on the method's structure, not on
-    the values bound to its extra parameters, which stay symbols here."""
+    """The symbolic per-mode objects of ``method`` (a Method, a shipped method's name or update
+    equations), derived once (cached) and only when a symbolic field is first read. The derivation
+    depends on the method's structure, not on the values bound to its extra parameters, which stay
+    symbols here."""
     return _derive(get_method(method).structure)
 
 
-def _lambdify(expr, args):
-    """numpy function of ``args`` that broadcasts even when ``expr`` is constant in them
-    (``expr`` with the preconditioner already substituted: ``Derivation.numeric_expr``)."""
-    # 1/b -> gamma, with denominators cleared so that gamma = 0 (full batch) is not 0/0
+def _numeric_expr(expr):
+    """``expr`` with 1/b -> gamma and denominators cleared, so that gamma = 0 (full batch) is
+    not 0/0; polynomials in z with factored coefficients."""
     num, den = sp.fraction(sp.cancel(sp.together(expr.subs(b, 1 / gamma))))
-    f = sp.lambdify(args, _in_z(num) / _in_z(den), modules="numpy")
+    return _in_z(num) / _in_z(den)
 
-    def call(*vals):
-        out = f(*vals)
-        return out + np.zeros(np.broadcast(*vals).shape, dtype=np.result_type(out, *vals))
-    return call
+
+def _numeric_spec(d: Derivation) -> dict:
+    from sgdyn.theory.formcache import Source
+    args = NUMERIC_ARGS + tuple(d.extra)
+
+    def src(expr, args=args):
+        return Source(args, _numeric_expr(d.numeric_expr(expr)), broadcast=True)
+    q = d.A.shape[0]
+    zargs = (z,) + args
+    return {
+        "q": q,
+        "A": [[src(d.A[i, j]) for j in range(q)] for i in range(q)],
+        "kk": [src(d.kk[i]) for i in range(q)],
+        "g": [src(d.g[i]) for i in range(q)],
+        "e": [float(x) for x in d.e],
+        "x0": [src(d.x0[i]) for i in range(q)],
+        **{name: src(getattr(d, name), zargs)
+           for name in ("v", "u", "w", "v_loss", "u_loss", "w_loss")},
+        "char": [src(c) for c in sp.Poly(d.char_poly, mu).all_coeffs()],
+    }
 
 
 class NumericForms:
     """numpy functions lambdified from a Derivation (the batch enters as ``gamma = 1/b``).
 
     Matrices are returned with the per-mode axis first: ``A(alpha, beta, lam, gamma, tau1, tau2)``
-    has shape ``lam.shape + (q, q)``; transfer functions take ``z`` first and broadcast.
+    has shape ``lam.shape + (q, q)``; transfer functions take ``z`` first and broadcast. Built by
+    ``NumericForms.load``, from the disk cache (``theory.formcache``) or by deriving.
     """
 
-    def __init__(self, d: Derivation):
-        self.q = d.A.shape[0]
-        args = NUMERIC_ARGS + tuple(d.extra)
-        ne = d.numeric_expr
-        self._A = [[_lambdify(ne(d.A[i, j]), args) for j in range(self.q)] for i in range(self.q)]
-        self._kk = [_lambdify(ne(d.kk[i]), args) for i in range(self.q)]
-        self._g = [_lambdify(ne(d.g[i]), args) for i in range(self.q)]
-        self._e = np.array(d.e, dtype=float).ravel()
-        self._x0 = [_lambdify(ne(d.x0[i]), args) for i in range(self.q)]
-        zargs = (z,) + args
-        self.v = _lambdify(ne(d.v), zargs)
-        self.u = _lambdify(ne(d.u), zargs)
-        self.w = _lambdify(ne(d.w), zargs)
-        self.v_loss = _lambdify(ne(d.v_loss), zargs)
-        self.u_loss = _lambdify(ne(d.u_loss), zargs)
-        self.w_loss = _lambdify(ne(d.w_loss), zargs)
-        self.gradient_at_iterate = d.gradient_at_iterate
-        self._char = sp.Poly(d.char_poly, mu)
-        self._char_coeffs = [_lambdify(ne(c), args) for c in self._char.all_coeffs()]
+    def __init__(self, spec: dict, gradient_at_iterate: bool):
+        self.q = spec["q"]
+        self._A = spec["A"]
+        self._kk = spec["kk"]
+        self._g = spec["g"]
+        self._e = np.array(spec["e"], dtype=float)
+        self._x0 = spec["x0"]
+        self.v, self.u, self.w = spec["v"], spec["u"], spec["w"]
+        self.v_loss, self.u_loss, self.w_loss = spec["v_loss"], spec["u_loss"], spec["w_loss"]
+        self._char_coeffs = spec["char"]
+        self.gradient_at_iterate = gradient_at_iterate
+
+    @classmethod
+    def load(cls, d: Derivation) -> "NumericForms":
+        from sgdyn.theory.formcache import load_or_build
+        spec = load_or_build("numeric-forms", d._method_obj, (__name__,), lambda: _numeric_spec(d))
+        return cls(spec, d.gradient_at_iterate)
 
     @staticmethod
     def _stack(fns, args, axis_shape):

@@ -1,6 +1,6 @@
 """Numeric generating functions of the loss, from the lambdified symbolic transfer functions.
 
-With ``S_t``-type sequences summed as ``F(z) = sum_t F_t z^t`` (THEORY.md section 1):
+With ``S_t``-type sequences summed as ``F(z) = sum_t F_t z^t`` (``docs/theory.md``):
 ``U(z) = sum_k u(z; lambda_k)`` (noise feedback), ``V(z) = sum_k c_k v(z; lambda_k)`` (signal),
 ``W(z)`` (label-noise source), the loss ``L(z)`` (``theory.symbolic``). From them: the radius of
 convergence of ``L(z)`` and so the asymptotic rate ``rho`` (``L_t ~ rho^t``): ``rho = 1 / z*`` with
@@ -15,9 +15,9 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import sympy as sp
 from numba import njit, prange
 
+from sgdyn.theory.display import Result
 from sgdyn.theory.methods import MAX_STATE_DIM, Method, get_method, lam
 from sgdyn.theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, p_sym, z
 from sgdyn.theory.system import ModeSystem, extra_arguments
@@ -72,7 +72,7 @@ class GeneratingFunctions:
 
 
 @dataclass(frozen=True)
-class Singularities:
+class Singularities(Result):
     """Where the loss generating function stops converging, and what that means."""
 
     mode_radius: float      # 1 / max_k rho(A0_k): A0_k the noiseless second-moment map (inf if nilpotent)
@@ -82,6 +82,8 @@ class Singularities:
     rate: float             # rho = 1 / min(mode_radius, z_star): L_t ~ rho^t
     limited_by: str         # "noise" or "mode stability"
 
+    _properties = ("diverges", "reason")
+
     @property
     def diverges(self) -> bool:
         return self.rate > 1.0
@@ -90,13 +92,22 @@ class Singularities:
     def reason(self) -> str:
         if self.limited_by == "mode stability":
             what = (f"mode {self.worst_mode} has second-moment spectral radius "
-                    f"{1.0 / self.mode_radius:.6g}")
+                    f"{near_one(1.0 / self.mode_radius)}")
         elif np.isfinite(self.noise_feedback):
             what = f"noise feedback U(1) = {self.noise_feedback:.6g}, U(z*) = 1 at z* = {self.z_star:.10g}"
         else:
             what = f"noise feedback U(z*) = 1 at z* = {self.z_star:.10g} < 1"
         verdict = "diverges" if self.diverges else "converges"
-        return f"{verdict}: rate {self.rate:.10g} per step, limited by {self.limited_by} ({what})"
+        return f"{verdict}: rate {near_one(self.rate, 10)} per step, limited by {self.limited_by} ({what})"
+
+
+def near_one(x: float, digits: int = 6) -> str:
+    """``x`` to ``digits`` significant digits, or as ``1 - d`` / ``1 + d`` when that many digits
+    would print 1 (a converging rate never reads as "1", a diverging one never as "1" either)."""
+    text = f"{x:.{digits}g}"
+    if np.isfinite(x) and x != 1.0 and float(text) == 1.0:
+        return f"1 {'-' if x < 1 else '+'} {abs(1.0 - x):.3g}"
+    return text
 
 
 class TransferPolynomials:
@@ -110,21 +121,12 @@ class TransferPolynomials:
     """
 
     def __init__(self, method: Method):
-        d = derive(method)
+        from sgdyn.theory.formcache import load_or_build
         self.method = method
         self._extra = extra_arguments(method)
-        num, den = sp.fraction(sp.cancel(sp.together(d.u.subs(b, 1 / gamma))))
-        den0 = sp.Poly(den, z).all_coeffs()[-1]
-        if den0.free_symbols - {lam, p_sym} - set(d.extra) or den0 == 0:
-            raise ValueError(f"det(I - zA) of {method.name!r} must be a nonzero constant at z = 0, "
-                             f"got {den0}")
-        args = NUMERIC_ARGS + tuple(d.extra)
-        ne = d.numeric_expr
-        self._num = [_lambdify_plain(ne(c), args)
-                     for c in reversed(sp.Poly(sp.expand(num / den0), z).all_coeffs())]
-        self._den = [_lambdify_plain(ne(c), args)
-                     for c in reversed(sp.Poly(sp.expand(den / den0), z).all_coeffs())]
-        self._char = [_lambdify_plain(ne(c), args) for c in sp.Poly(d.char_poly, mu).all_coeffs()]
+        spec = load_or_build("transfer-polynomials", method.structure,
+                             (__name__, derive.__module__), lambda: _transfer_spec(method.structure))
+        self._num, self._den, self._char = spec["num"], spec["den"], spec["char"]
 
     def _stack(self, fns, args):
         args = tuple(args) + self._extra
@@ -144,8 +146,27 @@ class TransferPolynomials:
         return np.concatenate([np.zeros(c.shape[:-1] + (pad,)), c], axis=-1) if pad else c
 
 
-def _lambdify_plain(expr, args):
-    return sp.lambdify(args, expr, modules="numpy")
+def _transfer_spec(method: Method) -> dict:
+    """The coefficients of u's numerator and denominator polynomials in z (ascending, scaled so
+    that ``den(0) = 1``) and of the characteristic polynomial, as cacheable sources in
+    ``(alpha, beta, lambda, gamma, tau1, tau2, extra parameters)``."""
+    import sympy as sp
+
+    from sgdyn.theory.formcache import Source
+    d = derive(method)
+    num, den = sp.fraction(sp.cancel(sp.together(d.u.subs(b, 1 / gamma))))
+    den0 = sp.Poly(den, z).all_coeffs()[-1]
+    if den0.free_symbols - {lam, p_sym} - set(d.extra) or den0 == 0:
+        raise ValueError(f"det(I - zA) of {method.name!r} must be a nonzero constant at z = 0, "
+                         f"got {den0}")
+    args = NUMERIC_ARGS + tuple(d.extra)
+    ne = d.numeric_expr
+
+    def src(c):
+        return Source(args, ne(c))
+    return {"num": [src(c) for c in reversed(sp.Poly(sp.expand(num / den0), z).all_coeffs())],
+            "den": [src(c) for c in reversed(sp.Poly(sp.expand(den / den0), z).all_coeffs())],
+            "char": [src(c) for c in sp.Poly(d.char_poly, mu).all_coeffs()]}
 
 
 @functools.lru_cache(maxsize=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from sgdyn.cli import add_noise_args
+from sgdyn.cli import add_noise_args, add_output_args
 
 
 def float_list(text: str) -> list[float]:
@@ -24,4 +24,4 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-noise", type=float, default=None, help="label-noise variance sigma^2")
     p.add_argument("--data-size", type=float, default=None,
                    help="batches drawn without replacement from N data points")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_args(p)

@@ -2,20 +2,17 @@
 with the theory's norm-test prediction."""
 from __future__ import annotations
 
-import numpy as np
+from sgdyn.cli import add_output_args, print_result, problem_from_args
 
-from sgdyn.cli import print_json, problem_from_args
-from sgdyn.simulate.adaptive import FEATURES, OPTIMIZERS, TESTS, ratio_of_means, simulate_adaptive
-from sgdyn.theory import checks
-from sgdyn.theory.batching import norm_test_prediction
-from sgdyn.theory.noise import GAUSSIAN
-
+COMMAND = "adaptive-batch"
+HELP = ("simulate adaptive batch-size tests (norm, inner-product, orthogonality, augmented) "
+        "against constant batches")
 _METHOD = {"sgd": "sgd", "heavy-ball": "heavy-ball"}   # optimisers the moment theory covers
 
 
 def register(sub):
-    p = sub.add_parser("adaptive-batch", help="simulate adaptive batch-size tests (norm, "
-                       "inner-product, orthogonality, augmented) against constant batches")
+    from sgdyn.simulate.adaptive import FEATURES, OPTIMIZERS, TESTS
+    p = sub.add_parser(COMMAND, help=HELP)
     p.add_argument("--problem", required=True,
                    help="file (.json/.npz with eigenvalues, initial[, label_noise]) "
                         "or powerlaw:nu=..,kappa=..,n=..")
@@ -36,7 +33,7 @@ def register(sub):
     p.add_argument("--constant", default=None,
                    help="comma-separated constant batches to compare (default: the initial and "
                         "the maximum batch), each run for the adaptive run's mean sample budget")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_args(p)
     p.add_argument("--out", default=None, help="figure file (.png/.svg/.pdf)")
     p.set_defaults(func=run, data_size=None)
 
@@ -50,7 +47,12 @@ def _summary(run):
 
 
 def run(args) -> int:
+    import numpy as np
     from sgdyn.plots_equivalence import check_out, plot_adaptive
+    from sgdyn.simulate.adaptive import ratio_of_means, simulate_adaptive
+    from sgdyn.theory import checks
+    from sgdyn.theory.batching import norm_test_prediction
+    from sgdyn.theory.noise import GAUSSIAN
     out = check_out(args.out) if args.out else None
     problem = problem_from_args(args)
     steps = checks.integer("steps", args.steps, 1)
@@ -96,8 +98,7 @@ def run(args) -> int:
     if out:
         plot_adaptive(curves, out, f"{problem.name}: {args.optimizer}, alpha {args.alpha:g}")
         result["figure"] = out
-    if args.json:
-        print_json(result)
+    if print_result(args, result):
         return 0
     print(f"problem {problem.name}: {args.optimizer}, alpha {args.alpha:g}, {args.test} test, "
           f"{runs} runs, seed {seed}")

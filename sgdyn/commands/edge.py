@@ -1,24 +1,26 @@
 """``sgdyn edge``: is a full-batch method stable on a quadratic of given sharpness?"""
 from __future__ import annotations
 
-from sgdyn.cli import print_json
-from sgdyn.theory import checks
-from sgdyn.theory.edges import deterministic_edge
+from sgdyn.cli import add_output_args, print_result
 
+COMMAND = "edge"
+HELP = "stability threshold of GD / heavy ball / Nesterov at a sharpness"
 _METHOD = {"gd": "sgd", "heavy-ball": "heavy-ball", "nesterov": "nesterov"}
 
 
 def register(sub):
-    p = sub.add_parser("edge", help="stability threshold of GD / heavy ball / Nesterov at a sharpness")
+    p = sub.add_parser(COMMAND, help=HELP)
     p.add_argument("--method", choices=sorted(_METHOD), required=True)
     p.add_argument("--lr", type=float, required=True, help="learning rate alpha > 0")
     p.add_argument("--beta", type=float, default=0.0, help="momentum in (-1, 1) (gd: 0)")
     p.add_argument("--sharpness", type=float, required=True, help="top Hessian eigenvalue > 0")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from sgdyn.theory import checks
+    from sgdyn.theory.edges import deterministic_edge
     lr = checks.positive("lr", args.lr)
     beta = checks.momentum("beta", args.beta)
     if args.method == "gd" and beta != 0:
@@ -31,8 +33,7 @@ def run(args) -> int:
            "stable": stable, "threshold_lr": threshold,
            "threshold_sharpness": edge.alpha_lambda(beta) / lr,
            "edge_alpha_lambda": str(piece.edge), "crossing": piece.crossing}
-    if args.json:
-        print_json(out)
+    if print_result(args, out):
         return 0
     print(f"{args.method}: lr = {lr:g}, beta = {beta:g}, sharpness = {args.sharpness:g}: "
           f"{'stable' if stable else 'unstable'}")

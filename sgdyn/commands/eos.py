@@ -1,14 +1,15 @@
 """``sgdyn eos``: sharpness along training against 2/eta (and SAM's edge), with the loss."""
 from __future__ import annotations
 
-from sgdyn.cli import add_figure_run_args, check_figure_path, print_json
-from sgdyn.edges_report import tanh_eos
-from sgdyn.simulate.networks import OPTIMIZERS
-from sgdyn.theory import checks
+from sgdyn.cli import add_figure_run_args, check_figure_path, print_result
+
+COMMAND = "eos"
+HELP = "edge of stability of a two-layer tanh net: sharpness vs 2/eta"
 
 
 def register(sub):
-    p = sub.add_parser("eos", help="edge of stability of a two-layer tanh net: sharpness vs 2/eta")
+    from sgdyn.simulate.networks import OPTIMIZERS
+    p = sub.add_parser(COMMAND, help=HELP)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="gd")
     p.add_argument("--eta", type=float, required=True, help="step size eta > 0")
     p.add_argument("--beta", type=float, default=0.0, help="heavy-ball momentum in (-1, 1)")
@@ -25,6 +26,8 @@ def register(sub):
 
 
 def run(args) -> int:
+    from sgdyn.edges_report import tanh_eos
+    from sgdyn.theory import checks
     check_figure_path(args)
     ints = {k: checks.integer(k, getattr(args, k), lo) for k, lo in
             (("steps", 1), ("every", 1), ("n", 1), ("d", 3), ("width", 1), ("lanczos", 1), ("seed", 0))}
@@ -34,12 +37,11 @@ def run(args) -> int:
         from sgdyn.plots_edges import plot_eos
         plot_eos(tr, args.out)
     hover = tr.hover_ratio()
-    if args.json:
-        print_json({"steps": tr.steps.tolist(), "loss": tr.loss.tolist(),
+    if print_result(args, {"steps": tr.steps.tolist(), "loss": tr.loss.tolist(),
                     "sharpness": tr.sharpness.tolist(), "grad_norm": tr.grad_norm.tolist(),
                     "edge": tr.deterministic_edge,
                     "sam_edge": None if tr.sam_edge is None else tr.sam_edge.tolist(),
-                    "diverged": tr.diverged, "hover_ratio_range": [float(hover.min()), float(hover.max())]})
+                    "diverged": tr.diverged, "hover_ratio_range": [float(hover.min()), float(hover.max())]}):
         return 0
     target = "SAM edge" if tr.sam_edge is not None else f"edge {tr.deterministic_edge:.6g}"
     print(f"tanh net, {tr.optimizer}, eta = {tr.eta:g}: sharpness {tr.sharpness[0]:.4g} at step 0, "

@@ -1,90 +1,102 @@
-"""``sgdyn loss``: the expected loss curve from the theory.
+"""``sgdyn loss``: the expected loss curve from the theory, for any method and schedule.
 
-Routes: the SE recursion and generating function (``theory.dynamics``), and ``exact-data``: the
-exact finite-data dynamics on a data problem's rows (``theory.exact_data``). On a data problem an
-SE curve is checked against the exact dynamics (the exact noise radius at this alpha and at SE's
-alpha_crit): a one-line warning on stderr when they disagree."""
+Routes (``sgdyn.theory.solve``): the SE recursion (default; any method, any schedule), the
+generating function (constant or piecewise-constant hyperparameters) and ``exact-data`` (the exact
+finite-data dynamics on a data problem's rows). On a data problem an SE curve is checked against
+the exact dynamics (the exact noise radius at this alpha and at SE's alpha_crit): a one-line
+warning on stderr when they disagree. ``--record`` keeps checkpoints instead of every step."""
 from __future__ import annotations
 
-from sgdyn.cli import (add_problem_args, noise_from_args, noise_source, print_json,
-                       problem_from_args)
-from sgdyn.commands.critical_lr import se_trust, warn
-from sgdyn.theory import checks
-from sgdyn.theory.dynamics import ROUTES as SE_ROUTES, loss_curve
-from sgdyn.theory.exact_data import ROUTE as EXACT, exact_loss_curve, noise_radius, require_data
+from sgdyn.cli import add_problem_args, modes_text, noise_source, print_result, run_from_args
 
-ROUTES = SE_ROUTES + (EXACT,)
+COMMAND = "loss"
+HELP = "expected loss curve L_0..L_T (SE theory, or exact on a data problem's rows)"
+ROUTES = ("recursion", "generating-function", "exact-data")
+
+
+def add_run_args(p) -> None:
+    """``--sampling`` and ``--record``: how batches are drawn and which steps are kept."""
+    p.add_argument("--sampling", choices=("iid", "without-replacement", "epochs"), default=None,
+                   help="batches: iid (default), without-replacement from --data-size N points "
+                        "(the default when the problem has a data size), epochs (Monte Carlo only)")
+    p.add_argument("--record", default=None,
+                   help="recorded steps: all (default), every:K, log:N or at:t1,t2,..")
 
 
 def register(sub):
-    p = sub.add_parser("loss", help="expected loss curve L_0..L_T (SE theory, or exact on a data "
-                                    "problem's rows)")
-    add_problem_args(p)
+    p = sub.add_parser(COMMAND, help=HELP)
+    add_problem_args(p, schedules=True)
     p.add_argument("--steps", type=float, required=True, help="number of steps T >= 0")
     p.add_argument("--route", choices=ROUTES, default="recursion",
                    help="SE: recursion (default) or generating-function; exact-data: the exact "
                         "finite-data dynamics on the problem's rows")
+    add_run_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    problem = problem_from_args(args)
-    batch = checks.integer("batch", args.batch, 1)
+    from sgdyn.theory import checks
+    from sgdyn.theory.dynamics import solve
     steps = checks.integer("steps", args.steps, 0)
-    if args.route == EXACT:
-        if args.tau1 is not None or args.tau2 is not None:
-            raise ValueError("--tau1/--tau2 set the SE noise model; route 'exact-data' uses the "
-                             "data's own moments")
-        require_data(problem)
-        curve = exact_loss_curve(problem, args.alpha, args.beta, batch, steps, args.method)
-        route_text = (f"route: exact finite-data dynamics on {problem.data.n} rows "
-                      f"({'i.i.d. batches' if curve.sampling == 'iid' else 'batches without replacement'})")
-        extra = {"noise_radius": curve.noise_radius, "sampling": curve.sampling}
-        tc = None
+    if args.route == "exact-data" and (args.tau1 is not None or args.tau2 is not None):
+        raise ValueError("--tau1/--tau2 set the SE noise model; route 'exact-data' uses the "
+                         "data's own moments")
+    r = run_from_args(args, steps)
+    curve = solve(r, args.route)
+    extra = {}
+    tc = None
+    if args.route == "exact-data":
+        route_text = (f"route: exact finite-data dynamics on {r.problem.data.n} rows "
+                      f"({r.sampling.text} batches)")
     else:
-        noise = noise_from_args(args)
-        curve = loss_curve(problem, args.alpha, args.beta, batch, steps, method=args.method,
-                           noise=noise, route=args.route)
-        route_text = (f"route: SE {args.route}, tau = ({noise.tau1:.6g}, {noise.tau2:.6g}) from "
+        route_text = (f"route: SE {args.route}, tau = ({r.noise.tau1:.6g}, {r.noise.tau2:.6g}) from "
                       f"{noise_source(args)}")
-        extra = {"tau1": noise.tau1, "tau2": noise.tau2}
-        tc = se_trust_here(problem, args, batch, noise, curve, extra)
-    if args.json:
-        print_json({"loss": curve.loss.tolist(), "diverges": curve.diverges,
-                    "rate": getattr(curve, "rate", None),
-                    "limited_by": getattr(curve, "limited_by", None), "reason": curve.reason,
-                    "stopped_early": curve.stopped_early, "route": args.route, **extra})
+        tc = _se_trust_here(r, args, curve, extra)
+    result = {"steps": curve.steps.tolist(), "loss": curve.loss.tolist(),
+              "diverges": curve.diverges, "rate": curve.rate, "limited_by": curve.limited_by,
+              "reason": curve.reason, "stopped_early": curve.stopped_early, "route": curve.route,
+              "approximation": curve.approximation, "tau1": r.noise.tau1, "tau2": r.noise.tau2,
+              **extra}
+    if print_result(args, result, {"step": curve.steps, "loss": curve.loss}):
         return 0
-    L = curve.loss
-    print(f"problem {problem.name}: {problem.n_modes} modes, Tr H = {problem.trace:.6g}, "
-          f"label noise {problem.label_noise:g}")
-    print(f"{args.method}, alpha = {args.alpha:g}, beta = {args.beta:g}, batch = {batch}")
-    for t in sorted({0, len(L) // 100, len(L) // 10, len(L) - 1}):
-        print(f"  L_{t} = {L[t]:.6e}")
+    p = r.problem
+    print(f"problem {p.name}: {modes_text(p)}, Tr H = {p.trace:.6g}, label noise {p.label_noise:g}")
+    sched = ", ".join(f"{k} = {v}" for k, v in r.schedule.text.items())
+    print(f"{r.method.label}, {sched}, {r.sampling.text} batches")
+    L, t = curve.loss, curve.steps
+    for j in sorted({0, len(L) // 100, len(L) // 10, len(L) - 1}):
+        print(f"  L_{t[j]} = {L[j]:.6e}")
     print(curve.reason)
     if curve.stopped_early:
-        print(f"stopped at step {len(L) - 1} of {curve.steps_requested} before float overflow")
+        print(f"stopped at step {t[-1]} of {curve.steps_requested} before float overflow")
     print(route_text + ("" if tc is None else f"; {tc.summary}"))
+    print(f"approximation: {curve.approximation}")
     return 0
 
 
-def se_trust_here(problem, args, batch, noise, curve, extra):
-    """On a data problem: the exact noise radius at this alpha (a warning when SE and the exact
-    dynamics disagree on convergence) and the trust check at SE's alpha_crit."""
-    if problem.data is None or problem.data_size not in (None, problem.data.n):
+def _se_trust_here(r, args, curve, extra):
+    """On a data problem with a constant schedule: the exact noise radius at this alpha (a warning
+    when SE and the exact finite-data dynamics disagree on convergence) and the trust check at SE's
+    alpha_crit."""
+    p = r.problem
+    if p.data is None or r.sampling.kind == "epochs" or not r.is_constant:
         return None
-    R = noise_radius(problem, args.alpha, args.beta, batch, args.method)
+    from sgdyn.commands.critical_lr import se_trust, warn
+    from sgdyn.theory.exact_data import noise_radius
+    c = r.constant()
+    R = noise_radius(p, c["alpha"], c["beta"], int(c["batch"]), r.bound_method(c),
+                     sampling=r.sampling.kind)
     extra["exact_noise_radius"] = R
     exact_diverges = not R < 1.0
     if exact_diverges != curve.diverges:
         warn(f"SE's curve {'diverges' if curve.diverges else 'converges'} here but the exact "
              f"finite-data dynamics on these rows {'diverges' if exact_diverges else 'converges'} "
-             f"(exact noise radius {R:.4g} at alpha = {args.alpha:g}); use --route exact-data or "
+             f"(exact noise radius {R:.4g} at alpha = {c['alpha']:g}); use --route exact-data or "
              "`sgdyn check-se`")
         extra["trusted"] = False
         return None
     from sgdyn.theory.stability import critical_learning_rate
-    a_se = critical_learning_rate(problem, args.beta, batch, args.method, noise).alpha_crit
-    tc = se_trust(problem, args, args.beta, batch, noise, a_se)
+    a_se = critical_learning_rate(p, c["beta"], int(c["batch"]), r.bound_method(c), r.noise).alpha_crit
+    tc = se_trust(p, r.bound_method(c), c["beta"], int(c["batch"]), r.noise, a_se)
     extra.update(trust_radius=tc.radius, trust_overshoot=tc.overshoot, trusted=tc.passes)
     return tc

@@ -2,15 +2,15 @@
 network against eta / eta_crit, over many initialisations."""
 from __future__ import annotations
 
-import numpy as np
+from sgdyn.cli import add_figure_run_args, check_figure_path, print_result
 
-from sgdyn.cli import add_figure_run_args, check_figure_path, print_json
-from sgdyn.edges_report import matrix_lr_sweep, scalar_lr_sweep
-from sgdyn.simulate.networks import whitened_regression
-from sgdyn.theory import checks
+COMMAND = "lr-sweep"
+HELP = "GD on deep linear nets: converged fraction vs eta/eta_crit"
 
 
-def _grid(text: str) -> np.ndarray:
+def _grid(text: str):
+    import numpy as np
+    from sgdyn.theory import checks
     try:
         lo, hi, n = text.split(":")
         lo, hi, n = float(lo), float(hi), checks.integer("ratios count", float(n), 2)
@@ -23,7 +23,7 @@ def _grid(text: str) -> np.ndarray:
 
 
 def register(sub):
-    p = sub.add_parser("lr-sweep", help="GD on deep linear nets: converged fraction vs eta/eta_crit")
+    p = sub.add_parser(COMMAND, help=HELP)
     p.add_argument("--model", choices=("scalar-net", "matrix-net"), default="scalar-net")
     p.add_argument("--depth", type=float, default=3, help="number of layers L (matrix: 2..20)")
     p.add_argument("--a", type=float, default=1.0, help="scalar net: mean x^2 > 0")
@@ -40,6 +40,10 @@ def register(sub):
 
 
 def run(args) -> int:
+    import numpy as np
+    from sgdyn.edges_report import matrix_lr_sweep, scalar_lr_sweep
+    from sgdyn.simulate.networks import whitened_regression
+    from sgdyn.theory import checks
     check_figure_path(args)
     ratios = _grid(args.ratios)
     runs = checks.integer("runs", args.runs, 1)
@@ -58,13 +62,12 @@ def run(args) -> int:
     if args.out is not None:
         from sgdyn.plots_edges import plot_lr_sweep
         plot_lr_sweep(sweep, args.out)
-    if args.json:
-        print_json({"model": sweep.model, "depth": sweep.depth, "eta_crit": sweep.eta_crit,
+    if print_result(args, {"model": sweep.model, "depth": sweep.depth, "eta_crit": sweep.eta_crit,
                     "flattest_sharpness": sweep.flattest_sharpness, "ratios": sweep.ratios.tolist(),
                     "converged_fraction": sweep.converged_fraction.tolist(),
                     "diverged_fraction": sweep.diverged_fraction.tolist(),
                     "grad_norm_median": sweep.grad_norm_median.tolist(),
-                    "transition_ratio": sweep.transition_ratio, "runs": sweep.runs, "steps": sweep.steps})
+                    "transition_ratio": sweep.transition_ratio, "runs": sweep.runs, "steps": sweep.steps}):
         return 0
     print(f"GD on {sweep.model}, depth {sweep.depth}, {sweep.runs} initialisations, {sweep.steps} steps: "
           f"predicted eta_crit = {sweep.eta_crit:.6g}")

@@ -1,17 +1,16 @@
 """``sgdyn momentum-gap``: SGD against normalized momentum at equal effective learning rate."""
 from __future__ import annotations
 
-import numpy as np
-
-from sgdyn.cli import noise_from_args, print_json, problem_from_args
+from sgdyn.cli import noise_from_args, print_result, problem_from_args
 from sgdyn.commands._shared import add_data_args, float_list
-from sgdyn.theory import checks
-from sgdyn.theory.equivalence import gap_scaling, momentum_gap, stability_edges, stationary_loss
+
+COMMAND = "momentum-gap"
+HELP = ("exact gap between SGD (lr eta) and heavy ball in normalized form (lr eta (1 - beta)), "
+        "its exponent in eta, stability edges")
 
 
 def register(sub):
-    p = sub.add_parser("momentum-gap", help="exact gap between SGD (lr eta) and heavy ball in "
-                       "normalized form (lr eta (1 - beta)), its exponent in eta, stability edges")
+    p = sub.add_parser(COMMAND, help=HELP)
     add_data_args(p)
     p.add_argument("--eta", type=float, required=True, help="effective learning rate eta")
     p.add_argument("--beta", type=float, required=True, help="momentum in (-1, 1)")
@@ -27,7 +26,10 @@ def register(sub):
 
 
 def run(args) -> int:
+    import numpy as np
     from sgdyn.plots_equivalence import check_out, plot_gap_scaling
+    from sgdyn.theory import checks
+    from sgdyn.theory.equivalence import gap_scaling, momentum_gap, stability_edges, stationary_loss
     out = check_out(args.out) if args.out else None
     problem = problem_from_args(args)
     noise = noise_from_args(args)
@@ -57,8 +59,7 @@ def run(args) -> int:
     if out:
         plot_gap_scaling(scalings, out, f"{problem.name}, batch {batch}, K = {args.horizon:g}")
         result["figure"] = out
-    if args.json:
-        print_json(result)
+    if print_result(args, result):
         return 0
     print(f"problem {problem.name}: SGD lr {gap.eta:g} vs heavy ball lr {gap.eta * (1 - gap.beta):g}, "
           f"momentum {gap.beta:g}, batch {batch}, {gap.steps} steps (K = {gap.horizon:g})")

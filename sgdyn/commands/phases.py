@@ -3,14 +3,16 @@ the phase that dominates at large t and the time the two asymptotes cross
 (``theory.asymptotics.phases``)."""
 from __future__ import annotations
 
-from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
-from sgdyn.theory import checks
-from sgdyn.theory.asymptotics import phases
+from sgdyn.cli import (add_problem_args, method_from_args, noise_from_args, print_result,
+                       problem_from_args)
+
+COMMAND = "phases"
+HELP = ("signal/noise exponents, constants, dominating phase and transition time of the loss on "
+        "a power-law problem")
 
 
 def register(sub):
-    p = sub.add_parser("phases", help="signal/noise exponents, constants, dominating phase and "
-                                      "transition time of the loss on a power-law problem")
+    p = sub.add_parser(COMMAND, help=HELP)
     add_problem_args(p)
     p.add_argument("--max-deviation", type=float, default=1e-6,
                    help="largest log-deviation of the spectrum from a power law (default 1e-6)")
@@ -32,11 +34,12 @@ def summary(ph) -> dict:
 
 
 def run(args) -> int:
+    from sgdyn.theory import checks
+    from sgdyn.theory.asymptotics import phases
     ph = phases(problem_from_args(args), args.alpha, args.beta,
-                checks.integer("batch", args.batch, 1), args.method, noise_from_args(args),
+                checks.integer("batch", args.batch, 1), method_from_args(args), noise_from_args(args),
                 max_deviation=checks.positive("max_deviation", args.max_deviation))
-    if args.json:
-        print_json(summary(ph))
+    if print_result(args, summary(ph)):
         return 0
     print(f"power law: nu = {ph.nu:.6g}, kappa = {ph.kappa:.6g} (fit log-deviation {ph.fit_deviation:.2g})")
     if ph.phase == "diverges":

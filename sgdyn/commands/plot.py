@@ -2,18 +2,16 @@
 curves (theory against Monte Carlo) as figures."""
 from __future__ import annotations
 
-import numpy as np
-
-from sgdyn import plots
-from sgdyn.cli import add_problem_args, noise_from_args, print_json, problem_from_args
+from sgdyn.cli import (add_method_args, add_output_args, add_problem_args, method_from_args,
+                       noise_from_args, print_result, problem_from_args)
 from sgdyn.commands.phase_diagram import add_out_arg
-from sgdyn.theory import checks
-from sgdyn.theory.asymptotics import phases
-from sgdyn.theory.methods import METHODS
-from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel
+
+COMMAND = "plot"
+HELP = "figures: critical-lr, phase-plane, loss-curves"
 
 
-def _floats(name: str, text: str) -> np.ndarray:
+def _floats(name: str, text: str):
+    import numpy as np
     try:
         return np.array([float(v) for v in text.split(",")])
     except ValueError:
@@ -21,7 +19,7 @@ def _floats(name: str, text: str) -> np.ndarray:
 
 
 def register(sub):
-    p = sub.add_parser("plot", help="figures: critical-lr, phase-plane, loss-curves")
+    p = sub.add_parser(COMMAND, help=HELP)
     kinds = p.add_subparsers(dest="kind", required=True)
 
     c = kinds.add_parser("critical-lr", help="critical effective lr against batch size (log axes)")
@@ -37,10 +35,10 @@ def register(sub):
     f.add_argument("--beta", type=float, default=0.0, help="momentum in (-1, 1)")
     f.add_argument("--batch", type=float, required=True, help="mini-batch size (i.i.d.)")
     f.add_argument("--n", type=float, default=1000, help="number of modes")
-    f.add_argument("--method", choices=sorted(METHODS), default="heavy-ball")
+    add_method_args(f)
     f.add_argument("--tau1", type=float, default=1.0)
     f.add_argument("--tau2", type=float, default=-1.0)
-    f.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_args(f)
     add_out_arg(f)
     f.set_defaults(func=run_phase_plane)
 
@@ -57,30 +55,36 @@ def register(sub):
     lc.set_defaults(func=run_loss_curves)
 
 
-def _report(args, summary, text):
-    if args.json:
-        print_json(dict(out=args.out, **summary))
-    else:
+def _report(args, summary, text, table=None):
+    if not print_result(args, dict(out=args.out, **summary), table):
         print(f"wrote {args.out}: {text}")
     return 0
 
 
 def run_critical_lr(args) -> int:
+    from sgdyn import plots
     plots.check_out(args.out)
     fig, d = plots.critical_lr_vs_batch(problem_from_args(args), _floats("batches", args.batches),
-                                        _floats("betas", args.betas), args.method,
+                                        _floats("betas", args.betas), method_from_args(args),
                                         noise_from_args(args))
     plots.save(fig, args.out)
+    table = {"beta": [float(b) for b in d.betas for _ in d.batches],
+             "batch": [int(n) for _ in d.betas for n in d.batches],
+             "alpha_eff_crit": d.alpha_eff_crit.ravel(),
+             "limited_by": [w for row in d.limited_by for w in row]}
     return _report(args, {"batches": d.batches.tolist(), "betas": d.betas.tolist(),
                           "alpha_eff_crit": d.alpha_eff_crit.tolist(),
                           "reference": d.reference.tolist()},
-                   f"{d.betas.size} curves over {d.batches.size} batch sizes")
+                   f"{d.betas.size} curves over {d.batches.size} batch sizes", table)
 
 
 def run_phase_plane(args) -> int:
+    from sgdyn import plots
+    from sgdyn.theory import checks
+    from sgdyn.theory.noise import NoiseModel
     plots.check_out(args.out)
     fig, d = plots.phase_plane(args.alpha, args.beta, checks.integer("batch", args.batch, 1),
-                               checks.integer("n", args.n, 1), method=args.method,
+                               checks.integer("n", args.n, 1), method=method_from_args(args),
                                noise=NoiseModel(args.tau1, args.tau2))
     plots.save(fig, args.out)
     div = d.nus[d.noise_feedback >= 1.0]
@@ -90,6 +94,10 @@ def run_phase_plane(args) -> int:
 
 
 def run_loss_curves(args) -> int:
+    from sgdyn import plots
+    from sgdyn.theory import checks
+    from sgdyn.theory.asymptotics import phases
+    from sgdyn.theory.noise import GAUSSIAN, RADEMACHER
     plots.check_out(args.out)
     problem = problem_from_args(args)
     if args.tau1 is None and args.tau2 is None:
@@ -102,12 +110,12 @@ def run_loss_curves(args) -> int:
     steps = checks.integer("steps", args.steps, 1)
     asymptotes, transition, phase = (), None, None
     if args.asymptotes:
-        ph = phases(problem, args.alpha, args.beta, batch, args.method, noise)
+        ph = phases(problem, args.alpha, args.beta, batch, method_from_args(args), noise)
         asymptotes, transition = plots.phase_guides(ph)
         phase = ph.phase
     fig, d = plots.loss_curves(problem, args.alpha, args.beta, batch, steps,
                                checks.integer("runs", args.runs, 1),
-                               checks.integer("seed", args.seed, 0), args.method, noise,
+                               checks.integer("seed", args.seed, 0), method_from_args(args), noise,
                                args.features, asymptotes=asymptotes, transition=transition)
     plots.save(fig, args.out)
     return _report(args, {"theory_final": float(d.theory[-1]), "mc_final": float(d.mean[-1]),

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 
 from sgdyn.cli import print_json
-from sgdyn.theory.data_problem import read_matrix
-from sgdyn.theory.problem import Problem
+
+COMMAND = "problem"
+HELP = "data problems: from-data (build a problem file from X, y), show (what a problem file holds)"
 
 
 def register(sub):
-    p = sub.add_parser("problem", help="data problems: from-data (build a problem file from X, y), "
-                                       "show (what a problem file holds)")
+    p = sub.add_parser(COMMAND, help=HELP)
     kinds = p.add_subparsers(dest="action", required=True)
     f = kinds.add_parser("from-data", help="problem file from a data matrix X (n x d) and targets y")
     f.add_argument("X", help="data matrix, .npy or .csv (n rows, d features)")
@@ -30,7 +30,7 @@ def register(sub):
     s.set_defaults(func=run_show)
 
 
-def summary(problem: Problem) -> dict:
+def summary(problem) -> dict:
     data = problem.data
     out = {"name": problem.name, "modes": problem.n_modes, "trace": problem.trace,
            "lambda_max": float(problem.eigenvalues.max()),
@@ -44,7 +44,7 @@ def summary(problem: Problem) -> dict:
     return out
 
 
-def _lines(problem: Problem) -> list[str]:
+def _lines(problem) -> list[str]:
     s = summary(problem)
     data = problem.data
     first = f"{s['name']}: {s['modes']} modes"
@@ -69,6 +69,8 @@ def _lines(problem: Problem) -> list[str]:
 
 
 def run_from_data(args) -> int:
+    from sgdyn.theory.data_problem import read_matrix
+    from sgdyn.theory.problem import Problem
     X = read_matrix(args.X, "X", 2)
     y = read_matrix(args.y, "y", 1)
     if y.shape[0] != X.shape[0]:
@@ -89,6 +91,7 @@ def run_from_data(args) -> int:
 
 
 def run_show(args) -> int:
+    from sgdyn.theory.problem import Problem
     problem = Problem.from_file(args.file)
     if args.json:
         print_json(summary(problem))

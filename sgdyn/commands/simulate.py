@@ -1,62 +1,44 @@
-"""``sgdyn simulate``: Monte Carlo loss statistics (simulate.run)."""
+"""``sgdyn simulate``: Monte Carlo loss statistics (simulate.run) of the run the flags describe:
+any method (``--method``, ``--param``), schedules, sampling (``--sampling``), recorded steps."""
 from __future__ import annotations
 
-import sys
+from sgdyn.cli import add_problem_args, modes_text, print_result, run_from_args
 
-from sgdyn.cli import add_problem_args, print_json, problem_from_args
-from sgdyn.simulate.run import BACKENDS, run as simulate_run
-from sgdyn.simulate.spec import FEATURES, SAMPLERS
-from sgdyn.theory import checks
+COMMAND = "simulate"
+HELP = "Monte Carlo loss statistics over independent runs"
 
 
 def add_simulation_args(p):
     """Flags shared by ``simulate`` and ``validate`` (problem, hyperparameters, Monte Carlo)."""
-    add_problem_args(p)
-    p.set_defaults(tau1=None, tau2=None)      # None: the feature law's own SE parameters
+    from sgdyn.commands.loss import add_run_args
+    from sgdyn.simulate.run import BACKENDS
+    from sgdyn.simulate.spec import FEATURES, SAMPLERS
+    add_problem_args(p, schedules=True)
     p.add_argument("--steps", type=float, required=True, help="number of steps T >= 0")
     p.add_argument("--runs", type=float, required=True, help="independent runs R >= 1")
     p.add_argument("--seed", type=float, default=0, help="random seed (default 0)")
-    p.add_argument("--features", choices=FEATURES, default="gaussian", help="feature law")
+    p.add_argument("--features", choices=FEATURES, default="gaussian",
+                   help="feature law (a data problem samples its own rows)")
     p.add_argument("--backend", choices=BACKENDS, default="cpu")
     p.add_argument("--sampler", choices=SAMPLERS, default="auto",
                    help="Gaussian mini-batch gradients: per-sample draws, or 'projected' (exact in "
-                        "law from n + 2b normals per step; the cpu default for Gaussian features)")
-    p.add_argument("--every", type=float, default=1, help="record every K steps (default 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-class Progress:
-    """A tqdm bar over runs on stderr, only on a terminal and only once a run lasts > 2 s."""
-
-    def __init__(self, args, total):
-        self.bar = None
-        if not args.quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, unit="run", delay=2.0, file=sys.stderr, leave=False)
-
-    def __enter__(self):
-        return None if self.bar is None else self.bar.update
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()
+                        "law from n + 2b normals per step; the default for Gaussian i.i.d. batches)")
+    p.add_argument("--every", type=float, default=None, help="record every K steps (default 1)")
+    add_run_args(p)
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (as sgdyn --no-progress; bars show only on a terminal)")
 
 
 def common_args(args) -> dict:
-    """Validated integers and the problem; the rest is checked by simulate.run / validate."""
-    if args.data_size is not None:
-        raise ValueError("--data-size does not apply: the simulator draws i.i.d. samples "
-                         "(with replacement)")
-    return dict(problem=problem_from_args(args).replace(data_size=None),
-                alpha=args.alpha, beta=args.beta, batch=checks.integer("batch", args.batch, 1),
-                steps=checks.integer("steps", args.steps, 0),
-                runs=checks.integer("runs", args.runs, 1), seed=checks.integer("seed", args.seed, 0),
-                method=args.method, features=args.features,
-                every=checks.integer("every", args.every, 1), sampler=args.sampler)
+    """The run description and the Monte Carlo's own numbers (validated)."""
+    from sgdyn.theory import checks
+    steps = checks.integer("steps", args.steps, 0)
+    return dict(run=run_from_args(args, steps), runs=checks.integer("runs", args.runs, 1),
+                seed=checks.integer("seed", args.seed, 0), sampler=args.sampler)
 
 
 def register(sub):
-    p = sub.add_parser("simulate", help="Monte Carlo loss statistics over independent runs")
+    p = sub.add_parser(COMMAND, help=HELP)
     add_simulation_args(p)
     p.set_defaults(func=run)
 
@@ -65,21 +47,27 @@ def run(args) -> int:
     if args.tau1 is not None or args.tau2 is not None:
         raise ValueError("--tau1/--tau2 set the theory's noise model; they apply to "
                          "'sgdyn validate', not to the simulation (use --features)")
+    from sgdyn.simulate.run import run as simulate_run
     kw = common_args(args)
-    with Progress(args, kw["runs"]) as progress:
-        tr = simulate_run(**kw, label_noise=args.label_noise, backend=args.backend,
-                          progress=progress)
-    if args.json:
-        print_json({"steps": tr.steps.tolist(), "mean": tr.mean.tolist(),
-                    "stderr": tr.stderr.tolist(), "diverged_runs": tr.diverged_runs,
-                    "finite_runs": tr.finite_runs.tolist(),
-                    "quantile_levels": tr.quantile_levels.tolist(),
-                    "quantiles": tr.quantiles.tolist(), "runs": tr.runs, "seed": tr.seed,
-                    "backend": tr.backend})
+    r = kw["run"]
+    # progress: a bar after 2 s on a terminal; off with --quiet / --no-progress (sgdyn.cli.main)
+    tr = simulate_run(r, kw["runs"], kw["seed"], backend=args.backend, sampler=kw["sampler"])
+    result = {"steps": tr.steps.tolist(), "mean": tr.mean.tolist(),
+              "stderr": tr.stderr.tolist(), "diverged_runs": tr.diverged_runs,
+              "finite_runs": tr.finite_runs.tolist(),
+              "quantile_levels": tr.quantile_levels.tolist(),
+              "quantiles": tr.quantiles.tolist(), "runs": tr.runs, "seed": tr.seed,
+              "backend": tr.backend}
+    table = {"step": tr.steps, "mean": tr.mean, "stderr": tr.stderr,
+             "finite_runs": tr.finite_runs,
+             **{f"q{q:g}": tr.quantiles[i] for i, q in enumerate(tr.quantile_levels)}}
+    if print_result(args, result, table):
         return 0
-    problem = kw["problem"]
-    print(f"problem {problem.name}: {problem.n_modes} modes, {args.features} features, "
-          f"{args.method}, alpha = {args.alpha:g}, beta = {args.beta:g}, batch = {kw['batch']}")
+    p = r.problem
+    feats = "its rows" if p.data is not None else f"{r.sampling.features} features"
+    sched = ", ".join(f"{k} = {v}" for k, v in r.schedule.text.items())
+    print(f"problem {p.name}: {modes_text(p)}, {feats}, {r.method.label}, {sched}, "
+          f"{r.sampling.text} batches")
     print(f"{tr.runs} runs, seed {tr.seed}, backend {tr.backend}; "
           f"{tr.diverged_runs} runs stopped by the overflow guard")
     median = tr.quantiles[list(tr.quantile_levels).index(0.5)]   # CLI uses DEFAULT_QUANTILES

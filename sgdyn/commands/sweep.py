@@ -6,15 +6,18 @@ import argparse
 import signal
 import sys
 
-import numpy as np
+from sgdyn.cli import add_problem_args, print_result, problem_noise
 
-from sgdyn.cli import add_problem_args, print_json, problem_noise
-
+COMMAND = "sweep"
+HELP = ("evaluate quantities over a hyperparameter grid into a Zarr store (resumable; serial, "
+        "local cores or a Dask cluster)")
 _FIXED = ("alpha", "beta", "batch", "steps", "runs")
 
 
-def parse_axis(text: str) -> tuple[str, np.ndarray]:
-    """``name=v1,v2,..``, ``name=start:stop:num`` (linspace) or ``name=log:start:stop:num``."""
+def parse_axis(text: str):
+    """``name=v1,v2,..``, ``name=start:stop:num`` (linspace) or ``name=log:start:stop:num``:
+    ``(name, values)``."""
+    import numpy as np
     name, sep, values = text.partition("=")
     if not sep or not values:
         raise ValueError(f"--axis {text!r} must read name=v1,v2,.. or name=start:stop:num "
@@ -38,10 +41,17 @@ def parse_axis(text: str) -> tuple[str, np.ndarray]:
     return name.strip(), fn(start, stop, int(num))
 
 
+def sweep_method(args) -> str:
+    """The method as text the sweep store keeps (a shipped name or update equations)."""
+    if args.method_file or args.param:
+        raise ValueError("--method-file/--param: a sweep takes --method NAME or update equations "
+                         "(parameters as equations' defaults)")
+    return args.method or "heavy-ball"
+
+
 def register(sub):
     from sgdyn.sweep.quantities import QUANTITIES
-    p = sub.add_parser("sweep", help="evaluate quantities over a hyperparameter grid into a Zarr "
-                                     "store (resumable; serial, local cores or a Dask cluster)")
+    p = sub.add_parser(COMMAND, help=HELP)
     add_problem_args(p, hyper=())
     p.add_argument("--axis", action="append", required=True, metavar="NAME=VALUES",
                    help="grid axis: name=v1,v2,.. | name=start:stop:num | name=log:start:stop:num "
@@ -62,7 +72,8 @@ def register(sub):
     p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: cores)")
     p.add_argument("--overwrite", action="store_true", help="start afresh if the store exists")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when stderr is a terminal)")
+                   help="progress bar on stderr (default: when stderr is a terminal and bars are not "
+                        "turned off by --no-progress or SGDYN_PROGRESS=0)")
     p.set_defaults(func=run)
 
 
@@ -83,10 +94,12 @@ def run(args) -> int:
     clash = [k for k, v in fixed.items() if k in axes and v is not None]
     if clash:
         raise ValueError(f"--{clash[0]} is also an axis")
-    spec = SweepSpec.build(args.problem, axes, args.quantity, method=args.method,
+    spec = SweepSpec.build(args.problem, axes, args.quantity, method=sweep_method(args),
                            features=args.features, seed=args.seed, chunk=args.chunk,
                            **{k: v for k, v in fixed.items() if k not in axes})
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    from sgdyn.theory.progress import is_enabled
+    # default: bars on when stderr is a terminal, unless sgdyn --no-progress / SGDYN_PROGRESS=0
+    progress = is_enabled() if args.progress is None else args.progress
     try:
         report = sweep(spec, args.store, scheduler=args.scheduler, workers=args.workers,
                        progress=progress, overwrite=args.overwrite)
@@ -96,11 +109,10 @@ def run(args) -> int:
               f"command again to resume", file=sys.stderr)
         signum = exc.signum if isinstance(exc, SweepInterrupted) else signal.SIGINT
         return 128 + int(signum)
-    if args.json:
-        print_json({"store": report.path, "points": report.points, "done_before": report.done_before,
-                    "computed": report.computed, "session": report.session,
-                    "seconds": report.seconds, "dims": list(spec.axis_names)})
-    else:
+    if not print_result(args, {"store": report.path, "points": report.points,
+                               "done_before": report.done_before, "computed": report.computed,
+                               "session": report.session, "seconds": report.seconds,
+                               "dims": list(spec.axis_names)}):
         print(f"sweep of {report.points} points into {report.path}: {report.done_before} already "
               f"done, {report.computed} computed now (session {report.session}) in "
               f"{report.seconds:.3g} s")

@@ -1,46 +1,58 @@
-"""``sgdyn validate``: theory vs Monte Carlo with a verdict (exit 0 only when they agree)."""
+"""``sgdyn validate``: theory vs Monte Carlo with a verdict (exit 0 only when they agree), for the
+run the flags describe (any method, schedules, sampling)."""
 from __future__ import annotations
 
-from sgdyn.cli import print_json
-from sgdyn.commands.simulate import Progress, add_simulation_args, common_args
-from sgdyn.validate import validate
-from sgdyn.theory.noise import NoiseModel
+from sgdyn.cli import print_result
+from sgdyn.commands.simulate import add_simulation_args, common_args
+
+COMMAND = "validate"
+HELP = "theory vs Monte Carlo per checkpoint, with a verdict"
 
 
 def register(sub):
-    p = sub.add_parser("validate", help="theory vs Monte Carlo per checkpoint, with a verdict")
+    p = sub.add_parser(COMMAND, help=HELP)
     add_simulation_args(p)
     p.add_argument("--z-threshold", type=float, default=4.0,
                    help="agreement bound in standard errors (default 4)")
+    p.add_argument("--route", choices=("recursion", "generating-function", "exact-data"),
+                   default="recursion", help="the theory route (default: the SE recursion)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from sgdyn.theory.noise import GAUSSIAN, RADEMACHER
+    from sgdyn.validate import validate
     if args.backend != "cpu":
         raise ValueError("--backend: validate runs on the CPU backend, whose per-run losses the "
                          "heavy-tail diagnostic needs")
     if (args.tau1 is None) != (args.tau2 is None):
-        raise ValueError("--tau1 and --tau2 go together (or neither: the feature law's own model)")
+        raise ValueError("--tau1 and --tau2 go together (or neither: the feature law's own model, "
+                         "or a data problem's fitted tau)")
     kw = common_args(args)
-    if args.label_noise is not None:
-        kw["problem"] = kw["problem"].replace(label_noise=args.label_noise)
-    noise = None if args.tau1 is None else NoiseModel(args.tau1, args.tau2)
-    with Progress(args, kw["runs"]) as progress:
-        rep = validate(**kw, noise=noise, z_threshold=args.z_threshold, progress=progress)
+    r = kw["run"]
+    if args.tau1 is None and r.problem.data is None:
+        # the Monte Carlo draws this feature law: the theory takes its exact SE model
+        r = r.replace(noise={"gaussian": GAUSSIAN, "rademacher": RADEMACHER}[r.sampling.features])
+    rep = validate(r, kw["runs"], kw["seed"], z_threshold=args.z_threshold, sampler=kw["sampler"],
+                   route=args.route)
     code = 0 if rep.agrees else 1
-    if args.json:
-        print_json({"verdict": rep.verdict, "evidence": rep.evidence, "steps": rep.steps.tolist(),
-                    "theory": rep.theory.tolist(), "mean": rep.mean.tolist(),
-                    "stderr": rep.stderr.tolist(), "z": rep.z.tolist(),
-                    "tail_index": rep.tail_index.tolist(), "top_share": rep.top_share.tolist(),
-                    "heavy_tailed": rep.heavy_tailed.tolist(),
-                    "diverged_runs": rep.trajectories.diverged_runs,
-                    "median": rep.median.tolist(), "markov_z": rep.markov_z.tolist(),
-                    "log_z": rep.log_z.tolist(), "above_initial": rep.above_initial.tolist(),
-                    "tau1": rep.noise.tau1, "tau2": rep.noise.tau2})
+    result = {"verdict": rep.verdict, "evidence": rep.evidence, "steps": rep.steps.tolist(),
+              "theory": rep.theory.tolist(), "mean": rep.mean.tolist(),
+              "stderr": rep.stderr.tolist(), "z": rep.z.tolist(),
+              "tail_index": rep.tail_index.tolist(), "top_share": rep.top_share.tolist(),
+              "heavy_tailed": rep.heavy_tailed.tolist(),
+              "diverged_runs": rep.trajectories.diverged_runs,
+              "median": rep.median.tolist(), "markov_z": rep.markov_z.tolist(),
+              "log_z": rep.log_z.tolist(), "above_initial": rep.above_initial.tolist(),
+              "tau1": rep.noise.tau1, "tau2": rep.noise.tau2, "route": args.route}
+    table = {"step": rep.steps, **{k: getattr(rep, k) for k in (
+        "theory", "mean", "stderr", "z", "tail_index", "top_share", "heavy_tailed", "median",
+        "markov_z", "log_z")}}
+    if print_result(args, result, table):
         return code
-    print(f"theory: SE noise tau = ({rep.noise.tau1:g}, {rep.noise.tau2:g}); Monte Carlo: "
-          f"{kw['runs']} runs of {args.features} features, seed {kw['seed']}")
+    feats = "its rows" if r.problem.data is not None else f"{r.sampling.features} features"
+    print(f"theory: {args.route}, SE noise tau = ({rep.noise.tau1:g}, {rep.noise.tau2:g}); Monte "
+          f"Carlo: {kw['runs']} runs of {feats}, {r.method.label}, seed {kw['seed']}")
     print(f"{'t':>7} {'theory':>13} {'MC mean':>13} {'stderr':>10} {'z':>9} {'tail':>6} "
           f"{'MC median':>13} {'log z':>8}")
     n = rep.steps.size

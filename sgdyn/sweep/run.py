@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from sgdyn.sweep.grid import SweepSpec
 from sgdyn.sweep.quantities import get_quantity
 from sgdyn.sweep.store import SweepStore, require
+from sgdyn.theory.display import Result
 
 
 @dataclass(frozen=True)
-class SweepReport:
+class SweepReport(Result):
+    _properties = ("complete",)
+
     path: str
     points: int             # grid size
     done_before: int        # points already in the store when this run started

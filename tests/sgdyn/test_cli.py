@@ -56,7 +56,7 @@ def test_divergent_loss_is_reported_cleanly(capsys):
     (["--alpha", "-1"], "alpha"), (["--beta", "1"], "beta"), (["--batch", "0"], "batch"),
     (["--batch", "2.5"], "batch"), (["--steps", "-3"], "steps"), (["--tau1", "-1"], "tau1"),
     (["--problem", "nope.json"], "does not exist"), (["--problem", "powerlaw:nu=x"], "not a number"),
-    (["--alpha", "abc"], "invalid float"),
+    (["--alpha", "abc"], "--alpha: schedule 'abc' must be a number"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, match):
     base = {"--problem": SPEC, "--alpha": "0.1", "--beta": "0", "--batch": "1", "--steps": "5"}

@@ -29,7 +29,7 @@ def test_json_matches_theory_noise_phase(capsys):
     d = run_json(capsys, "--problem", SWITCH, "--alpha", "0.2", "--beta", "-0.3", "--batch", "2",
                  "--tau2", "1")
     ph = phases(Problem.parse(SWITCH), 0.2, -0.3, 2, noise=NoiseModel(1.0, 1.0))
-    assert set(d) == KEYS
+    assert set(d) == KEYS | {"inputs"}
     assert d["phase"] == ph.phase == "noise" and d["diverges"] is False
     for key in ("signal_exponent", "noise_exponent", "signal_constant", "noise_constant",
                 "noise_feedback", "signal_total", "transition_time", "cutoff_time"):

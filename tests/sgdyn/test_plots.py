@@ -5,7 +5,7 @@ import pytest
 from sgdyn import plots
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.asymptotics import phases
-from sgdyn.theory.horizon import optimal_hyperparameters_at_horizon
+from sgdyn.theory.horizon import final_losses, optimal_hyperparameters_at_horizon
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.stability import (asymptotic_rate, critical_learning_rate, noise_feedback,
@@ -183,3 +183,42 @@ def test_save_formats(tmp_path):
 def test_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         plots.convergence_region(SMALL, 1, **kwargs)
+
+
+def _filled_vertices(ax):
+    cs = ax.collections[0]                     # the filled contour set, drawn first
+    return np.concatenate([p.vertices for p in cs.get_paths() if len(p.vertices)])
+
+
+@pytest.mark.parametrize("objective, kw", [("rate", {}), ("horizon", {"steps": 100})])
+def test_region_range_contains_its_optimum_and_the_fill_reaches_the_boundary(objective, kw):
+    """The rate optimum of this problem is beta* = 0.986 (docs/negative_momentum.md): the default
+    momentum range widens to contain it; in every row the filled area runs from alpha = 0 to
+    alpha_crit(beta), where the boundary curves are drawn (no staircase of grid cells)."""
+    big = Problem.power_law(1.5, 3.0, 1000)
+    fig, d = plots.convergence_region(big, 1, objective=objective, n_alpha=30, n_beta=15, **kw)
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    if objective == "rate":
+        assert d.optimum[1] > 0.95
+    assert lo <= d.betas.min() < d.optimum[1] < d.betas.max() <= hi
+    V = _filled_vertices(ax)
+    for b, c in zip(d.betas, d.alpha_crit):
+        row = V[np.abs(V[:, 1] - b) < 1e-12, 0]
+        assert row.min() == 0.0 and row.max() == pytest.approx(c, rel=1e-12)
+    # the boundary values are the objective on the boundary: rho = 1, or the exact L_T there
+    if objective == "rate":
+        assert np.all(d.boundary_values == 1.0)
+    else:
+        np.testing.assert_array_equal(
+            d.boundary_values, final_losses(big, d.alpha_crit * (1 - 1e-12), d.betas, 1, 100))
+
+
+def test_several_batch_sizes_on_one_figure():
+    fig, data = plots.convergence_regions(SMALL, [1, 8], n_alpha=20, n_beta=9)
+    assert [d.batch for d in data] == [1, 8] and len(fig.axes) == 4     # two panels, two bars
+    for d, b in zip(data, (1, 8)):
+        o = optimal_rate(SMALL, b)
+        assert d.optimum == (o.alpha, o.beta)
+        assert d.betas.min() < o.beta < d.betas.max()
+    assert data[1].alpha_crit.max() > data[0].alpha_crit.max()       # larger batch, larger region

@@ -104,7 +104,8 @@ def test_validate_cli_exit_codes(capsys):
     (["--runs", "0"], "runs must be an integer >= 1"),
     (["--features", "laplace"], "invalid choice"),
     (["--tau2", "1"], "--tau1/--tau2"),
-    (["--data-size", "10"], "--data-size does not apply"),
+    (["--data-size", "10"], "sampling 'without-replacement': the Monte Carlo draws batches from a "
+                            "finite data set only with its rows"),
 ])
 def test_simulate_cli_bad_input_is_one_line_exit_2(capsys, extra, match):
     argv = ["simulate", "--problem", SPEC, "--alpha", "0.3", "--batch", "2", "--steps", "5",

@@ -80,7 +80,7 @@ def test_optimizers_match_a_numpy_loop(opt, beta, rho, rng):
 
 
 def test_sam_settles_on_the_predicted_two_cycle():
-    # THEORY.md section 5: H = diag(15, 3, 1), eta = 0.1, rho = 0.05 -> a* = 0.15, ||g|| = 2.25
+    # docs/edges.md: H = diag(15, 3, 1), eta = 0.1, rho = 0.05 -> a* = 0.15, ||g|| = 2.25
     lam = np.array([15.0, 3.0, 1.0])
     w0 = np.random.default_rng(5).standard_normal((8, 3))
     out = nw.run(nw.quadratic(lam), w0, 0.1, 400, optimizer="sam", rho=0.05, tol=0.0, window=2)

@@ -36,7 +36,7 @@ def local_slope(L, t):
 
 
 def test_small_lambda_limits_closed_form():
-    """The limits derived from the transfer functions equal the closed forms of THEORY.md:
+    """The limits derived from the transfer functions equal the closed forms of docs/phases.md:
     rate 2 alpha_eff, amplitudes 1 (signal) and tau1 gamma alpha_eff^2 (noise)."""
     for method, b in (("heavy-ball", beta), ("sgd", 0)):
         s = small_lambda_limits(method)

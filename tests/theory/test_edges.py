@@ -87,7 +87,7 @@ def test_sam_edge_closed_form_and_limits():
         want = (mpmath.mpf(g_) / (2 * mpmath.mpf(r_))) * (mpmath.sqrt(1 + 8 * mpmath.mpf(r_) / (mpmath.mpf(e_) * g_)) - 1)
         assert sam_edge(e_, r_, g_) == pytest.approx(float(want), rel=1e-14)
         assert sam_edge(e_, r_, g_) < 2 / e_
-    assert sam_edge(0.1, 0.05, 2.25) == pytest.approx(15.0, rel=1e-14)   # THEORY.md section 5
+    assert sam_edge(0.1, 0.05, 2.25) == pytest.approx(15.0, rel=1e-14)   # docs/edges.md
     out = sam_edge(0.1, [0.01, 0.05], [[1.0], [2.0]])
     assert out.shape == (2, 2)
 
@@ -100,7 +100,7 @@ def test_sam_two_cycle():
     assert sp.simplify(defining.subs(g, lam * sam_two_cycle_expr()) - 2) == 0
     for e_, r_, l_ in [(0.1, 0.05, 15.0), (0.01, 0.3, 150.0), (1.0, 1e-3, 1.999)]:
         assert sam_two_cycle(e_, r_, l_).edge == pytest.approx(l_, rel=1e-13)
-    c = sam_two_cycle(0.1, 0.05, 15.0)        # THEORY.md section 5: a* = 0.15, ||g|| = 2.25
+    c = sam_two_cycle(0.1, 0.05, 15.0)        # docs/edges.md: a* = 0.15, ||g|| = 2.25
     assert c.amplitude == pytest.approx(0.15, rel=1e-14)
     assert c.grad_norm == pytest.approx(2.25, rel=1e-14)
     assert c.edge == pytest.approx(15.0, rel=1e-14)

@@ -12,7 +12,8 @@ SMALL = Problem.power_law(nu=1.5, kappa=1.0, n=20)
 
 @pytest.mark.parametrize("beta", [-0.5, 0.0, 0.5, 0.9])
 def test_deterministic_edges_are_the_closed_forms(beta):
-    """Roots of the symbolic characteristic polynomial vs THEORY.md section 2's closed forms
+    """Roots of the symbolic characteristic polynomial vs the closed forms of docs/theory.md ("SGD
+    against momentum at small learning rates"),
     ``eta lambda_max < 2`` (SGD) and ``eta lambda_max < 2 (1 + beta) / (1 - beta)`` (momentum)."""
     lam = np.array([3.0, 1.0, 0.25])
     edges = stability_edges(Problem.from_arrays(lam, np.ones(3)), beta, 8)
@@ -43,7 +44,8 @@ def test_small_batches_are_noise_limited_so_momentum_buys_little():
 @pytest.mark.parametrize("eta", [0.05, 0.5])
 def test_stationary_loss_under_additive_noise_is_the_closed_form(eta, beta):
     """SE model tau1 = tau2 = 0 on one mode: the noise is additive, ``s^2 = sigma^2 lambda / b``,
-    and THEORY.md section 2 gives ``sigma^2/2 + eta s^2 / (4 (1 - eta lam (1-beta) / (2 (1+beta))))``.
+    and docs/theory.md ("SGD against momentum at small learning rates") gives
+    ``sigma^2/2 + eta s^2 / (4 (1 - eta lam (1-beta) / (2 (1+beta))))``.
     Checked against the fixed point and the recursion run to stationarity."""
     lam, sigma2, b = 1.7, 0.3, 3
     p = Problem.from_arrays([lam], [2.0], label_noise=sigma2)

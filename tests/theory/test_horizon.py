@@ -53,7 +53,7 @@ def test_noise_decomposition_factors():
 @pytest.mark.parametrize("batch, beta_range, gain_range", [(1, (-0.4, -0.2), (0.008, 0.02)),
                                                             (10, (-0.3, -0.1), (0.015, 0.035))])
 def test_theory_md_measurement(batch, beta_range, gain_range):
-    """THEORY.md section 1: N = 1000, nu = 1.5, kappa = 3, tau = 1, without replacement, T = 3000."""
+    """docs/theory.md: N = 1000, nu = 1.5, kappa = 3, tau = 1, without replacement, T = 3000."""
     p = Problem.power_law(1.5, 3.0, 1000, data_size=1000)
     o = optimal_hyperparameters_at_horizon(p, batch, 3000, noise=TAU1)
     assert beta_range[0] < o.beta < beta_range[1]

@@ -70,7 +70,8 @@ def test_mode_conditions_match_spectral_radii(method, a, bt, lm):
 
 # -- U(1): closed form, symbolic, numeric ----------------------------------------------------------
 def test_heavy_ball_noise_feedback_closed_form_with_sherman_morrison():
-    """THEORY.md: G = (1 + beta)/((1 - beta) x (2 + 2 beta - x)), u(1) = tau1 y / (1 + tau2 y),
+    """docs/theory.md, "Heavy ball, explicitly": G = (1 + beta)/((1 - beta) x (2 + 2 beta - x)),
+    u(1) = tau1 y / (1 + tau2 y),
     y = alpha^2 lambda^2 G / b (the tau2 self-term folded in by Sherman-Morrison)."""
     x = alpha * lam
     G = (1 + beta) / ((1 - beta) * x * (2 + 2 * beta - x))
@@ -108,7 +109,7 @@ CASES = [
 @pytest.mark.parametrize("problem, batch, bt, method, noise", CASES)
 def test_alpha_crit_separates_decay_from_growth(problem, batch, bt, method, noise):
     crit = critical_learning_rate(problem, bt, batch, method, noise)
-    assert crit.alpha_crit > 0 and crit.limited_by in ("noise", "mode stability")
+    assert crit.alpha_crit > 0 and crit.limited_by in ("noise", "mode stability", "single-mode noise")
     for factor, grows in [(0.999, False), (1.001, True)]:
         a = factor * crit.alpha_crit
         rate = asymptotic_rate(problem, a, bt, batch, method, noise).rate
@@ -144,7 +145,9 @@ def test_alpha_crit_against_mpmath_closed_form():
 def test_edge_cases_one_mode_beta_near_one_and_mode_limit():
     one = Problem.from_arrays([2.0], [1.0])
     c = critical_learning_rate(one, 0.2, 1)
-    assert c.limited_by == "mode stability" and c.mode_share == pytest.approx(1.0)
+    # one mode: its own noise resonance sets alpha_crit, below the noiseless edge
+    assert c.limited_by == "single-mode noise" and c.mode_share == pytest.approx(1.0)
+    assert c.alpha_crit < c.mode_edge and "resonance" in c.reason
     # one mode, Gaussian: u = y / (1 - y) = 1 at y = 1/2 (x = 2 (1 + beta) / (1 + 2 (1+b)/(1-b)))
     x = 2.4 / (1 + 2 * 1.2 / 0.8)
     assert c.alpha_crit == pytest.approx(x / 2.0, rel=1e-12)

@@ -1,0 +1,110 @@
+"""A quick start: ``sgdyn --help`` imports no numerical package, the command modules import their
+numerics only when they run, small commands keep sympy's derivations, scipy.optimize and
+matplotlib off their path, and a warm form cache means no symbolic derivation at all
+(the times themselves: ``benchmarks/startup.py``)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sgdyn.cli import COMMAND_MODULES, main
+
+HEAVY = ("numpy", "sympy", "scipy", "numba", "matplotlib", "tqdm", "pandas", "xarray")
+
+
+def run_python(code: str, env=None) -> str:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_help_and_every_command_module_import_no_numerics():
+    out = run_python(f"""
+import contextlib, io, sys, importlib, json
+from sgdyn.cli import main, COMMAND_MODULES
+for name in COMMAND_MODULES:
+    importlib.import_module("sgdyn.commands." + name)
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+print(json.dumps({{"loaded": [m for m in {HEAVY!r} if m in sys.modules],
+                   "help": buf.getvalue()}}))
+""")
+    got = json.loads(out)
+    assert got["loaded"] == []
+    for name in COMMAND_MODULES:               # every command listed with its one-line help
+        assert name.replace("_", "-") in got["help"]
+
+
+@pytest.mark.parametrize("name", COMMAND_MODULES)
+def test_every_command_has_its_own_help(capsys, name):
+    import importlib
+    mod = importlib.import_module(f"sgdyn.commands.{name}")
+    with pytest.raises(SystemExit) as exc:
+        main([mod.COMMAND, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: sgdyn {mod.COMMAND}") and "--" in out
+
+
+SMALL = {
+    "loss": ["loss", "--problem", "powerlaw:nu=1.5,kappa=3,n=50", "--alpha", "0.3", "--beta", "0.5",
+             "--batch", "4", "--steps", "100"],
+    "critical-lr": ["critical-lr", "--problem", "powerlaw:nu=1.5,kappa=3,n=50", "--beta", "-0.2",
+                    "--batch", "10"],
+    "simulate": ["simulate", "--problem", "powerlaw:nu=1.5,kappa=1,n=20", "--alpha", "0.3",
+                 "--beta", "0.5", "--batch", "2", "--steps", "50", "--runs", "64", "--seed", "1"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(SMALL))
+def test_small_commands_load_forms_without_deriving(command, tmp_path):
+    env = dict(os.environ, SGDYN_CACHE_DIR=str(tmp_path))
+    argv = SMALL[command]
+    code = f"""
+import sys, json
+from sgdyn.cli import main
+import sgdyn.theory.symbolic as symbolic
+if sys.argv[1:] == ["warm"]:
+    assert main({argv!r}) == 0
+else:
+    def derive_fields(method):
+        raise AssertionError("derived symbolically although the form cache is warm")
+    symbolic._derive_fields = derive_fields
+    import sgdyn.theory.stability as stability
+    stability._forms_spec = derive_fields
+    import sgdyn.theory.transfer as transfer
+    transfer._transfer_spec = derive_fields
+    assert main({argv!r}) == 0
+    print(json.dumps([m for m in ("matplotlib", "scipy.optimize", "pandas", "xarray", "tqdm")
+                      if m in sys.modules]), file=sys.stderr)
+"""
+    for mode in ("warm", "check"):
+        proc = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
+                              timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
+    # the loss curve needs no lambdified forms (its kernel forms each mode's map itself), only
+    # the transfer polynomials of its rate: those came from the cache in the second process
+    assert any(p.name.startswith("transfer-polynomials-") for p in tmp_path.iterdir()) or \
+        command != "loss"
+
+
+def test_console_script_exit_code_and_flushed_output(tmp_path):
+    """``python -m sgdyn`` ends the process itself (no module teardown): its output is complete
+    and its exit code is the command's."""
+    env = dict(os.environ, SGDYN_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "sgdyn", *SMALL["loss"], "--json"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0 and len(json.loads(proc.stdout)["loss"]) == 101
+    proc = subprocess.run([sys.executable, "-m", "sgdyn", "loss", "--problem", "nope.json",
+                           "--alpha", "1", "--batch", "1", "--steps", "1"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 2 and proc.stderr.startswith("sgdyn: error:")
+    assert proc.stderr.count("\n") == 1 and "nope.json" in proc.stderr
