@@ -78,6 +78,26 @@ def test_agrees_with_exact_theory(sim, name):
     assert np.all(np.diff(q, axis=0) >= 0) and np.all(q[:, 0] == pytest.approx(th[0], rel=1e-14))
 
 
+@pytest.mark.parametrize("name", ["qhm", "ema", "schedule", "user"])
+def test_described_runs_agree_with_the_theory(sim, name):
+    """Methods other than heavy ball (a parameter, a 3-dimensional state, update equations of the
+    user's) and schedules of alpha, beta and the batch: the kernel runs the described method."""
+    from sgdyn.theory.dynamics import solve
+    from sgdyn.theory.record import Record
+    from sgdyn.theory.run import Run
+    kw = dict(sim["run_case_args"][name])
+    problem = Problem.from_arrays(**kw.pop("problem"))
+    runs, every = kw.pop("runs"), kw.pop("every")
+    kw.pop("seed")
+    th = solve(Run.build(problem, record=Record.every(every), **kw)).loss
+    tr = _arrays(sim["run_cases"][name])
+    assert tr["backend"] == "cuda" and tr["diverged_runs"] == 0 and np.all(tr["finite_runs"] == runs)
+    assert tr["mean"][0] == pytest.approx(th[0], rel=1e-14)
+    z = (tr["mean"][1:] - th[1:]) / tr["stderr"][1:]
+    assert np.abs(z).max() < 4.0
+    assert th[-1] - 0.5 * problem.label_noise < 0.3 * (th[0] - 0.5 * problem.label_noise)
+
+
 def test_rademacher_is_not_gaussian(sim):
     # the theory check above can fail: the Gaussian prediction is many standard errors away
     problem, kw = _case(sim, "rademacher")
