@@ -172,10 +172,10 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
     T = checks.integer("steps", steps, 1) if objective == "horizon" else None
     n_alpha = checks.integer("n_alpha", n_alpha, 2)
     if objective == "rate":
-        opt = optimal_rate(problem, bsz, m.name, noise)
+        opt = optimal_rate(problem, bsz, m, noise)
         optimum, best = (opt.alpha, opt.beta), opt.rate
     else:
-        opt = optimal_hyperparameters_at_horizon(problem, bsz, T, m.name, noise, progress=progress)
+        opt = optimal_hyperparameters_at_horizon(problem, bsz, T, m, noise, progress=progress)
         optimum, best = (opt.alpha, opt.beta), opt.loss
         reference = (opt.alpha_beta0, opt.loss_beta0)
     if betas is None:
@@ -184,12 +184,12 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
                         for b in np.atleast_1d(np.asarray(betas, float))])
     g = batch_factor(bsz, problem.data_size)
     lam = problem.eigenvalues
-    crit, edge = critical_learning_rate_curve(problem, betas, bsz, m.name, noise)
+    crit, edge = critical_learning_rate_curve(problem, betas, bsz, m, noise)
     amax = 1.05 * float(max(crit.max(), optimum[0])) if alpha_max is None else \
         checks.positive("alpha_max", alpha_max)
     alphas = np.linspace(amax / n_alpha, amax, n_alpha)
     if objective == "rate":
-        rho = np.stack([rate_arrays(m.name, lam, alphas, b, g, noise.tau1, noise.tau2,
+        rho = np.stack([rate_arrays(m, lam, alphas, b, g, noise.tau1, noise.tau2,
                                      problem.multiplicity)[0]
                         for b in betas])
         values = np.where(rho < 1.0, rho, np.nan)
@@ -206,10 +206,10 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
         A, B = np.meshgrid(alphas, betas)
         inside = A < crit[:, None]
         L = np.full(A.shape, np.nan)
-        L[inside] = final_losses(problem, A[inside], B[inside], bsz, T, m.name, noise,
+        L[inside] = final_losses(problem, A[inside], B[inside], bsz, T, m, noise,
                                  progress=progress)
         values = np.where(np.isfinite(L), L, np.nan)
-        boundary_values = final_losses(problem, crit * (1 - 1e-12), betas, bsz, T, m.name, noise,
+        boundary_values = final_losses(problem, crit * (1 - 1e-12), betas, bsz, T, m, noise,
                                        progress=False)
         # ratios to the optimum resolve the flat basin where the optimum sits
         shade = values / best

@@ -20,7 +20,8 @@ Grammar (statements separated by newlines or ``;``; ``#`` starts a comment)::
 * The state is written in errors from the optimum: iterate-like variables start at the initial
   error (1 per unit), difference-like ones (velocities, buffers) at 0. By default the initial state
   is the one that the gradient-free map keeps fixed (at rest), scaled so that the output starts at
-  1; ``init`` overrides it (``init: v = 0, wbar = w``).
+  1; ``init`` overrides it (``init: v = 0, wbar = w``; a variable it does not name starts at 0,
+  except ``w`` and the output, which start at the initial error).
 
 Example (heavy ball in PyTorch's form)::
 
@@ -214,7 +215,7 @@ def _initial_state(text: str, state: list, output: str, names: dict) -> sp.Matri
         given[var] = sp.expand(e)
     x0 = []
     for v in state:
-        e = given.get(v, w if v == output else sp.Integer(0))
+        e = given.get(v, w if v in (output, "w") else sp.Integer(0))
         c = _coefficients(e, [w], f"init of {v}") if e != 0 else [sp.Integer(0)]
         x0.append(c[0])
     return sp.Matrix(x0)

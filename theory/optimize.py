@@ -154,30 +154,30 @@ def optimal_hyperparameters(problem: Problem, batch, objective: str = "rate", st
     g = batch_factor(bsz, problem.data_size)
 
     def crit_at(bt):
-        return float(_critical_alphas(m.name, problem.eigenvalues, bt, g, noise.tau1, noise.tau2,
+        return float(_critical_alphas(m, problem.eigenvalues, bt, g, noise.tau1, noise.tau2,
                                       problem.multiplicity)[0][0])
     if objective == "rate":
-        o = optimal_rate(problem, bsz, m.name, noise)
+        o = optimal_rate(problem, bsz, m, noise)
         ref = optimal_rate(problem, bsz, "sgd", noise)
         return Optimum("rate", "the exponential rate rho of L_t ~ rho^t", o.alpha, o.beta,
                        o.rate, o.alpha_eff, o.alpha_crit, ref.alpha, ref.rate, bsz, None,
                        f"limited by {o.limited_by}")
     if objective == "horizon":
         from sgdyn.theory.horizon import optimal_hyperparameters_at_horizon
-        o = optimal_hyperparameters_at_horizon(problem, bsz, T, m.name, noise, progress=progress)
+        o = optimal_hyperparameters_at_horizon(problem, bsz, T, m, noise, progress=progress)
         return Optimum("horizon", f"the expected loss L_T after T = {T} steps", o.alpha, o.beta,
                        o.loss, o.alpha / (1 - o.beta), crit_at(o.beta), o.alpha_beta0,
                        o.loss_beta0, bsz, T, "exact SE recursion")
     try:    # the phase (and exponent) depend on the spectrum only: read them at one point
-        a_ref = 0.5 * critical_learning_rate(problem, 0.0, bsz, m.name, noise).alpha_crit
-        _, phase, p = asymptote_constant(problem, a_ref, 0.0, bsz, m.name, noise)
+        a_ref = 0.5 * critical_learning_rate(problem, 0.0, bsz, m, noise).alpha_crit
+        _, phase, p = asymptote_constant(problem, a_ref, 0.0, bsz, m, noise)
     except ValueError as exc:
         raise ValueError(f"objective 'asymptotic' needs a power-law problem without label "
                          f"noise: {exc}") from None
 
     def f(a, bt):
-        return asymptote_constant(problem, a, bt, bsz, m.name, noise)[0]
-    a, bt, val, a0, v0 = _minimise(f, problem, bsz, m.name, noise, (21, 15), progress,
+        return asymptote_constant(problem, a, bt, bsz, m, noise)[0]
+    a, bt, val, a0, v0 = _minimise(f, problem, bsz, m, noise, (21, 15), progress,
                                    "optimize (asymptotic)")
     which = {"signal": "signal", "noise": "noise", "boundary": "signal + noise"}[phase]
     return Optimum("asymptotic", f"the constant C of the {which} asymptote L_t ~ C t^-{p:.6g}, "

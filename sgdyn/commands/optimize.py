@@ -31,7 +31,8 @@ def run(args) -> int:
     from sgdyn.theory import checks
     from sgdyn.theory.optimize import optimal_hyperparameters
     o = optimal_hyperparameters(problem_from_args(args), checks.integer("batch", args.batch, 1),
-                                args.objective, args.steps, method_from_args(args), noise_from_args(args))
+                                args.objective, args.steps, method_from_args(args),
+                                noise_from_args(args))
     result = {"objective": o.objective, "quantity": o.quantity, "alpha": o.alpha, "beta": o.beta,
               "value": o.value, "alpha_eff": o.alpha_eff, "alpha_crit": o.alpha_crit,
               "alpha_beta0": o.alpha_beta0, "value_beta0": o.value_beta0, "gain": o.gain,

@@ -188,7 +188,7 @@ class SweepSpec:
         if not m.has_momentum and beta != 0.0:
             raise ValueError(f"beta must be 0 for method {m.name!r}, got {beta}")
         _batch_factor(v["batch"], problem.data_size)   # batch <= data_size
-        return Point(index, problem, key, m.name, _noise(v["tau1"], v["tau2"]), v.get("alpha"),
+        return Point(index, problem, key, self.method, _noise(v["tau1"], v["tau2"]), v.get("alpha"),
                      beta, v["batch"], v.get("steps"), v.get("runs"), self.features, seed)
 
     def check(self, needs: set) -> None:
