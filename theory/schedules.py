@@ -335,7 +335,7 @@ class WSD(Shape):
             v = np.where(t < self.warmup, self.value * (t + 1.0) / self.warmup, v)
         if self.decay:
             start = horizon - self.decay
-            frac = (t - start + 1.0) / self.decay
+            frac = (t - start) / self.decay          # reaches the floor at t = T, as linear
             v = np.where(t >= start, self.value + (self.floor - self.value) * frac, v)
         return v
 
