@@ -8,7 +8,9 @@ step) and with ``sampler="per-sample"`` (every sample drawn, as the baselines do
 * numpy, vectorised over runs (one ``standard_normal`` block and two einsums per step);
 * PyTorch CPU ``torch.optim.SGD(lr=alpha, momentum=beta)`` (if torch is installed), both one run
   at a time (the plain training loop) and all runs batched as one ``(runs, d)`` parameter;
-* the random-number floor: drawing as many normals with ``numpy.random.default_rng``.
+* the random-number floor: drawing as many normals with ``numpy.random.default_rng``;
+* for the record: the same kernel on a 3-dimensional state (EMA of heavy ball) and under a
+  schedule (warm-up + cosine learning rate, linear momentum): per-step method matrices.
 
 The baselines run on ``--baseline-runs`` runs (torch: ``--torch-runs``; their time is linear in
 the run count); the kernel on ``--runs``. Ratios are baseline time / kernel time per sample-coordinate.
@@ -27,6 +29,8 @@ import numpy as np
 
 from sgdyn import simulate
 from sgdyn.theory.problem import Problem
+
+os.environ.setdefault("SGDYN_PROGRESS", "0")   # no progress bars in a benchmark's output
 
 
 def numpy_vectorised(lam, e0, alpha, beta, batch, steps, runs, seed):
@@ -113,6 +117,18 @@ def main():
     t_ps, tr_ps = timed(lambda: simulate.run(problem, alpha, beta, b, T, args.runs, 6,
                                              sampler="per-sample"))
     rows.append(("numba kernel, per-sample draws", args.runs, t_ps, per_coord(t_ps, args.runs)))
+    # the same kernel for other descriptions: a 3-dimensional state, and a schedule
+    from sgdyn.theory.record import Record
+    from sgdyn.theory.run import Run
+    for label, kw in (("numba kernel, ema-heavy-ball (3-dimensional state), projected",
+                       dict(method="ema-heavy-ball", alpha=alpha, beta=beta, batch=b)),
+                      ("numba kernel, heavy ball under a schedule, projected",
+                       dict(method="heavy-ball", alpha=f"warmup({T // 10})+cosine({alpha},floor=0.01)",
+                            beta=f"linear({beta},0.9)", batch=b))):
+        r = Run.build(problem, steps=T, record=Record.every(T), **kw)
+        simulate.run(r.replace(record=Record.at([0, 1])), 2, 0)        # load / compile
+        t_r, _ = timed(lambda: simulate.run(r, args.runs, 1))
+        rows.append((label, args.runs, t_r, per_coord(t_r, args.runs)))
 
     R = args.baseline_runs
     t_np, (np_mean, np_se) = timed(lambda: numpy_vectorised(lam, e0, alpha, beta, b, T, R, 2), 2)

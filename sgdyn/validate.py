@@ -36,7 +36,9 @@ diverge), not a modest shift of a heavy-tailed mean: that stays "inconclusive" a
 the theory converges and the runs run away (the median at the last checkpoint above the initial
 loss, or runs lost to the overflow guard), the verdict is "theory converges but the runs diverge",
 else "disagrees". A heavy-tailed checkpoint whose mean sits above twice the theory without a
-significant z is "inconclusive: heavy-tailed", never "agrees". The median, the fraction of runs
+significant z is "inconclusive: heavy-tailed", never "agrees"; so is one whose loss has no finite
+variance (Hill index below 2) and whose mean falls more than 20 % short of the theory: there the
+standard error behind z means nothing. The median, the fraction of runs
 above ``L_0`` and both robust z's are reported next to the z-scores.
 """
 from __future__ import annotations
@@ -62,6 +64,7 @@ VERDICTS = ("agrees", "disagrees", "inconclusive: heavy-tailed",
 TAIL_INDEX_LIMIT = 2.0      # below it the loss has no finite variance: the standard error fails
 MARKOV_FACTORS = (2.0, 10.0)
 FAR_ABOVE = 2.0             # a heavy-tailed mean above FAR_ABOVE x theory is never "agrees"
+FAR_BELOW = 0.2             # nor one more than 20 % short where the loss has no finite variance
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,9 @@ def _validate_run(run: Run, runs, seed, *, data=None, z_threshold: float = 4.0, 
     if robust_above.any():
         verdict = VERDICTS[3] if (not curve.diverges and runaway) else "disagrees"
     elif not bad.any():
-        verdict = "inconclusive: heavy-tailed" if far.any() else "agrees"
+        short = (hill < TAIL_INDEX_LIMIT) & (traj.mean < (1 - FAR_BELOW) * theory) & \
+            np.isfinite(theory)
+        verdict = "inconclusive: heavy-tailed" if (far | short).any() else "agrees"
     elif np.any(bad & ~(heavy & (z < 0))):
         verdict = "disagrees"
     else:
@@ -239,6 +244,14 @@ def _validate_run(run: Run, runs, seed, *, data=None, z_threshold: float = 4.0, 
         evidence = _robust_evidence(verdict, rec, theory, traj.mean, z, hill, heavy, median, mz,
                                     lz, above, robust_above, far, L0,
                                     traj.diverged_runs, z_threshold, spec.runs)
+    elif verdict.startswith("inconclusive") and not bad.any():
+        j = int(np.argmax(np.where(np.isfinite(theory) & (theory > 0),
+                                   1 - traj.mean / np.where(theory > 0, theory, 1), -np.inf)))
+        evidence = (f"no |z| exceeds {z_threshold:g}, but at t = {rec[j]} the Monte Carlo mean "
+                    f"{traj.mean[j]:.6g} is {100 * (1 - traj.mean[j] / theory[j]):.0f} % below the "
+                    f"theory {theory[j]:.6g} where the per-run loss has no finite variance (Hill "
+                    f"tail index {hill[j]:.2f} < {TAIL_INDEX_LIMIT:g}; median {median[j]:.6g}): the "
+                    "standard error is meaningless there and the mean converges only slowly")
     else:
         evidence = _evidence(verdict, rec, theory, traj.mean, z, hill, share, heavy, z_threshold,
                              spec.runs)

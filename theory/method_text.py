@@ -96,17 +96,18 @@ def _parameters(text: str) -> list[Parameter]:
     return out
 
 
-def _coefficients(expr: sp.Expr, variables: list, what: str) -> list:
-    """Coefficients of ``expr`` in ``variables``, refusing anything not linear or with a constant."""
+def _coefficients(expr: sp.Expr, variables: list, what: str, show=str) -> list:
+    """Coefficients of ``expr`` in ``variables``, refusing anything not linear or with a constant
+    (``show`` writes an expression with the user's names)."""
     expr = sp.expand(expr)
     try:
         poly = sp.Poly(expr, *variables)
     except sp.PolynomialError:
-        raise ValueError(f"{what} is not linear in the state and the gradient: {expr}") from None
+        raise ValueError(f"{what} is not linear in the state and the gradient: {show(expr)}") from None
     if poly.total_degree() > 1:
-        raise ValueError(f"{what} is not linear in the state and the gradient: {expr}")
+        raise ValueError(f"{what} is not linear in the state and the gradient: {show(expr)}")
     if sp.simplify(poly.coeff_monomial(1)).is_zero is not True:
-        raise ValueError(f"{what} has a constant term ({poly.coeff_monomial(1)}): the error "
+        raise ValueError(f"{what} has a constant term ({show(poly.coeff_monomial(1))}): the error "
                          "coordinates of a linear method have none")
     return [sp.factor(poly.coeff_monomial(v)) for v in variables]
 
@@ -158,6 +159,10 @@ def parse_method(text: str, name: str | None = None) -> Method:
     grad = sp.Function("g")
     base = {"alpha": alpha, "beta": beta, **{p.name: p.symbol for p in extra}}
     names = {**base, **dict(zip(state, x)), "g": grad}
+    readable = {**{xi: sp.Symbol(v) for xi, v in zip(x, state)}, gsym: sp.Symbol("g")}
+
+    def show(e) -> str:
+        return str(sp.sympify(e).subs(readable))
     new: dict[str, sp.Expr] = {}
     point = None
     F_rows, K_rows = [], []
@@ -166,24 +171,24 @@ def parse_method(text: str, name: str | None = None) -> Method:
         calls = sorted(expr.atoms(grad), key=sp.default_sort_key)
         for c in calls:
             if len(c.args) != 1:
-                raise ValueError(f"update of {var}: g takes one argument (the point), got {c}")
+                raise ValueError(f"update of {var}: g takes one argument (the point), got {show(c)}")
             if gsym in c.args[0].free_symbols or c.args[0].atoms(grad):
-                raise ValueError(f"update of {var}: the gradient point {c.args[0]} depends on "
+                raise ValueError(f"update of {var}: the gradient point {show(c.args[0])} depends on "
                                  "this step's gradient")
             p = sp.expand(c.args[0])
             if point is None:
                 point = p
             elif sp.simplify(p - point) != 0:
-                raise ValueError(f"the gradient is taken at two points ({point} and {p}): a method "
+                raise ValueError(f"the gradient is taken at two points ({show(point)} and {show(p)}): a method "
                                  "of this form evaluates one gradient per step")
         expr = expr.subs({c: gsym for c in calls})
-        coeffs = _coefficients(expr, x + [gsym], f"update of {var}")
+        coeffs = _coefficients(expr, x + [gsym], f"update of {var}", show)
         F_rows.append(coeffs[:-1])
         K_rows.append([coeffs[-1]])
         new[var] = expr
     if point is None:
         raise ValueError("the method never uses a gradient: write g(point) in an update")
-    G = [_coefficients(point, x, "the gradient point")]
+    G = [_coefficients(point, x, "the gradient point", show)]
     F = sp.Matrix(F_rows)
     pre = sp.Integer(1)
     if "precondition" in fields:
