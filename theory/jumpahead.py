@@ -81,6 +81,7 @@ START = 1e-8                    # initial offset of a root from its pole, per ne
 POLISH_RADIUS = 0.9             # roots at least this large get an accurate Newton step ...
 POLISH_KAPPA = 100.0            # ... and so do roots with a condition number above this
 REFINE_COND = 1e6               # modes with a pole condition number above this use refined solves
+FREE_COND = 1e6                 # free blocks with poles this well conditioned use their eigenvalues
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,6 +205,7 @@ class _Structure:
     moved: np.ndarray      # (N q,) bool: poles moved apart from a tie (not those of A_k)
     refine: np.ndarray     # (N,) bool: modes whose Schur form is not accurate enough (nearly
                            # defective or far from normal): their solves are refined
+    cond: np.ndarray       # (N q,) condition number of each pole (inf: within-mode cluster)
     unobs: np.ndarray      # (N,) int: leading Schur coordinates spanning the drive-unobservable part
     anchors: np.ndarray    # indices into hi/lo of the poles of f (all drive-observable poles)
     chat: np.ndarray       # Q^H c
@@ -256,12 +258,15 @@ def _structure(arr: ModeArrays) -> _Structure:
     R = np.ascontiguousarray(R)
     hi = np.ascontiguousarray(np.diagonal(R, axis1=1, axis2=2)).reshape(-1).copy()
     lo = np.zeros_like(hi)
-    col = np.tile(np.arange(q), N)
-    anchors = np.nonzero(col >= np.repeat(unobs, q))[0].astype(np.int64)
+    anchors = np.nonzero(np.tile(np.arange(q), N) >= np.repeat(unobs, q))[0].astype(np.int64)
     ok = np.zeros(hi.size, np.bool_)
     cond = np.zeros(hi.size)
     _refine_poles(np.arange(hi.size, dtype=np.int64), A, Q, R, hi, lo, ok, cond)
-    refine = (~ok | (cond > REFINE_COND)).reshape(N, q).any(axis=1)
+    cond = np.where(ok, cond, np.inf)
+    col = np.tile(np.arange(q), N)
+    observable = col >= np.repeat(unobs, q)
+    # the resolvent must be refined near ill-conditioned poles seen by the drive
+    refine = ((cond > REFINE_COND) & observable).reshape(N, q).any(axis=1)
     # renormalise (hi, lo) so that hi is the double nearest to the refined eigenvalue
     tot = hi + lo
     lo = (hi - tot) + lo
@@ -269,7 +274,7 @@ def _structure(arr: ModeArrays) -> _Structure:
     moved = _separate_ties(hi, lo, anchors)
     R[:, np.arange(q), np.arange(q)] = hi.reshape(N, q)
     QH = Q.conj().transpose(0, 2, 1)
-    return _Structure(N, q, A, c, Q, R, hi, lo, moved, refine, unobs.astype(np.int64), anchors,
+    return _Structure(N, q, A, c, Q, R, hi, lo, moved, refine, cond, unobs.astype(np.int64), anchors,
                       np.ascontiguousarray(np.einsum("kij,kj->ki", QH, c)),
                       np.ascontiguousarray(np.einsum("kji,kj->ki", Q, d)),
                       np.ascontiguousarray(np.einsum("kji,kj->ki", Q, l)), free)
@@ -1310,6 +1315,60 @@ def _find_clusters(st, anchor, delta, kappa) -> list:
     return clusters
 
 
+def _free_eigen(st, modes, r0, rS, dims, visible):
+    """Free blocks as sums over their own eigenvalues: for the leading ``m`` Schur coordinates
+    of mode k (upper-triangular block of R with distinct, well-conditioned diagonal), right and
+    left eigenvectors ``v_i, w_i`` (``w_i^T v_j = [i = j]``, by back and forward substitution
+    with double-double diagonal differences), so that ``l^T R^t r = sum_i lambda_i^t
+    (l . v_i)(w_i . r)``. Returns the nodes (anchor = pole, delta = 0) of the loss-visible
+    blocks and, for the state, ``(modes, V (K, q, q), w . r0, w . rS, logs (K, q), mu - 1)``
+    over all of them."""
+    q = st.q
+    K = modes.size
+    V = np.zeros((K, q, q), complex)          # V[k, :, i] = v_i (zero beyond the block)
+    Wr0 = np.zeros((K, q), complex)
+    WrS = np.zeros((K, q), complex)
+    lv = np.zeros((K, q), complex)
+    if K == 0:
+        empty = np.zeros(0)
+        return (_Nodes(np.zeros(0, np.int64), empty.astype(complex), empty.astype(complex),
+                       empty.astype(complex), *(empty.astype(complex),) * 4, empty),
+                (modes, V, Wr0, WrS, Wr0, WrS))
+    R = st.R[modes]
+    base = modes * q
+    for i in range(q):
+        inb = i < dims
+        v = np.zeros((K, q), complex)
+        w = np.zeros((K, q), complex)
+        v[:, i] = 1.0
+        w[:, i] = 1.0
+        for j in range(i - 1, -1, -1):
+            d = (st.hi[base + i] - st.hi[base + j]) + (st.lo[base + i] - st.lo[base + j])
+            acc = np.einsum("kl,kl->k", R[:, j, j + 1:i + 1], v[:, j + 1:i + 1])
+            v[:, j] = np.where(inb, acc / np.where(d != 0, d, 1.0), 0.0)
+        for j in range(i + 1, q):
+            d = (st.hi[base + i] - st.hi[base + j]) + (st.lo[base + i] - st.lo[base + j])
+            acc = np.einsum("kl,kl->k", w[:, i:j], R[:, i:j, j])
+            w[:, j] = np.where(j < dims, acc / np.where(d != 0, d, 1.0), 0.0)
+        V[:, :, i] = np.where(inb[:, None], v, 0.0)
+        Wr0[:, i] = np.where(inb, np.einsum("kj,kj->k", w, r0), 0.0)
+        WrS[:, i] = np.where(inb, np.einsum("kj,kj->k", w, rS), 0.0)
+        lv[:, i] = np.where(inb, np.einsum("kj,kj->k", st.lhat[modes], v), 0.0)
+    sel = np.nonzero((np.arange(q)[None, :] < dims[:, None]) & visible[:, None])
+    anchor = (base[:, None] + np.arange(q)[None, :])[sel].astype(np.int64)
+    delta = np.zeros(anchor.size, complex)
+    logz, wm1 = _logs_of(st, anchor, delta)
+    c0 = lv[sel] * Wr0[sel]
+    cS = lv[sel] * WrS[sel]
+    kappa = st.cond[anchor]
+    zero = np.zeros(anchor.size, complex)
+    grid = (base[:, None] + np.arange(q)[None, :]).ravel().astype(np.int64)
+    glog, gw = _logs_of(st, grid, np.zeros(grid.size, complex))
+    return (_Nodes(anchor, delta, logz, wm1, zero, zero, np.ascontiguousarray(c0),
+                   np.ascontiguousarray(cS), np.ascontiguousarray(kappa)),
+            (modes, V, Wr0, WrS, glog, gw))
+
+
 # --------------------------------------------------------------------------------------------
 # the spectrum and its expansion
 # --------------------------------------------------------------------------------------------
@@ -1443,13 +1502,23 @@ class _Expansion:
         # projected on the unobservable subspace (the leading Schur coordinates), then back to
         # original coordinates (the free evolution uses the data's own A_k)
         unob = np.nonzero(st.unobs > 0)[0]
-        self.r_modes = unob
         h = self._h(unob, roots)
         lead = np.arange(st.q)[None, :] < st.unobs[unob][:, None]
-        Qu = st.Q[unob]
-        self.r0 = np.ascontiguousarray(np.einsum("kij,kj->ki", Qu, np.where(lead, X0hat[unob] - h[:, :, 0], 0.0)))
-        self.rS = np.ascontiguousarray(np.einsum("kij,kj->ki", Qu, np.where(lead, Shat[unob] - h[:, :, 1], 0.0)))
-        self.loss_visible = spec._loss_visible()[unob]
+        r0 = np.where(lead, X0hat[unob] - h[:, :, 0], 0.0)
+        rS = np.where(lead, Shat[unob] - h[:, :, 1], 0.0)
+        visible = spec._loss_visible()[unob]
+        # a free block with well-conditioned, distinct eigenvalues evolves as a sum of its own
+        # eigenvalues' powers (more nodes); the others by repeated squaring of [[A_k, rS], [0, 1]]
+        cond = st.cond.reshape(st.N, st.q)[unob]
+        eig = np.all(np.where(lead, cond <= FREE_COND, True), axis=1)
+        self.free_nodes, self.free_vectors = _free_eigen(st, unob[eig], r0[eig], rS[eig],
+                                                         st.unobs[unob[eig]], visible[eig])
+        sq = ~eig
+        self.r_modes = unob[sq]
+        Qu = st.Q[self.r_modes]
+        self.r0 = np.ascontiguousarray(np.einsum("kij,kj->ki", Qu, r0[sq]))
+        self.rS = np.ascontiguousarray(np.einsum("kij,kj->ki", Qu, rS[sq]))
+        self.loss_visible = visible[sq]
         # clusters: their member roots, or the nodes of their circle (whose coefficients carry
         # the free resolvent of the modes with a pole inside)
         self.clusters = []
@@ -1459,7 +1528,7 @@ class _Expansion:
         self._base_free = self.loss_visible
         self._switch_gap = [0.0] * len(self.clusters)
         lmax = 0.0
-        for part in [self.base] + [x for cl in self.clusters for x in (cl[1], cl[2])]:
+        for part in [self.base, self.free_nodes] + [x for cl in self.clusters for x in (cl[1], cl[2])]:
             if part.logz.size:
                 lmax = max(lmax, float(part.logz.real.max()))
         self.lmax = max(lmax, math.log(max(spec.rate, 1e-300)))
@@ -1525,6 +1594,8 @@ class _Expansion:
         """(L_t e^-m, m, rounding estimate / eps (same scale), use_circle per cluster)."""
         mt, m0, mS = self._scales(ts)
         val, err = self._sum(ts, m0, mS, self.base)
+        v, e = self._sum(ts, m0, mS, self.free_nodes)
+        val, err = val + v, err + e
         sel = self._base_free
         v, e = self._free(ts, m0, mS, self.r_modes[sel], self.r0[sel], self.rS[sel])
         val, err = val + v, err + e
@@ -1583,6 +1654,12 @@ class _Expansion:
             _free_vectors(cn.anchor, cn.delta, coef, st.hi, st.lo, st.A, st.Q, st.R, X0, S,
                           *self._args[2:], st.refine, out)
             X += out
+        modes, V, w0, wS, glog, gw = self.free_vectors
+        if modes.size:                            # free blocks as sums over their eigenvalues
+            zt = np.zeros(glog.size, complex)
+            ph = np.zeros(glog.size, complex)
+            _node_kernels(float(t), m0, mS, glog, gw, zt, ph)
+            X[modes] += np.einsum("kij,kj->ki", V, w0 * zt.reshape(w0.shape) + wS * ph.reshape(wS.shape))
         X = np.einsum("kij,kj->ki", st.Q, X)
         mods = self.r_modes
         if mods.size:
@@ -1604,7 +1681,7 @@ def _result(ts, re, mt, err, rate, reason) -> JumpAhead:
         log_abs = mt + np.log(np.abs(re))
     log_abs = np.where(re == 0.0, -np.inf, log_abs)
     over = log_abs > math.log(OVERFLOW_GUARD)
-    mag = np.exp(np.minimum(log_abs, math.log(OVERFLOW_GUARD)))
+    mag = np.where(over, OVERFLOW_GUARD, np.exp(np.minimum(log_abs, math.log(OVERFLOW_GUARD))))
     loss = np.where(re == 0.0, 0.0, np.sign(re) * mag)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(re != 0.0, EPS * err / np.abs(re), 0.0)
@@ -1674,9 +1751,13 @@ def loss_at_steps_piecewise(segments, steps) -> JumpAhead:
             if i != len(segments) - 1:
                 raise ValueError(f"segments[{i}]: only the last segment may have length None")
         else:
-            length = int(check_steps(length)[0]) if np.ndim(length) == 0 else None
+            try:
+                ok = np.ndim(length) == 0
+                length = int(check_steps(length)[0]) if ok else None
+            except ValueError:
+                length = None
             if length is None:
-                raise ValueError(f"segments[{i}]: length must be an integer >= 0 or None")
+                raise ValueError(f"segments[{i}]: length must be an integer >= 0 or None, got {seg[1]!r}")
         segs.append((arr, length))
     shape = np.asarray(segs[0][0].X0).shape
     for i, (arr, _) in enumerate(segs):
