@@ -8,9 +8,13 @@ baselines measured in the same run:
   working set, and of one far larger than the caches);
 * the kernel for a 1-, 2- and 3-dimensional per-mode state (SGD, heavy ball, EMA of heavy ball);
 * a schedule (warm-up + cosine learning rate, linear momentum, batch doubling) against the
-  constant run of the same size (target: within 1.5x).
+  constant run of the same size (target: within 1.5x);
+* the exact jump-ahead route (``sgdyn.theory.jumpahead``): 100 log-spaced checkpoints on the
+  grouped 10^6-mode power law to 10^8 and an ungrouped one to 10^6, against the recursion
+  measured in the same run.
 
     python benchmarks/theory_loss.py [--modes 10000] [--steps 10000] [--repeats 3]
+                                     [--jump-ahead yes|no|only]
 """
 from __future__ import annotations
 
@@ -75,7 +79,16 @@ def main():
     ap.add_argument("--modes", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--jump-ahead", choices=("yes", "no", "only"), default="yes",
+                    help="also time the jump-ahead route (or only it)")
+    ap.add_argument("--ja-modes", type=int, default=3000,
+                    help="modes of the ungrouped power law in the jump-ahead section")
+    ap.add_argument("--ja-recursion-steps", type=int, default=100_000,
+                    help="horizon of the recursion timed for comparison in that section")
     args = ap.parse_args()
+    if args.jump_ahead == "only":
+        jump_ahead_section(args)
+        return
     N, T = args.modes, args.steps
     problem = Problem.power_law(nu=1.5, kappa=3.0, n=N)
     print(f"loss curve, N = {N} modes, T = {T} steps; load average {os.getloadavg()[0]:.2f} "
@@ -119,6 +132,65 @@ def main():
           f"{t_s / t_hb:.2f}x the constant heavy-ball run (target <= 1.5x)")
     f, h = structure(runs["heavy-ball (d = 2)"].method)
     print(f"  (heavy ball's kernel is specialised to F's nonzeros {f} and K G's {h})")
+    if args.jump_ahead == "yes":
+        jump_ahead_section(args)
+
+
+# --------------------------------------------------------------------------------------------
+# jump-ahead (theory.jumpahead): the loss at checkpoints without stepping through them
+# --------------------------------------------------------------------------------------------
+def _timed(fn):
+    import tracemalloc
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    out = fn()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return out, wall, cpu, peak
+
+
+def jump_ahead_section(args):
+    """The jump-ahead route on power-law spectra (heavy ball, alpha = 0.2, beta = 0.5, batch 4):
+    100 log-spaced checkpoints up to T; the recursion timed to a shorter horizon in the same run
+    (its cost is linear in T, so the ratio at T is extrapolated and printed as such)."""
+    import os
+    import resource
+
+    from sgdyn.theory.jumpahead import loss_at_steps, spectrum
+
+    warm = ModeSystem.build(Problem.power_law(1.5, 3.0, 40), 0.2, 0.5, 4).arrays()
+    loss_at_steps(warm, [1, 10, 100])          # compile (or load the cache) outside the timing
+    cases = [("grouped", Problem.power_law_continuum(1.5, 3.0, 10 ** 6, groups=1000), 10 ** 8),
+             ("ungrouped", Problem.power_law(1.5, 3.0, args.ja_modes), 10 ** 6)]
+    print(f"jump-ahead, heavy ball alpha = 0.2, beta = 0.5, batch 4; 100 log-spaced checkpoints "
+          f"(load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus)")
+    for label, problem, T in cases:
+        arrays = ModeSystem.build(problem, 0.2, 0.5, 4).arrays()
+        steps = np.unique(np.round(np.geomspace(1, T, 100)).astype(np.int64))
+        spec, t_set, c_set, m_set = _timed(lambda: spectrum(arrays))
+        res, t_eval, c_eval, m_eval = _timed(lambda: spec.expansion().loss(steps))
+        total = t_set + t_eval
+        T_rec = min(T, args.ja_recursion_steps)
+        run = Run.build(problem, "heavy-ball", alpha=0.2, beta=0.5, batch=4, steps=T_rec)
+        moments(run.replace(record=Record.at([0, 10])))
+        rec, t_rec, _, _ = _timed(lambda: moments(run).loss)
+        inside = res.steps <= T_rec
+        worst = float(np.max(np.abs(res.loss[inside] / rec[res.steps[inside]] - 1)))
+        print(f"  {label}: {problem.name}, {problem.n_modes} entries, {spec.n_roots} roots, "
+              f"{spec.sweeps} Aberth sweeps, {len(spec.clusters)} clusters")
+        print(f"    set-up          : {t_set:8.3f} s wall ({c_set:.3f} s cpu), peak {m_set / 2**20:.1f} MB")
+        print(f"    100 checkpoints : {t_eval:8.3f} s wall ({c_eval:.3f} s cpu), peak {m_eval / 2**20:.1f} MB")
+        print(f"    total to T = {T:.0e}: {total:8.3f} s;  L_T = {res.loss[-1]:.6e} "
+              f"(rounding estimate {res.error_estimate.max():.1e}), rate {res.rate:.12f}")
+        print(f"    recursion to {T_rec:.0e}: {t_rec:8.3f} s (max relative difference "
+              f"{worst:.1e} at the {int(inside.sum())} shared checkpoints); to T = {T:.0e} "
+              f"~{t_rec * T / T_rec:.3g} s extrapolated: {t_rec * T / T_rec / total:.3g}x the jump-ahead")
+    print(f"  peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    n = args.ja_modes
+    print(f"  the set-up is O(N n) (n ~ 3 N roots): the ungrouped 10^5-mode spectrum would take "
+          f"~{t_set * (1e5 / n) ** 2:.3g} s extrapolated from N = {n}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from sgdyn.cli import add_problem_args, modes_text, noise_source, print_result, 
 
 COMMAND = "loss"
 HELP = "expected loss curve L_0..L_T (SE theory, or exact on a data problem's rows)"
-ROUTES = ("recursion", "generating-function", "exact-data")
+ROUTES = ("recursion", "generating-function", "exact-data", "jump-ahead")
 
 
 def add_run_args(p) -> None:
@@ -28,8 +28,9 @@ def register(sub):
     add_problem_args(p, schedules=True)
     p.add_argument("--steps", type=float, required=True, help="number of steps T >= 0")
     p.add_argument("--route", choices=ROUTES, default="recursion",
-                   help="SE: recursion (default) or generating-function; exact-data: the exact "
-                        "finite-data dynamics on the problem's rows")
+                   help="SE: recursion (default), generating-function or jump-ahead (any steps, "
+                        "e.g. --record at:1000000000); exact-data: the exact finite-data dynamics "
+                        "on the problem's rows")
     add_run_args(p)
     p.set_defaults(func=run)
 
