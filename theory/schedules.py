@@ -108,7 +108,8 @@ class Constant(Shape):
 
     @property
     def text(self) -> str:
-        return repr(self.value)
+        v = self.value
+        return str(int(v)) if v.is_integer() and abs(v) < 2 ** 53 else repr(v)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def test_json_echoes_the_inputs(capsys):
                             "route": "recursion", "sampling": None, "record": None}
     run = inp["run"]
     assert run["method"] == "heavy-ball" and run["steps"] == 40 and run["sampling"] == "iid"
-    assert run["schedule"] == {"alpha": "0.3", "beta": "-0.2", "batch": "2.0"}
+    assert run["schedule"] == {"alpha": "0.3", "beta": "-0.2", "batch": "2"}
     assert inp["noise"] == {"model": "SE", "tau1": 1.0, "tau2": 0.5}
     assert inp["problem"] == {"name": SPEC, "n_modes": 30, "total_modes": 30.0, "trace": P.trace,
                               "label_noise": 0.01, "data_size": None}
