@@ -64,6 +64,29 @@ class DataSet(Result):
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
 
+    @classmethod
+    def gaussian(cls, problem: Problem, n: int, seed: int, features: str = "gaussian") -> "DataSet":
+        """A synthetic data set of ``n`` rows drawn once from ``problem``'s population: features
+        ``x = sqrt(lambda) z`` (``z`` standard Gaussian, or Rademacher), targets
+        ``y = <w*, x> + eps`` with ``w* = 0``, ``eps ~ N(0, problem.label_noise)``, and the start
+        ``w0 = sqrt(problem.initial)`` (so ``e_0 = w0`` in the population eigenbasis). Its own
+        ``problem`` (the empirical spectrum of the rows) is what a finite-sample run trains on."""
+        from sgdyn.theory import checks
+        if not isinstance(problem, Problem):
+            raise ValueError(f"problem must be a sgdyn.theory.Problem, got {type(problem).__name__}")
+        problem.require_unit_multiplicity("a synthetic data set")
+        n = checks.integer("n", n, 2)
+        seed = checks.integer("seed", seed, 0)
+        if features not in ("gaussian", "rademacher"):
+            raise ValueError(f"features must be 'gaussian' or 'rademacher', got {features!r}")
+        rng = np.random.default_rng(seed)
+        N = problem.n_modes
+        z = rng.standard_normal((n, N)) if features == "gaussian" else \
+            rng.choice([-1.0, 1.0], size=(n, N))
+        X = z * np.sqrt(problem.eigenvalues)[None, :]
+        y = np.sqrt(problem.label_noise) * rng.standard_normal(n)
+        return cls(X, y, np.sqrt(problem.initial))
+
     @cached_property
     def _basis(self):
         n = self.X.shape[0]

@@ -106,6 +106,10 @@ class Run:
             raise ValueError(f"beta must be 0 for method {self.method.name!r} (it has no momentum), "
                              f"got {b['beta'][1] if b['beta'][1] else b['beta'][0]:g}")
         self.sampling.check_batch(*b["batch"])
+        rows = self.problem.data.n if self.problem.data is not None else None
+        if rows is not None and self.sampling.kind != "iid" and self.sampling.data_size != rows:
+            raise ValueError(f"sampling {self.sampling.kind!r} from {self.sampling.data_size} "
+                             f"points, but the data has {rows} rows")
         for p in self.method.extra:
             _interval_check(f"{self.method.name} parameter {p.name}", sched[p.name], *b[p.name], p)
         self.record.steps_for(self.steps)
@@ -156,6 +160,7 @@ class Run:
                             "trace": p.trace, "label_noise": p.label_noise},
                 "method": self.method.label, "update": self.method.description,
                 "schedule": self.schedule.text, "steps": self.steps,
-                "sampling": self.sampling.text, "features": self.sampling.features,
+                "sampling": self.sampling.kind, "data_size": self.sampling.data_size,
+                "features": self.sampling.features,
                 "noise": {"tau1": self.noise.tau1, "tau2": self.noise.tau2},
                 "record": self.record.text}

@@ -86,4 +86,6 @@ class Sampling:
 
     @property
     def text(self) -> str:
-        return self.kind if self.data_size is None else f"{self.kind} from {self.data_size} points"
+        return {"iid": "i.i.d. batches",
+                "without-replacement": f"batches without replacement from {self.data_size} points",
+                "epochs": f"shuffled epochs of {self.data_size} points"}[self.kind]

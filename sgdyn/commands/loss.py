@@ -48,7 +48,7 @@ def run(args) -> int:
     tc = None
     if args.route == "exact-data":
         route_text = (f"route: exact finite-data dynamics on {r.problem.data.n} rows "
-                      f"({r.sampling.text} batches)")
+                      f"({r.sampling.text})")
     else:
         route_text = (f"route: SE {args.route}, tau = ({r.noise.tau1:.6g}, {r.noise.tau2:.6g}) from "
                       f"{noise_source(args)}")
@@ -63,7 +63,7 @@ def run(args) -> int:
     p = r.problem
     print(f"problem {p.name}: {modes_text(p)}, Tr H = {p.trace:.6g}, label noise {p.label_noise:g}")
     sched = ", ".join(f"{k} = {v}" for k, v in r.schedule.text.items())
-    print(f"{r.method.label}, {sched}, {r.sampling.text} batches")
+    print(f"{r.method.label}, {sched}, {r.sampling.text}")
     L, t = curve.loss, curve.steps
     for j in sorted({0, len(L) // 100, len(L) // 10, len(L) - 1}):
         print(f"  L_{t[j]} = {L[j]:.6e}")

@@ -67,7 +67,7 @@ def run(args) -> int:
     feats = "its rows" if p.data is not None else f"{r.sampling.features} features"
     sched = ", ".join(f"{k} = {v}" for k, v in r.schedule.text.items())
     print(f"problem {p.name}: {modes_text(p)}, {feats}, {r.method.label}, {sched}, "
-          f"{r.sampling.text} batches")
+          f"{r.sampling.text}")
     print(f"{tr.runs} runs, seed {tr.seed}, backend {tr.backend}; "
           f"{tr.diverged_runs} runs stopped by the overflow guard")
     median = tr.quantiles[list(tr.quantile_levels).index(0.5)]   # CLI uses DEFAULT_QUANTILES
