@@ -104,6 +104,14 @@ def _params(args, schedules: bool) -> dict:
     return out
 
 
+def _named(label: str, f, value):
+    """``f(value)``, with ``label`` (the flag, the file) leading any error it raises."""
+    try:
+        return f(value)
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from None
+
+
 def method_from_args(args, schedules: bool = False):
     """The method of ``--method`` / ``--method-file`` with ``--param`` values bound (numbers; with
     ``schedules`` the method comes back unbound and the parameters as a second value, text forms
@@ -113,9 +121,9 @@ def method_from_args(args, schedules: bool = False):
     if getattr(args, "method_file", None):
         if args.method is not None:
             raise ValueError("--method and --method-file: give one of them")
-        m = load_method(args.method_file)
+        m = _named(f"--method-file {args.method_file}", load_method, args.method_file)
     else:
-        m = get_method(args.method or "heavy-ball")
+        m = _named("--method", get_method, args.method or "heavy-ball")
     params = _params(args, schedules)
     unknown = set(params) - {p.name for p in m.extra}
     if unknown:
@@ -286,10 +294,19 @@ def modes_text(problem) -> str:
     return f"{problem.n_modes} modes"
 
 
+def seed_arg(text: str) -> int:
+    """A ``--seed``: an exact integer in [0, 2^64 - 1] (as a float, 9007199254740993 would be
+    ...992: a different run)."""
+    t = text.strip()
+    if not (t.isdigit() and int(t) < 2 ** 64):
+        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2^64 - 1], got {text!r}")
+    return int(t)
+
+
 def add_figure_run_args(p: argparse.ArgumentParser) -> None:
     """``--seed``, ``--out FIGURE``, ``--json`` / ``--csv``: the flags of the network-simulation
     commands."""
-    p.add_argument("--seed", type=float, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--out", default=None, help="figure file (.png, .svg or .pdf)")
     add_output_args(p)
 
@@ -480,6 +497,16 @@ def main(argv=None) -> int:
     return _main(list(argv))
 
 
+def _as_flags(msg: str) -> str:
+    """A message that starts with a Python argument name of a flag (``max_batch must ...``) starts
+    with the flag instead (``--max-batch must ...``): the name the user typed."""
+    args = _RUN.get("args")
+    head = msg.split(" ", 1)[0].rstrip(":")
+    if args is not None and "_" in head and head in vars(args):
+        return "--" + head.replace("_", "-") + msg[len(head):]
+    return msg
+
+
 def _main(argv) -> int:
     _RUN.clear()
     try:
@@ -490,7 +517,7 @@ def _main(argv) -> int:
         with progress.enabled(False if quiet else None):
             return int(args.func(args) or 0)
     except ValueError as exc:   # UsageError included: bad input is one line and exit code 2
-        msg = " ".join(str(exc).split())
+        msg = _as_flags(" ".join(str(exc).split()))
         print(f"sgdyn: error: {msg}", file=sys.stderr)
         return 2
     except BrokenPipeError:     # output piped into e.g. `head`: stop quietly

@@ -68,6 +68,7 @@ def _ratios(ratios) -> np.ndarray:
 def _sweep(model, initial, eta_crit, flattest, depth, ratios, steps, seed, progress) -> LrSweep:
     from sgdyn.theory.progress import bar
     ratios = _ratios(ratios)
+    networks.check_budget(model, ratios.size * initial.shape[0], steps)
     conv, div, med, quart = [], [], [], []
     update = bar(progress, ratios.size * initial.shape[0], "lr sweep", "run")
     for ratio in ratios:    # one parallel kernel call per step size; runs are vectorised inside

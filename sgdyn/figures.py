@@ -16,15 +16,10 @@ import sys
 FORMATS = (".png", ".svg", ".pdf")
 
 
-def check_out(path) -> str:
-    """``path`` as a string if it names a .png, .svg or .pdf file in an existing folder."""
-    p = os.fspath(path)
-    if not p.lower().endswith(FORMATS):
-        raise ValueError(f"out must end with one of {FORMATS}, got {p!r}")
-    folder = os.path.dirname(os.path.abspath(p))
-    if not os.path.isdir(folder):
-        raise ValueError(f"out must be in an existing folder, got {p!r}")
-    return p
+def check_out(path, name: str = "out") -> str:
+    """``path`` as a string if it names a .png, .svg or .pdf file that can be written."""
+    from sgdyn.theory.checks import output_path
+    return output_path(name, path, FORMATS)
 
 
 def in_notebook() -> bool:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from sgdyn.figures import FORMATS, check_out, new_figure, save  # noqa: F401  (public here too)
-from sgdyn.theory import checks
+from sgdyn.theory import budget, checks
 from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.asymptotics import Phases, phases
@@ -171,6 +171,13 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     T = checks.integer("steps", steps, 1) if objective == "horizon" else None
     n_alpha = checks.integer("n_alpha", n_alpha, 2)
+    rows = np.size(betas) if betas is not None else checks.integer("n_beta", n_beta, 2)
+    points = float(n_alpha) * rows
+    budget.memory("n_alpha", 8 * 8.0 * points, f"a {n_alpha} x {rows} grid")
+    # a rate is a root search over the modes (~2000 operations per mode); a horizon loss a
+    # recursion of T steps (~20 per mode and step)
+    per_mode = 2000.0 if objective == "rate" else 20.0 * T
+    budget.work("n_alpha", points * problem.n_modes * per_mode, f"a {n_alpha} x {rows} grid")
     if objective == "rate":
         opt = optimal_rate(problem, bsz, m, noise)
         optimum, best = (opt.alpha, opt.beta), opt.rate

@@ -6,22 +6,9 @@ one file whose format follows its suffix (.png, .svg, .pdf); without a path it r
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-FORMATS = (".png", ".svg", ".pdf")
-
-
-def check_out(path: str) -> str:
-    """``path`` must end in one of FORMATS and sit in an existing directory."""
-    path = os.fspath(path)
-    if os.path.splitext(path)[1].lower() not in FORMATS:
-        raise ValueError(f"out must end in one of {FORMATS}, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"out folder {folder!r} does not exist")
-    return path
+from sgdyn.figures import FORMATS, check_out  # noqa: F401  (the commands check --out with it)
 
 
 def _figure(ncols=1):

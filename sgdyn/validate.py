@@ -40,6 +40,20 @@ significant z is "inconclusive: heavy-tailed", never "agrees"; so is one whose l
 variance (Hill index below 2) and whose mean falls more than 20 % short of the theory: there the
 standard error behind z means nothing. The median, the fraction of runs
 above ``L_0`` and both robust z's are reported next to the z-scores.
+
+Too few runs. ``z`` divides by a standard error estimated from the same ``n`` runs, so it is a
+Student t with ``n - 1`` degrees of freedom, not a normal: ``P(|t| > 4)`` is 16 % at ``n = 2``,
+1.6 % at 5, 0.3 % at 10 and 0.04 % at 30, against 0.006 % for a normal; and the Hill index rests on
+the top ``ceil(sqrt(n))`` runs (6 at ``n = 30``). Below ``MIN_RUNS = 30`` runs the verdict is
+"inconclusive: too few runs" whatever the z's say (with one run there is no standard error at
+all).
+
+A divergent theory. Where the theory itself diverges (``alpha`` above its critical learning rate:
+``solve`` stops the curve and gives the reason), "agrees" is the wrong word for any finite
+stretch of the comparison, and the heavy tail of runs on their way out makes every mean-based
+statistic meaningless: the verdict is "theory diverges", with the theory's reason and what the
+runs did (their median against ``L_0``). A light-tailed disagreement on the finite stretch
+stays "disagrees".
 """
 from __future__ import annotations
 
@@ -60,7 +74,8 @@ from sgdyn.theory.progress import bar
 from sgdyn.theory.run import Run
 
 VERDICTS = ("agrees", "disagrees", "inconclusive: heavy-tailed",
-            "theory converges but the runs diverge")
+            "theory converges but the runs diverge", "inconclusive: too few runs", "theory diverges")
+MIN_RUNS = 30               # below it the standard error is itself too uncertain (module docstring)
 TAIL_INDEX_LIMIT = 2.0      # below it the loss has no finite variance: the standard error fails
 MARKOV_FACTORS = (2.0, 10.0)
 FAR_ABOVE = 2.0             # a heavy-tailed mean above FAR_ABOVE x theory is never "agrees"
@@ -115,6 +130,11 @@ def tail_statistics(excess: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, n
     top_sum = np.where(rank >= runs - np.maximum(1, n // 100)[None, :], np.maximum(x, 0.0), 0.0).sum(axis=0)
     share = np.divide(top_sum, total, out=np.zeros(n_rec), where=total > 0)
     return hill, share
+
+
+def _max_abs(z) -> float:
+    finite = np.abs(z[np.isfinite(z)])
+    return float(finite.max()) if finite.size else float("nan")
 
 
 def _z_scores(mean, stderr, theory):
@@ -240,7 +260,21 @@ def _validate_run(run: Run, runs, seed, *, data=None, z_threshold: float = 4.0, 
         verdict = "disagrees"
     else:
         verdict = "inconclusive: heavy-tailed"
-    if robust_above.any() or (verdict.startswith("inconclusive") and far.any() and not bad.any()):
+    if curve.diverges and verdict != "disagrees":
+        verdict = "theory diverges"
+    elif spec.runs < MIN_RUNS:
+        verdict = "inconclusive: too few runs"
+    if verdict == "theory diverges":
+        grew = "the runs run away too" if runaway else "the runs have not run away yet"
+        evidence = (f"the theory diverges ({curve.reason}); {grew}: Monte Carlo median "
+                    f"{median[-1]:.6g} at t = {rec[-1]} against L_0 = {L0:.6g}, "
+                    f"{traj.diverged_runs} of {spec.runs} runs lost to the overflow guard; "
+                    f"where the theory is finite, max |z| = {_max_abs(z):.3g}")
+    elif verdict == "inconclusive: too few runs":
+        evidence = (f"{spec.runs} run(s): below {MIN_RUNS} the standard error is too uncertain for "
+                    f"any verdict (max |z| = {_max_abs(z):.3g} means "
+                    "nothing); run more")
+    elif robust_above.any() or (verdict.startswith("inconclusive") and far.any() and not bad.any()):
         evidence = _robust_evidence(verdict, rec, theory, traj.mean, z, hill, heavy, median, mz,
                                     lz, above, robust_above, far, L0,
                                     traj.diverged_runs, z_threshold, spec.runs)

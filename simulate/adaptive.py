@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from sgdyn.theory import checks
+from sgdyn.theory import budget, checks
 from sgdyn.theory.display import Result
 from sgdyn.theory.problem import Problem
 
@@ -248,6 +248,7 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
     beta = checks.momentum("beta", beta)
     steps = checks.integer("steps", steps, 1)
     runs = checks.integer("runs", runs, 2)
+    budget.memory("steps", 6 * 8.0 * runs * (steps + 1), f"the traces of {runs} runs x {steps} steps")
     seed = checks.integer("seed", seed, 0)
     opt = _index("optimizer", optimizer, OPTIMIZERS)
     if optimizer != "heavy-ball" and beta != 0.0:
@@ -274,6 +275,12 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
             raise ValueError(f"schedule must hold {steps} integer batch sizes >= 2, got {sched!r}")
         sched = sched.astype(np.int64)
         max_batch = int(sched.max())
+    import numba
+    d = problem.n_modes
+    budget.memory("max_batch", 8.0 * numba.get_num_threads() * (max_batch + 1) * (d + 1),
+                  f"a batch of up to {max_batch} samples of {d} features per thread")
+    budget.work("steps", 4.0 * runs * steps * sched.min() * d,
+                f"{runs} runs x {steps} steps at batch >= {int(sched.min())} ({d} modes)")
     seeds = np.random.SeedSequence(seed).generate_state(runs, dtype=np.uint32).astype(np.int64)
     loss = np.empty((runs, steps + 1))
     batches = np.empty((runs, steps + 1), dtype=np.int64)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from sgdyn.theory import checks
+from sgdyn.theory import budget, checks
 from sgdyn.theory.display import Result
 
 MODELS = ("quadratic", "scalar-net", "matrix-net", "tanh-net")
@@ -372,6 +372,19 @@ class Model:
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
 
+    @property
+    def step_cost(self) -> float:
+        """Operations of one step, roughly: the product of the layers (matrix net, ``2 L h^3``),
+        one pass over the data (tanh net, ``4 n d m``), plus the bookkeeping of a step (about
+        200, measured on the scalar net: ~0.2 us per run-step on one core)."""
+        if self.code == 2:
+            L, h = (float(v) for v in self.dims)
+            return 200.0 + 2.0 * L * h ** 3
+        if self.code == 3:
+            n, d, m = (float(v) for v in self.dims)
+            return 200.0 + 4.0 * n * d * m
+        return 200.0 + self.n_params
+
     def loss_grad_hvp(self, w, u=None):
         """``(loss, grad, H u)`` at one parameter vector (``H u`` only if ``u`` is given)."""
         w = self._params(w)
@@ -428,8 +441,8 @@ def matrix_net(target, depth) -> Model:
 
 def tanh_net(X, y, width) -> Model:
     """``f(x) = sum_j v_j tanh(W_j . x)``, ``L = mean (f - y)^2 / 2`` on data X (n x d), y (n,)."""
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    X = checks.real_values("X", X)
+    y = checks.real_values("y", y)
     if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[0] == 0:
         raise ValueError(f"X must be (n, d) and y (n,), got {X.shape} and {y.shape}")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
@@ -437,6 +450,17 @@ def tanh_net(X, y, width) -> Model:
     m = checks.integer("width", width, 1)
     n, d = X.shape
     return Model("tanh-net", 3, m * d + m, X.ravel(), y, np.array([n, d, m], np.int64))
+
+
+def check_budget(model: Model, runs: int, steps: int, optimizer="gd", every=0, lanczos=0) -> None:
+    """Refuse (``theory.budget``) ``runs`` runs of ``steps`` steps that would take more than the
+    work budget, or record traces larger than the memory budget."""
+    grads = steps * (2 if optimizer == "sam" else 1)
+    if every:   # each record: a Lanczos run of `lanczos` HVPs, about two gradients each
+        grads += (steps // every + 1) * 2 * lanczos
+    budget.work("steps", runs * grads * model.step_cost, f"{runs} run(s) of {steps} steps")
+    if every:
+        budget.memory("every", 3 * 8.0 * runs * (steps // every + 1), "the recorded traces")
 
 
 def run(model: Model, initial, eta, steps, optimizer="gd", beta=0.0, rho=0.0, tol=1e-8,
@@ -471,6 +495,7 @@ def run(model: Model, initial, eta, steps, optimizer="gd", beta=0.0, rho=0.0, to
     window = checks.integer("window", window, 1)
     every = checks.integer("every", every, 0)
     lanczos = checks.integer("lanczos_steps", lanczos_steps, 0)
+    check_budget(model, w0.shape[0], steps, optimizer, every, lanczos)
     q = np.random.default_rng(seed).standard_normal(w0.shape)
     parts = []
     with bar(progress, w0.shape[0], f"{model.name} {optimizer}", "run") as update:
@@ -536,6 +561,7 @@ def teacher_regression(n, d, seed=0):
     ``y = sin(2 x_1) + x_2 x_3`` (a target a small network fits slowly enough to sharpen)."""
     n = checks.integer("n", n, 1)
     d = checks.integer("d", d, 3)
+    budget.memory("n", 16.0 * n * d, "the data")
     X = np.random.default_rng(seed).standard_normal((n, d))
     return X, np.sin(2.0 * X[:, 0]) + X[:, 1] * X[:, 2]
 
@@ -546,6 +572,7 @@ def tanh_init(d, width, runs=1, scale=1.0, seed=0) -> np.ndarray:
     m = checks.integer("width", width, 1)
     R = checks.integer("runs", runs, 1)
     s = checks.positive("scale", scale)
+    budget.memory("width", 16.0 * R * m * (d + 1), "the initial parameters")
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((R, m * d)) * s / np.sqrt(d)
     v = rng.standard_normal((R, m)) * s / np.sqrt(m)

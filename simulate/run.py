@@ -97,11 +97,31 @@ def spec_for(run: Run, runs, seed, data: DataSet | None = None,
         raise ValueError(f"sampling {sampling.kind!r}: the Monte Carlo draws batches from a finite "
                          "data set only with its rows (a data problem, or data=DataSet(X, y); "
                          "DataSet.gaussian(problem, n, seed) gives synthetic rows)")
+    check_budget(run, runs)
     common = common_args(run, runs, seed, levels, sampler, "data" if rows else sampling.features)
     if rows is not None:
         return _spec_from_rows(run, *rows, common)
     return SimulationSpec(eigenvalues=problem.eigenvalues, initial_error=np.sqrt(problem.initial),
                           features=sampling.features, label_noise=problem.label_noise, **common)
+
+
+def check_budget(run: Run, runs: int, threads: int | None = None) -> None:
+    """Refuse a Monte Carlo whose memory or work is absurd, before allocating it
+    (``sgdyn.theory.budget``). Memory: the per-run losses at the recorded steps (about three
+    copies while the statistics are taken), a state of ``d + 4`` numbers per mode per thread, the
+    per-step method matrices of a schedule. Work: per run and step, each mode is touched once per
+    sample of the batch (a projected draw: a few times)."""
+    from sgdyn.theory import budget
+    import numba
+    threads = numba.get_num_threads() if threads is None else threads
+    n, d, steps = run.problem.n_modes, run.method.dim, run.steps
+    n_rec = run.recorded_steps.size
+    budget.memory("runs", 8.0 * (3 * runs * n_rec + threads * n * (d + 4) + 6 * n
+                                 + (0 if run.is_constant else steps * (d * d + 2 * d + 2))),
+                  f"a Monte Carlo of {runs} runs x {n_rec} recorded steps on {n} modes")
+    per_step = n * (run.schedule.bounds()["batch"][1] + d * d)
+    budget.work("steps x runs", float(runs) * steps * per_step,
+                f"{runs} runs x {steps} steps on {n} modes")
 
 
 def common_args(run: Run, runs: int, seed: int, levels: tuple, sampler: str, features: str) -> dict:

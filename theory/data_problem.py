@@ -27,6 +27,8 @@ from functools import cached_property
 
 import numpy as np
 
+from sgdyn.theory import checks
+
 # relative tolerance of the consistency checks: far above the rounding of an eigendecomposition
 # (~1e-15 relative), far below any real inconsistency (a wrong spectrum, rows of another basis)
 CONSISTENCY_RTOL = 1e-8
@@ -153,8 +155,8 @@ def standardize(X, y) -> tuple[np.ndarray, np.ndarray]:
     problem drops them), ``y`` centred and scaled to unit variance (a constant ``y`` is only
     centred). Centring both is what a fitted bias would do; scaling ``y`` multiplies every loss
     by one constant and changes no threshold."""
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    X = checks.real_values("X", X)
+    y = checks.real_values("y", y)
     mu, sd = X.mean(axis=0), X.std(axis=0)
     const = sd <= 1e-12 * np.maximum(np.abs(mu), 1.0)
     Xs = np.where(const, 0.0, (X - mu) / np.where(const, 1.0, sd))

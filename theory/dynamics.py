@@ -106,8 +106,15 @@ def mode_inputs(run: Run, noise: NoiseModel | None = None) -> ModeInputs:
 
 def moments(run: Run, inputs: ModeInputs | None = None) -> Moments:
     """The recursion of ``sgdyn.theory.recursion`` over ``run`` (its schedule and recorded steps)."""
-    inputs = mode_inputs(run) if inputs is None else inputs
-    return run_moments(inputs, run.method, run.hyperparameters, run.batch_factors, run.steps,
+    values = run.hyperparameters
+    if inputs is None:
+        problem, scale = run.problem.normalized() if run.method.preconditioner == 1 else \
+            (run.problem, 1.0)
+        inputs = mode_inputs(run.replace(problem=problem) if scale != 1.0 else run)
+        if scale != 1.0:    # Problem.normalized: alpha s at lambda / s, every product exact
+            def values(t0, t1, _base=run.hyperparameters):
+                return {**_base(t0, t1), "alpha": _base(t0, t1)["alpha"] * scale}
+    return run_moments(inputs, run.method, values, run.batch_factors, run.steps,
                        run.recorded_steps, run.is_constant)
 
 
@@ -284,7 +291,23 @@ def solve(run: Run, route: str = "recursion") -> LossCurve:
     if route not in _ROUTE_FUNCTIONS:
         raise ValueError(f"route must be one of {tuple(_ROUTE_FUNCTIONS)}, got {route!r}")
     run.sampling.batch_factor(1)         # refuses samplings without a theory, in one line
+    _check_work(run, route)
     return _ROUTE_FUNCTIONS[route](run)
+
+
+def _check_work(run: Run, route: str) -> None:
+    """Step-by-step routes cost modes x steps x (state size)^2; the exact finite-data route
+    rows x modes^2 per step. The jump-ahead route does not step."""
+    from sgdyn.theory import budget
+    d = run.method.dim
+    n, T = run.problem.n_modes, run.steps
+    if route in ("recursion", "generating-function"):
+        budget.work("steps", float(n) * T * (d * (d + 1) // 2) ** 2,
+                    f"stepping {n} modes through {T} steps (route 'jump-ahead' does not step)")
+    elif route == "exact-data" and run.problem.data is not None:
+        budget.work("steps", float(run.problem.data.n) * n * n * d * d * T,
+                    f"the exact finite-data route on {run.problem.data.n} rows x {n} modes for "
+                    f"{T} steps")
 
 
 def renewal_sequences(system: ModeSystem, steps: int) -> tuple[np.ndarray, np.ndarray]:

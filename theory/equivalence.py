@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sgdyn.theory import checks
+from sgdyn.theory import budget, checks
 from sgdyn.theory.display import Result
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
@@ -195,7 +195,10 @@ def momentum_gap(problem: Problem, eta: float, beta: float, batch: int, horizon:
     eta, beta = _check_eta_beta(eta, beta)
     horizon = checks.positive("horizon", horizon)
     batch = checks.integer("batch", batch, 1)
-    steps = int(np.ceil(horizon / eta))
+    span = horizon / eta
+    budget.memory("horizon", 4 * 8.0 * (span + 1), f"the loss curves over horizon/eta = {span:.3g} "
+                  "steps")
+    steps = int(np.ceil(span))
     sgd = loss_curve(problem, eta, 0.0, batch, steps, method="sgd", noise=noise)
     mom = loss_curve(problem, pytorch_lr(eta, beta), beta, batch, steps, method="heavy-ball",
                      noise=noise)

@@ -105,7 +105,7 @@ def estimate_tau(X, rtol: float = 1e-10) -> TauFit:
     ``(1, -1)``, Rademacher ``(1, 1)``). Directions with ``lambda <= rtol lambda_max`` are dropped.
     Source: the SE closure of Velikanov, Kuznedelev, Yarotsky (ICLR 2023), section 2.
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = checks.real_values("X", X)
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
         raise ValueError(f"X must be a 2-D array with at least 2 rows (samples x features), got shape {X.shape}")
     if not np.all(np.isfinite(X)):

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from sgdyn.theory import checks
+from sgdyn.theory import budget, checks
 from sgdyn.theory.data_problem import DataRows, standardize
 from sgdyn.theory.noise import NoiseModel, estimate_tau
 
@@ -119,6 +120,24 @@ class Problem(Result):
         kw.update(changes)
         return Problem(**kw)
 
+    def normalized(self) -> tuple["Problem", float]:
+        """``(problem / s, s)``: eigenvalues ``lambda_k / s`` and initial moments ``c_k s`` for a
+        power of two ``s`` near ``lambda_max``, when ``lambda_max`` lies outside ``[2^-60,
+        2^60]`` (else ``(self, 1.0)``). The dynamics are invariant under ``lambda -> lambda / s,
+        c -> c s, alpha -> alpha s`` (features scaled by ``s^-1/2``, weights by ``s^1/2``; the
+        loss and the label noise unchanged), and a power of two keeps every product exact: the
+        engine computes at the normalised scale, where ``alpha^2 lambda^2`` neither overflows nor
+        underflows, and multiplies learning rates back. Data problems (rows kept) are returned
+        as they are."""
+        k = int(np.round(np.log2(self.eigenvalues.max())))
+        if abs(k) <= 60 or self.data is not None:
+            return self, 1.0
+        s = float(np.ldexp(1.0, k))
+        initial = self.initial * s
+        if not np.all(np.isfinite(initial)):
+            return self, 1.0
+        return self.replace(eigenvalues=self.eigenvalues / s, initial=initial), s
+
     def expanded(self) -> "Problem":
         """The same problem with every entry repeated ``w_k`` times (integer multiplicities)."""
         w = self.multiplicity
@@ -156,6 +175,8 @@ class Problem(Result):
         kappa = checks.positive("kappa", kappa)
         n = checks.integer("n", n, 1)
         scale = checks.positive("scale", scale)
+        budget.memory("n", 48.0 * n, f"a power-law spectrum of {n} modes (groups=... describes "
+                      "large n in few entries)")
         k = np.arange(1, n + 1, dtype=np.float64)
         lam = scale * k ** -nu
         init = k ** (nu - kappa - 1.0)
@@ -181,6 +202,8 @@ class Problem(Result):
         groups = checks.integer("groups", groups, 1)
         exact = min(checks.integer("exact", exact, 0), n)
         scale = checks.positive("scale", scale)
+        budget.memory("groups", 24.0 * groups + 64.0 * (min(groups, n) + exact),
+                      f"a grouped spectrum of {groups} groups")
         edges = np.unique(np.round(np.geomspace(exact + 1, n + 1, groups + 1)).astype(np.int64))
         lo, hi = edges[:-1], edges[1:] - 1          # blocks [lo, hi] of consecutive integers
         k = np.concatenate([np.arange(1, exact + 1, dtype=np.float64), 0.5 * (lo + hi)])
@@ -201,8 +224,8 @@ class Problem(Result):
         error never moves and never enters the loss. Only the spectrum is kept: for the exact
         finite-data route and the fitted SE tau, use ``from_rows``.
         """
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        X = checks.real_values("X", X)
+        y = checks.real_values("y", y)
         if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
             raise ValueError(f"X must be a non-empty 2-D array (samples x features), got shape {X.shape}")
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
@@ -242,8 +265,8 @@ class Problem(Result):
         Unlike ``from_data`` (spectrum only, ``data_size = n``), the problem keeps ``data``,
         ``noise`` and ``tau_residual``.
         """
-        X = np.array(X, dtype=np.float64)
-        y = np.array(y, dtype=np.float64)
+        X = checks.real_values("X", X)
+        y = checks.real_values("y", y)
         if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
             raise ValueError(f"X must be a 2-D array with at least 2 rows (samples x features), "
                              f"got shape {X.shape}")
@@ -257,7 +280,7 @@ class Problem(Result):
         n, d = X.shape
         if w0 is None:
             w0 = np.zeros(d)
-        w0 = np.asarray(w0, dtype=np.float64)
+        w0 = checks.real_values("w0", w0)
         if w0.shape != (d,) or not np.all(np.isfinite(w0)):
             raise ValueError(f"w0 must be a finite vector of length {d}, got shape {w0.shape}")
         if not 0.0 < rtol < 1.0:
@@ -287,25 +310,30 @@ class Problem(Result):
         problem's own SE noise model, together), ``tau_residual``, and the rows of a data
         problem (``rows``, ``residuals``, ``initial_error`` together; ``standardized``,
         ``features``). Every error names the file (and the key at fault)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"problem file must be a path, got {type(path).__name__}")
         path = os.fspath(path)
         if not os.path.exists(path):
             raise ValueError(f"problem file {path!r} does not exist")
-        if path.endswith(".json"):
-            try:
-                with open(path) as fh:
-                    data = json.load(fh)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ValueError(f"problem file {path!r} is not valid JSON: {exc}") from None
-            if not isinstance(data, dict):
-                raise ValueError(f"problem file {path!r} must hold a JSON object")
-        elif path.endswith(".npz"):
-            try:
-                with np.load(path, allow_pickle=False) as npz:
-                    data = {k: npz[k] for k in npz.files}
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"problem file {path!r} is not a readable .npz: {exc}") from None
-        else:
+        if os.path.isdir(path):
+            raise ValueError(f"problem file {path!r} is a directory")
+        if not (path.endswith(".json") or path.endswith(".npz")):
             raise ValueError(f"problem file {path!r} must end in .json or .npz")
+        try:
+            with open(path, "rb") as fh:   # our handle: np.load leaks its own on a corrupt zip
+                if path.endswith(".json"):
+                    data = json.loads(fh.read().decode("utf-8"))
+                else:
+                    with np.load(fh, allow_pickle=False) as npz:
+                        data = {k: npz[k] for k in npz.files}
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"problem file {path!r} is not valid JSON: {exc}") from None
+        except OSError as exc:
+            raise ValueError(f"problem file {path!r} cannot be read: {exc.strerror or exc}") from None
+        except (ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"problem file {path!r} is not a readable .npz: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"problem file {path!r} must hold a JSON object")
         missing = [k for k in ("eigenvalues", "initial") if k not in data]
         if missing:
             raise ValueError(f"problem file {path!r} is missing key(s): {', '.join(missing)}")
@@ -369,6 +397,10 @@ class Problem(Result):
     def parse(cls, spec: str) -> "Problem":
         """A file path, or ``powerlaw:nu=..,kappa=..,n=..[,scale=..][,groups=..]`` (with
         ``groups``: ``power_law_continuum``, e.g. n = 1e8 modes in about that many entries)."""
+        if not isinstance(spec, (str, os.PathLike)):
+            raise ValueError(f"problem must be a file path or a 'powerlaw:...' spec, got "
+                             f"{type(spec).__name__}")
+        spec = os.fspath(spec)
         if spec.startswith("powerlaw:"):
             params = {}
             for item in filter(None, spec[len("powerlaw:"):].split(",")):

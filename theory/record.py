@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sgdyn.theory import checks
+from sgdyn.theory import budget, checks
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ class Record:
     def steps_for(self, horizon: int) -> np.ndarray:
         """The recorded steps (sorted int64 array) of a run of ``horizon`` steps."""
         T = int(horizon)
+        budget.memory("steps", 32.0 * self.count_for(T),
+                      f"recording {self.text} of {T} steps ({self.count_for(T)} points)")
         if self.kind == "all":
             return np.arange(T + 1, dtype=np.int64)
         if self.kind == "every":
@@ -71,6 +73,12 @@ class Record:
         if steps[-1] > T:
             raise ValueError(f"recorded step {int(steps[-1])} lies beyond the horizon ({T} steps)")
         return steps
+
+    def count_for(self, horizon: int) -> int:
+        """How many steps ``steps_for(horizon)`` records (at most), without building them."""
+        T = int(horizon)
+        return {"all": T + 1, "every": T // (self.every_k or 1) + 2,
+                "log": (self.count or 0) + 1}.get(self.kind, len(self.listed or ()))
 
     @property
     def text(self) -> str:

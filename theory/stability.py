@@ -242,6 +242,27 @@ def _feedback(method, lam_, a, b, g, t1, t2, w):
     return ok, U1, share
 
 
+RESOLVABLE_MOMENTUM = 1e-5
+
+
+def resolvable(name: str, beta) -> float:
+    """``beta`` with ``1 - |beta| >= RESOLVABLE_MOMENTUM`` (1e-5), for the threshold and rate
+    queries. Closer to +-1 float64 cannot answer them: a mode's characteristic roots meet near
+    ``z = 1`` and ``U(1)`` and the rate carry rounding errors of about ``eps / (1 - |beta|)`` and
+    ``eps / (1 - |beta|)^2`` relative, larger than the margins they must decide (at ``beta = 1 -
+    1e-6`` the rate at ``alpha_crit (1 - 1e-6)`` read ``1 + 6e-12``, "diverges"). The loss
+    curves (the recursion) and the Monte Carlo take any ``beta`` in (-1, 1)."""
+    try:
+        b = float(beta)
+    except (TypeError, ValueError):
+        return beta         # not a number: the argument checks that follow say so
+    if np.isfinite(b) and -1.0 < b < 1.0 and 1.0 - abs(b) < RESOLVABLE_MOMENTUM * (1 - 1e-9):
+        raise ValueError(f"{name} = {b!r} is within {RESOLVABLE_MOMENTUM:g} of +-1, where float64 "
+                         "cannot resolve the convergence threshold or the rate (their rounding "
+                         "exceeds the margins); loss curves and the Monte Carlo accept it")
+    return beta
+
+
 def _setup(problem, method, noise):
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a theory.Problem, got {type(problem).__name__}")
@@ -253,9 +274,10 @@ def _setup(problem, method, noise):
 def noise_feedback(problem: Problem, alpha_value, beta_value, batch, method="heavy-ball",
                    noise: NoiseModel = GAUSSIAN) -> float:
     """``U(1)`` (inf when condition 1 or 2 of the module docstring fails)."""
+    resolvable("beta", beta_value)
     s = ModeSystem.build(problem, alpha_value, beta_value, batch, method, noise)
-    return float(_feedback(s.method, problem.eigenvalues, s.alpha, s.beta, s.gamma,
-                           noise.tau1, noise.tau2, problem.multiplicity)[1])
+    return float(_feedback(s.method, s.problem.eigenvalues, s.alpha, s.beta, s.gamma,
+                           noise.tau1, noise.tau2, s.problem.multiplicity)[1])
 
 
 def converges(problem: Problem, alpha_value, beta_value, batch, method="heavy-ball",
@@ -299,7 +321,13 @@ class CriticalLearningRate(Result):
 
 
 def _critical_alphas(name, lam_, betas, g, t1, t2, w):
-    """Vectorised bisection over betas: (alpha_crit, mode_edge, mode_share) arrays."""
+    """Vectorised bisection over betas: (alpha_crit, mode_edge, mode_share) arrays, computed at
+    the normalised scale of ``Problem.normalized`` (exact power-of-two rescaling)."""
+    k = int(np.round(np.log2(lam_.max())))
+    if abs(k) > 60 and name.preconditioner == 1:
+        s = float(np.ldexp(1.0, k))
+        lo, edge, share = _critical_alphas(name, lam_ / s, betas, g, t1, t2, w)
+        return lo / s, edge / s, share
     betas = np.atleast_1d(np.asarray(betas, float))
     edge = _forms(name).mode_edges(betas, lam_)
     hi = np.where(np.isfinite(edge), edge, 1.0 / lam_.max())
@@ -334,6 +362,7 @@ def critical_learning_rate_curve(problem: Problem, betas, batch=1, method="heavy
     betas = np.atleast_1d(np.asarray(betas, float))
     for b in betas:
         m.check_params(1.0, float(b))
+        resolvable("betas", b)
     crit, edge, _ = _critical_alphas(m, problem.eigenvalues, betas, g, noise.tau1, noise.tau2,
                                      problem.multiplicity)
     return crit, edge
@@ -342,9 +371,11 @@ def critical_learning_rate_curve(problem: Problem, betas, batch=1, method="heavy
 def critical_learning_rate(problem: Problem, beta_value=0.0, batch=1, method="heavy-ball",
                            noise: NoiseModel = GAUSSIAN) -> CriticalLearningRate:
     """The largest alpha for which the loss converges (conditions 1-3 of the module docstring),
-    to relative accuracy ~1e-14 (bisection on the exact convergence test; float64 suffices
-    because ``U(1)`` grows at least linearly in alpha, so its rounding moves the root by
-    ~1e-16 relative; checked against mpmath in the tests).
+    to relative accuracy ~1e-14 for ``|beta| <= 0.99`` (bisection on the exact convergence test:
+    ``U(1)`` grows at least linearly in alpha, so its rounding moves the root by ~1e-16
+    relative; checked against mpmath in the tests). Towards ``beta -> 1`` the rounding of
+    ``U(1)`` grows like ``eps / (1 - beta)^2`` (measured: 6e-12 at 0.999, 3e-11 at 0.9999);
+    ``1 - |beta| < 1e-5`` is refused (``resolvable``).
 
     ``limited_by``: "mode stability" when the noiseless edge binds (alpha_crit equal to
     ``mode_edge``, e.g. full batch ``gamma = 0``); "single-mode noise" when one mode carries more
@@ -354,7 +385,7 @@ def critical_learning_rate(problem: Problem, beta_value=0.0, batch=1, method="he
     """
     m = _setup(problem, method, noise)
     if m.has_momentum:
-        b = checks.momentum("beta", beta_value)
+        b = resolvable("beta", checks.momentum("beta", beta_value))
     else:
         b = m.check_params(1.0, beta_value)[1]
     bsz = checks.integer("batch", batch, 1)
@@ -404,6 +435,7 @@ def critical_batch(problem: Problem, alpha_value, beta_value=0.0, method="heavy-
     """
     m = _setup(problem, method, noise)
     a, b = m.check_params(alpha_value, beta_value)
+    resolvable("beta", b)
     lam_ = problem.eigenvalues
     N = problem.data_size
 
@@ -439,6 +471,7 @@ def asymptotic_rate(problem: Problem, alpha_value, beta_value, batch, method="he
                     noise: NoiseModel = GAUSSIAN) -> Singularities:
     """``rho`` with ``L_t ~ rho^t`` (``theory.transfer.singularities``): ``rate``, ``diverges``,
     ``limited_by``, ``reason``."""
+    resolvable("beta", beta_value)
     return singularities(ModeSystem.build(problem, alpha_value, beta_value, batch, method, noise))
 
 

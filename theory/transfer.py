@@ -81,6 +81,7 @@ class Singularities(Result):
     noise_feedback: float   # U(1) (inf if some mode or its self-noise is unstable at z = 1)
     rate: float             # rho = 1 / min(mode_radius, z_star): L_t ~ rho^t
     limited_by: str         # "noise" or "mode stability"
+    resolved: bool = True   # False: the rate is within float64 resolution of 1 (see singularities)
 
     _properties = ("diverges", "reason")
 
@@ -98,7 +99,9 @@ class Singularities(Result):
         else:
             what = f"noise feedback U(z*) = 1 at z* = {self.z_star:.10g} < 1"
         verdict = "diverges" if self.diverges else "converges"
-        return f"{verdict}: rate {near_one(self.rate, 10)} per step, limited by {self.limited_by} ({what})"
+        rate = near_one(self.rate, 10) if self.resolved else \
+            f"1 {'+' if self.diverges else '-'} (below float64 resolution; the side from U(1))"
+        return f"{verdict}: rate {rate} per step, limited by {self.limited_by} ({what})"
 
 
 def near_one(x: float, digits: int = 6) -> str:
@@ -370,4 +373,12 @@ def singularities(system: ModeSystem) -> Singularities:
                           for x in rate_arrays(system.method, lam, a, bt, g, t1, t2, w))
     U1 = float(noise_feedback_at_one(system.method, lam, a, bt, g, t1, t2, Z, w))
     limited_by = "noise" if zs < np.inf else "mode stability"
-    return Singularities(Z, worst, zs, U1, rate, limited_by)
+    # Which side of 1 the rate lies on is decided by the convergence test (every mode stable and
+    # U(1) < 1), whose rounding is that of U(1), linear in alpha. The rate itself can be closer
+    # to 1 than its own rounding (near the threshold at |beta| -> 1, where U'(1) is large): then
+    # it reads 1 - ulp or 1 + ulp, on the test's side, and says it is unresolved.
+    converging = U1 < 1.0
+    resolved = (rate < 1.0) == converging
+    if not resolved:
+        rate = float(np.nextafter(1.0, 0.0 if converging else 2.0))
+    return Singularities(Z, worst, zs, U1, rate, limited_by, resolved)

@@ -2,7 +2,7 @@
 with the theory's norm-test prediction."""
 from __future__ import annotations
 
-from sgdyn.cli import add_output_args, print_result, problem_from_args
+from sgdyn.cli import add_output_args, print_result, problem_from_args, seed_arg
 
 COMMAND = "adaptive-batch"
 HELP = ("simulate adaptive batch-size tests (norm, inner-product, orthogonality, augmented) "
@@ -29,7 +29,7 @@ def register(sub):
     p.add_argument("--features", choices=FEATURES, default="gaussian")
     p.add_argument("--steps", type=float, required=True, help="steps of the adaptive run")
     p.add_argument("--runs", type=float, default=200, help="independent runs (default 200)")
-    p.add_argument("--seed", type=float, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--constant", default=None,
                    help="comma-separated constant batches to compare (default: the initial and "
                         "the maximum batch), each run for the adaptive run's mean sample budget")

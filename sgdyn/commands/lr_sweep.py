@@ -28,7 +28,8 @@ def register(sub):
     p.add_argument("--depth", type=float, default=3, help="number of layers L (matrix: 2..20)")
     p.add_argument("--a", type=float, default=1.0, help="scalar net: mean x^2 > 0")
     p.add_argument("--p", type=float, default=2.0, help="scalar net: mean(xy)/mean(x^2) != 0")
-    p.add_argument("--width", type=float, default=3, help="matrix net: layer width h (1..50)")
+    p.add_argument("--width", type=float, default=None,
+                   help="matrix net: layer width h (1..50, default 3)")
     p.add_argument("--ratios", default="0.8:1.2:17", help="eta/eta_crit grid LO:HI:N")
     p.add_argument("--runs", type=float, default=200, help="initialisations (default 200)")
     p.add_argument("--steps", type=float, default=None,
@@ -49,11 +50,13 @@ def run(args) -> int:
     runs = checks.integer("runs", args.runs, 1)
     seed = checks.integer("seed", args.seed, 0)
     if args.model == "scalar-net":
+        if args.width is not None:
+            raise ValueError("--width: only the matrix net has a width (--model matrix-net)")
         sweep = scalar_lr_sweep(args.a, args.p, args.depth, ratios, runs,
                                 50_000 if args.steps is None else args.steps,
                                 0.2 if args.spread is None else args.spread, seed)
     else:
-        h = checks.integer("width", args.width, 1)
+        h = checks.integer("width", 3 if args.width is None else args.width, 1, 50)
         phi = np.random.default_rng(seed).standard_normal((h, h)) / np.sqrt(h)
         _, _, phi_hat = whitened_regression(20 * h, phi, noise=0.01, seed=seed)
         sweep = matrix_lr_sweep(phi_hat, args.depth, ratios, runs,

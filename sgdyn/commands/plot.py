@@ -3,7 +3,7 @@ curves (theory against Monte Carlo) as figures."""
 from __future__ import annotations
 
 from sgdyn.cli import (add_method_args, add_output_args, add_problem_args, method_from_args,
-                       noise_from_args, print_result, problem_from_args)
+                       noise_from_args, print_result, problem_from_args, seed_arg)
 from sgdyn.commands.phase_diagram import add_out_arg
 
 COMMAND = "plot"
@@ -46,7 +46,7 @@ def register(sub):
     add_problem_args(lc)
     lc.add_argument("--steps", type=float, required=True)
     lc.add_argument("--runs", type=float, default=200)
-    lc.add_argument("--seed", type=float, default=0)
+    lc.add_argument("--seed", type=seed_arg, default=0)
     lc.add_argument("--features", choices=("gaussian", "rademacher"), default="gaussian")
     lc.add_argument("--asymptotes", action="store_true",
                     help="power-law problems: draw the signal / noise asymptotes and the "

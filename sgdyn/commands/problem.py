@@ -69,16 +69,16 @@ def _lines(problem) -> list[str]:
 
 
 def run_from_data(args) -> int:
+    from sgdyn.theory.checks import output_path
     from sgdyn.theory.data_problem import read_matrix
     from sgdyn.theory.problem import Problem
+    output_path("--out", args.out, (".npz", ".json"))
     X = read_matrix(args.X, "X", 2)
     y = read_matrix(args.y, "y", 1)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y file {args.y!r} has {y.shape[0]} targets but X file {args.X!r} has "
                          f"{X.shape[0]} rows")
     w0 = None if args.w0 is None else read_matrix(args.w0, "w0", 1)
-    if not (args.out.endswith(".npz") or args.out.endswith(".json")):
-        raise ValueError(f"--out: problem file {args.out!r} must end in .npz or .json")
     name = args.name or os.path.splitext(os.path.basename(args.X))[0]
     problem = Problem.from_rows(X, y, standardize_data=args.standardize, w0=w0, name=name)
     problem.save(args.out)

@@ -2,7 +2,7 @@
 any method (``--method``, ``--param``), schedules, sampling (``--sampling``), recorded steps."""
 from __future__ import annotations
 
-from sgdyn.cli import add_problem_args, modes_text, print_result, run_from_args
+from sgdyn.cli import add_problem_args, modes_text, print_result, run_from_args, seed_arg
 
 COMMAND = "simulate"
 HELP = "Monte Carlo loss statistics over independent runs"
@@ -16,7 +16,7 @@ def add_simulation_args(p):
     add_problem_args(p, schedules=True)
     p.add_argument("--steps", type=float, required=True, help="number of steps T >= 0")
     p.add_argument("--runs", type=float, required=True, help="independent runs R >= 1")
-    p.add_argument("--seed", type=float, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--features", choices=FEATURES, default="gaussian",
                    help="feature law (a data problem samples its own rows)")
     p.add_argument("--backend", choices=BACKENDS, default="cpu")

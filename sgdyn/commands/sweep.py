@@ -3,10 +3,11 @@ after an interruption resumes it."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
-from sgdyn.cli import add_problem_args, print_result, problem_noise
+from sgdyn.cli import add_problem_args, print_result, problem_noise, seed_arg
 
 COMMAND = "sweep"
 HELP = ("evaluate quantities over a hyperparameter grid into a Zarr store (resumable; serial, "
@@ -64,7 +65,7 @@ def register(sub):
         p.add_argument(f"--{name}", type=float, default=None, help=f"fixed {name} (if not an axis)")
     p.add_argument("--features", choices=("gaussian", "rademacher"), default="gaussian",
                    help="feature law of the Monte Carlo runs")
-    p.add_argument("--seed", type=float, default=0, help="base seed; point i uses a seed from (seed, i)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="base seed; point i uses a seed from (seed, i)")
     p.add_argument("--chunk", type=float, default=256, help="points per task and store chunk")
     p.add_argument("--scheduler", default="local",
                    help="'local' (Dask LocalCluster on this machine, default), 'serial' (no Dask) "
@@ -104,7 +105,8 @@ def run(args) -> int:
         report = sweep(spec, args.store, scheduler=args.scheduler, workers=args.workers,
                        progress=progress, overwrite=args.overwrite)
     except KeyboardInterrupt as exc:
-        done = int(SweepStore(args.store, spec, ()).done().sum())
+        done = int(SweepStore(args.store, spec, ()).done().sum()) \
+            if os.path.isdir(args.store) else 0       # interrupted while creating it
         print(f"sgdyn: interrupted with {done} of {spec.size} points in {args.store}; run the same "
               f"command again to resume", file=sys.stderr)
         signum = exc.signum if isinstance(exc, SweepInterrupted) else signal.SIGINT

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 
 from sgdyn.sweep.grid import SweepSpec
 from sgdyn.sweep.quantities import get_quantity
-from sgdyn.sweep.store import SweepStore, require
+from sgdyn.sweep.store import SweepStore, lock, require
 from sgdyn.theory.display import Result
+
+
+_CONNECT_TIMEOUT = 5          # seconds to reach a scheduler address before saying so
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,12 @@ def _client(scheduler, workers):
                 distributed.Client(cluster) as client:
             yield client
     elif isinstance(scheduler, str) and "://" in scheduler:
-        with distributed.Client(scheduler) as client:
+        try:
+            client = distributed.Client(scheduler, timeout=_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"scheduler {scheduler!r} is unreachable within {_CONNECT_TIMEOUT} s "
+                             f"({type(exc).__name__})") from None
+        with client:
             yield client
     else:
         raise ValueError(f"scheduler must be 'serial', 'local', an address like tcp://host:port or "
@@ -119,6 +127,11 @@ def sweep(spec: SweepSpec, store, *, scheduler="serial", workers: int | None = N
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     spec.check({need for q in qs for need in q.needs})
+    with lock(store):
+        return _sweep(spec, store, qs, scheduler, workers, progress, overwrite, t0)
+
+
+def _sweep(spec, store, qs, scheduler, workers, progress, overwrite, t0) -> SweepReport:
     st = SweepStore.open(store, spec, qs, overwrite=overwrite)
     done = st.done()
     pending = [b for b in spec.blocks() if not done[b].all()]

@@ -14,6 +14,7 @@ values are written first and its ``done`` flags last, so a point flagged done is
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -55,13 +56,25 @@ class SweepStore:
     # -- creation / reopening ---------------------------------------------------------------
     @classmethod
     def open(cls, path, spec: SweepSpec, quantities, overwrite: bool = False) -> "SweepStore":
-        """Create the store, or reopen it to resume; a store of another sweep is an error."""
+        """Create the store, or reopen it to resume; a store of another sweep is an error.
+        Call it holding ``lock(path)``: creation is then atomic (built under a temporary name
+        and renamed), and a creation killed half-way leaves only that temporary folder, which
+        the next ``open`` removes."""
         zarr = require("zarr")
         store = cls(path, spec, quantities)
+        folder = os.path.dirname(os.path.abspath(store.path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"store {store.path!r}: folder {folder!r} does not exist")
+        if os.path.exists(store.path) and not os.path.isdir(store.path):
+            raise ValueError(f"store {store.path!r} is a file, not a sweep store")
+        for leftover in _partials(store.path):
+            shutil.rmtree(leftover, ignore_errors=True)
         if os.path.exists(store.path) and overwrite:
             shutil.rmtree(store.path)
         if not os.path.exists(store.path):
-            store._create()
+            tmp = f"{store.path}.partial-{os.getpid()}"
+            store._create(tmp)
+            os.rename(tmp, store.path)
             return store
         try:
             attrs = dict(zarr.open_group(store.path, mode="r").attrs)
@@ -72,7 +85,7 @@ class SweepStore:
                              f"({attrs.get('sweep_spec')}); use another path or overwrite it")
         return store
 
-    def _create(self):
+    def _create(self, path):
         xr = require("xarray")
         spec = self.spec
         dims = spec.axis_names
@@ -89,7 +102,7 @@ class SweepStore:
             encoding[name] = {"chunks": spec.chunk_shape, "_FillValue": None}
         ds = xr.Dataset(data, coords={name: list(values) for name, values in spec.axes},
                         attrs={"sweep_spec": spec.to_json(), "sessions": 0})
-        ds.to_zarr(self.path, mode="w-", encoding=encoding, zarr_format=2, consolidated=True)
+        ds.to_zarr(path, mode="w-", encoding=encoding, zarr_format=2, consolidated=True)
 
     # -- progress ----------------------------------------------------------------------------
     def _group(self, mode="r+"):
@@ -113,6 +126,49 @@ class SweepStore:
                 g[variable(q, f)][block] = _encode(f, results[q.name][f.name]).reshape(shape)
         g["session"][block] = np.full(shape, session, dtype=np.int16)
         g["done"][block] = np.ones(shape, dtype=bool)
+
+
+def _partials(path: str) -> list[str]:
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    stem = os.path.basename(path) + ".partial-"
+    return [os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(stem)]
+
+
+@contextlib.contextmanager
+def lock(path):
+    """Hold the store's lock (an advisory ``flock`` on ``<store>.lock`` beside it) while one
+    sweep creates, resumes or writes it: a second sweep on the same store stops at once with a
+    clear message instead of racing it. The kernel drops the lock when its holder dies (even by
+    SIGKILL), so a killed sweep never leaves the store locked."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"store {path!r}: folder {folder!r} does not exist")
+    try:
+        import fcntl
+    except ImportError:         # no flock on this platform: run unguarded
+        yield
+        return
+    try:
+        fh = open(path + ".lock", "a+")
+    except OSError as exc:
+        raise ValueError(f"store {path!r}: cannot create its lock file ({exc.strerror})") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise ValueError(f"store {path!r} is in use by another sweep ({holder}); wait for it "
+                             "to finish, then run this one again to resume") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _encode(field, values) -> np.ndarray:

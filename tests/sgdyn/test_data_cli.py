@@ -140,7 +140,7 @@ def test_check_se_contract(capsys, wine):
     (["critical-lr", "--problem", "powerlaw:nu=1.5,kappa=1,n=5", "--batch", "1", "--route",
       "exact-data"], "no data rows"),
     (["critical-lr", "--problem", "{d}/p.npz", "--batch", "1", "--route", "exact-data",
-      "--data-size", "50"], "data_size must be None"),
+      "--data-size", "50"], "--data-size must be None"),
     (["critical-lr", "--problem", "{d}/p.npz", "--batch", "1", "--route", "exact-data",
       "--tau1", "1"], "--tau1/--tau2 set the SE noise model"),
     (["loss", "--problem", "{d}/p.npz", "--alpha", "0.1", "--batch", "1", "--steps", "5",

@@ -49,7 +49,7 @@ def test_eos_and_lr_sweep_write_figures(capsys, tmp_path):
 @pytest.mark.parametrize("argv, match", [
     (["sam-edge", "--eta", "0.1", "--rho", "0", "--grad-norm", "1"], "rho"),
     (["sam-edge", "--eta", "-0.1", "--rho", "0.1", "--grad-norm", "1"], "eta"),
-    (["sam-edge", "--eta", "0.1", "--rho", "0.1", "--grad-norm", "0"], "grad_norm"),
+    (["sam-edge", "--eta", "0.1", "--rho", "0.1", "--grad-norm", "0"], "--grad-norm"),
     (["edge", "--method", "gd", "--lr", "0", "--sharpness", "1"], "lr"),
     (["edge", "--method", "gd", "--lr", "0.1", "--sharpness", "-1"], "sharpness"),
     (["edge", "--method", "heavy-ball", "--lr", "0.1", "--beta", "1", "--sharpness", "1"], "beta"),

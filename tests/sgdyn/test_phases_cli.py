@@ -93,9 +93,9 @@ def test_max_deviation(capsys, tmp_path):
 @pytest.mark.parametrize("extra, match", [
     (["--problem", "powerlaw:nu=0.8,kappa=2,n=100"], "nu must be > 1"),
     (["--problem", SIGNAL, "--method", "nesterov"], "method"),
-    (["--problem", SIGNAL, "--label-noise", "0.1"], "label_noise"),
+    (["--problem", SIGNAL, "--label-noise", "0.1"], "--label-noise"),
     (["--problem", SIGNAL, "--batch", "0"], "batch"),
-    (["--problem", SIGNAL, "--max-deviation", "-1"], "max_deviation"),
+    (["--problem", SIGNAL, "--max-deviation", "-1"], "--max-deviation"),
     (["--problem", SIGNAL, "--beta", "1.5"], "beta"),
 ])
 def test_bad_input_one_line_exit_2(capsys, extra, match):

@@ -1,4 +1,4 @@
-"""sgdyn.validate: the three verdicts, each on a case built to produce it, and the CLI."""
+"""sgdyn.validate: the verdicts, each on a case built to produce it, and the CLI."""
 import json
 
 import numpy as np
@@ -153,3 +153,21 @@ def test_robust_statistics_are_one_sided_and_tail_free(rng):
     live[: n // 2, 0] = False                                   # half the runs lost to the guard
     median, mz, lz, above = robust_statistics(losses, live, theory, 0.25, 2.0, 1e200)
     assert median[0] == np.inf and mz[0] > 4 and lz[0] > 4 and above[0] >= 0.5
+
+
+@pytest.mark.parametrize("runs", [1, 2, 10, 29])
+def test_too_few_runs_is_inconclusive_whatever_the_z(runs):
+    # the same light-tailed case that agrees with 3000 runs: with a handful the standard error
+    # is itself a guess (a Student t with runs - 1 degrees of freedom), so no verdict either way
+    rep = validate(Problem.power_law(1.5, 1.0, 10), 0.3, 0.5, 2, 200, runs, 7, every=10)
+    assert rep.verdict == "inconclusive: too few runs" and not rep.agrees
+    assert f"{runs} run(s)" in rep.evidence
+
+
+def test_far_above_the_critical_rate_the_verdict_is_that_the_theory_diverges():
+    P = Problem.power_law(1.5, 1.0, 10)
+    alpha = 4 * critical_alpha(P, 0.0, 2)
+    rep = validate(P, alpha, 0.0, 2, 200, 100, 3, every=10)
+    assert rep.verdict == "theory diverges" and not rep.agrees
+    assert "the runs run away too" in rep.evidence
+    assert np.isfinite(rep.median[-1]) and rep.median[-1] > 1e6 * P.initial_loss
