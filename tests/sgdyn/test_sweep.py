@@ -253,7 +253,7 @@ def test_a_store_of_another_sweep_is_refused(tmp_path):
         open_sweep(tmp_path / "nothing.zarr")
 
 
-KILL_ARGS = ["--problem", "powerlaw:nu=1.5,kappa=2,n=1500", "--axis", "alpha=0.02:0.2:5",
+KILL_ARGS = ["--problem", "powerlaw:nu=1.5,kappa=2,n=1500", "--axis", "alpha=0.02:0.2:10",
              "--axis", "beta=0,0.3,0.6", "--quantity", "loss", "--steps", "30000", "--batch", "4",
              "--chunk", "1", "--scheduler", "serial", "--no-progress"]
 

@@ -17,7 +17,7 @@ from sgdyn.sweep import open_sweep
 from sgdyn.sweep.store import lock
 
 ARGS = ["sweep", "--problem", "powerlaw:nu=1.5,kappa=2,n=300", "--axis", "alpha=0.02:0.2:6",
-        "--axis", "beta=0,0.3,0.6", "--quantity", "loss", "--steps", "20000", "--batch", "4",
+        "--axis", "beta=0,0.3,0.6", "--quantity", "loss", "--steps", "5000", "--batch", "4",
         "--chunk", "1", "--scheduler", "serial", "--no-progress"]
 TRIALS = 20
 
@@ -75,7 +75,8 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, refere
         assert got.keys() == want.keys()
         for name in want:
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
-        leftovers = [f for f in os.listdir(tmp_path) if ".partial-" in f]
+        stem = os.path.basename(path) + ".partial-"
+        leftovers = [f for f in os.listdir(tmp_path) if f.startswith(stem)]
         assert leftovers == []
     capsys.readouterr()
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sgdyn.theory import NoiseModel, Problem, Run, solve
 from sgdyn.theory.stability import asymptotic_rate, converges, critical_learning_rate
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -35,9 +35,9 @@ def problems(draw):
 
 
 momenta = st.one_of(st.floats(-0.99, 0.99),
-                    st.floats(-4.9, -4).map(lambda e: 1 - 10.0 ** e),      # beta > 0.9999
-                    st.floats(-4.9, -4).map(lambda e: -1 + 10.0 ** e))     # beta < -0.9999
-# closer to +-1 than 1e-5 the threshold and rate queries refuse (test below)
+                    st.floats(-4.3, -4).map(lambda e: 1 - 10.0 ** e),      # beta > 0.9999
+                    st.floats(-4.3, -4).map(lambda e: -1 + 10.0 ** e))     # beta < -0.9999
+# closer to +-1 than 5e-5 the threshold and rate queries refuse (test below)
 noises = st.tuples(st.floats(0.2, 3.0), st.floats(-1.0, 1.0)).filter(lambda t: t[1] <= t[0]) \
     .map(lambda t: NoiseModel(*t))
 batches = st.integers(1, 64)
@@ -124,7 +124,7 @@ def test_momenta_float64_cannot_resolve_are_refused_by_threshold_and_rate(beta):
     for call in (lambda: critical_learning_rate(p, beta, 1),
                  lambda: asymptotic_rate(p, 1e-8, beta, 1),
                  lambda: converges(p, 1e-8, beta, 1)):
-        with pytest.raises(ValueError, match="within 1e-05 of"):
+        with pytest.raises(ValueError, match="within 5e-05 of"):
             call()
     # the loss curve (the recursion) still runs there, and stays finite
     curve = solve(Run.build(p, alpha=1e-8, beta=beta, batch=1, steps=50))

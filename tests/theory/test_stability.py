@@ -155,8 +155,8 @@ def test_edge_cases_one_mode_beta_near_one_and_mode_limit():
     assert 0 < near_one.alpha_crit < 1e-3 and np.isfinite(near_one.alpha_eff_crit)
     near_minus_one = critical_learning_rate(SMALL, -0.9999, 1)
     assert 0 < near_minus_one.alpha_crit <= near_minus_one.mode_edge
-    # closer to +-1 than 1e-5 float64 cannot decide the threshold: refused, not guessed
-    with pytest.raises(ValueError, match="within 1e-05 of"):
+    # closer to +-1 than 5e-5 float64 cannot decide the threshold: refused, not guessed
+    with pytest.raises(ValueError, match="within 5e-05 of"):
         critical_learning_rate(SMALL, 0.999999, 1)
     # full batch without replacement (gamma = 0): the noiseless edge 2 (1 + beta) / lambda_max
     full = SMALL.replace(data_size=7)
