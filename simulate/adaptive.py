@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from sgdyn.theory import budget, checks
 from sgdyn.theory.display import Result
@@ -275,9 +275,8 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
             raise ValueError(f"schedule must hold {steps} integer batch sizes >= 2, got {sched!r}")
         sched = sched.astype(np.int64)
         max_batch = int(sched.max())
-    import numba
     d = problem.n_modes
-    budget.memory("max_batch", 8.0 * numba.get_num_threads() * (max_batch + 1) * (d + 1),
+    budget.memory("max_batch", 8.0 * get_num_threads() * (max_batch + 1) * (d + 1),
                   f"a batch of up to {max_batch} samples of {d} features per thread")
     budget.work("steps", 4.0 * runs * steps * sched.min() * d,
                 f"{runs} runs x {steps} steps at batch >= {int(sched.min())} ({d} modes)")

@@ -113,7 +113,9 @@ def moments(run: Run, inputs: ModeInputs | None = None) -> Moments:
         inputs = mode_inputs(run.replace(problem=problem) if scale != 1.0 else run)
         if scale != 1.0:    # Problem.normalized: alpha s at lambda / s, every product exact
             def values(t0, t1, _base=run.hyperparameters):
-                return {**_base(t0, t1), "alpha": _base(t0, t1)["alpha"] * scale}
+                v = dict(_base(t0, t1))
+                v["alpha"] = v["alpha"] * scale
+                return v
     return run_moments(inputs, run.method, values, run.batch_factors, run.steps,
                        run.recorded_steps, run.is_constant)
 

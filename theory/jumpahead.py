@@ -525,6 +525,21 @@ def _dd_add(sh, sl, a, b):
     return h, sl + e + b
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _dd_sub_cprod(rh, rl, ih, il, z, x):
+    """The double-double complex accumulator ``(rh + rl) + i (ih + il)`` minus ``z x``, each
+    real product exact (``_two_prod``)."""
+    a1, b1 = _two_prod(z.real, x.real)
+    rh, rl = _dd_add(rh, rl, -a1, -b1)
+    a1, b1 = _two_prod(z.imag, x.imag)
+    rh, rl = _dd_add(rh, rl, a1, b1)
+    a1, b1 = _two_prod(z.real, x.imag)
+    ih, il = _dd_add(ih, il, -a1, -b1)
+    a1, b1 = _two_prod(z.imag, x.real)
+    ih, il = _dd_add(ih, il, -a1, -b1)
+    return rh, rl, ih, il
+
+
 @njit(cache=True, error_model="numpy")
 def _refined_solve(k, p, delta, hi, lo, A, Q, R, rhs, xs, x, r, inv):
     """``xs = (mu - A_k)^-1 rhs`` in Schur coordinates (rhs complex, original coordinates): the
@@ -553,22 +568,9 @@ def _refined_solve(k, p, delta, hi, lo, A, Q, R, rhs, xs, x, r, inv):
     for i in range(q):
         rh, rl = rhs[i].real, 0.0
         ih, il = rhs[i].imag, 0.0
-        a1, b1 = _two_prod(zh.real, x[i].real)
-        rh, rl = _dd_add(rh, rl, -a1, -b1)
-        a1, b1 = _two_prod(zh.imag, x[i].imag)
-        rh, rl = _dd_add(rh, rl, a1, b1)
-        a1, b1 = _two_prod(zh.real, x[i].imag)
-        ih, il = _dd_add(ih, il, -a1, -b1)
-        a1, b1 = _two_prod(zh.imag, x[i].real)
-        ih, il = _dd_add(ih, il, -a1, -b1)
-        a1, b1 = _two_prod(zl.real, x[i].real)     # zl x: large where x is (near a pole)
-        rh, rl = _dd_add(rh, rl, -a1, -b1)
-        a1, b1 = _two_prod(zl.imag, x[i].imag)
-        rh, rl = _dd_add(rh, rl, a1, b1)
-        a1, b1 = _two_prod(zl.real, x[i].imag)
-        ih, il = _dd_add(ih, il, -a1, -b1)
-        a1, b1 = _two_prod(zl.imag, x[i].real)
-        ih, il = _dd_add(ih, il, -a1, -b1)
+        rh, rl, ih, il = _dd_sub_cprod(rh, rl, ih, il, zh, x[i])
+        # zl x: large where x is (near a pole)
+        rh, rl, ih, il = _dd_sub_cprod(rh, rl, ih, il, zl, x[i])
         for m in range(q):
             a1, b1 = _two_prod(A[k, i, m], x[m].real)
             rh, rl = _dd_add(rh, rl, a1, b1)
@@ -912,14 +914,7 @@ def _refine_poles(idx, A, Q, R, hi, lo, ok, cond):
         corr = 0.0j
         for m in range(q):
             rh, rl, ih, il = 0.0, 0.0, 0.0, 0.0
-            a1, b1 = _two_prod(lam.real, V[m].real)
-            rh, rl = _dd_add(rh, rl, -a1, -b1)
-            a1, b1 = _two_prod(lam.imag, V[m].imag)
-            rh, rl = _dd_add(rh, rl, a1, b1)
-            a1, b1 = _two_prod(lam.real, V[m].imag)
-            ih, il = _dd_add(ih, il, -a1, -b1)
-            a1, b1 = _two_prod(lam.imag, V[m].real)
-            ih, il = _dd_add(ih, il, -a1, -b1)
+            rh, rl, ih, il = _dd_sub_cprod(rh, rl, ih, il, lam, V[m])
             for n in range(q):
                 a1, b1 = _two_prod(A[k, m, n], V[n].real)
                 rh, rl = _dd_add(rh, rl, a1, b1)

@@ -42,6 +42,13 @@ _ROW_KEYS = ("rows", "residuals", "initial_error")
 from sgdyn.theory.display import Result
 
 
+def normalizing_scale(eigenvalues) -> float:
+    """The power of two nearest ``max(eigenvalues)`` when that lies outside ``[2^-60, 2^60]``,
+    else 1.0: the scale ``Problem.normalized`` divides by."""
+    k = int(np.round(np.log2(np.max(eigenvalues))))
+    return float(np.ldexp(1.0, k)) if abs(k) > 60 else 1.0
+
+
 @dataclass(frozen=True)
 class Problem(Result):
     _properties = ("n_modes", "trace")
@@ -129,10 +136,9 @@ class Problem(Result):
         engine computes at the normalised scale, where ``alpha^2 lambda^2`` neither overflows nor
         underflows, and multiplies learning rates back. Data problems (rows kept) are returned
         as they are."""
-        k = int(np.round(np.log2(self.eigenvalues.max())))
-        if abs(k) <= 60 or self.data is not None:
+        s = normalizing_scale(self.eigenvalues)
+        if s == 1.0 or self.data is not None:
             return self, 1.0
-        s = float(np.ldexp(1.0, k))
         initial = self.initial * s
         if not np.all(np.isfinite(initial)):
             return self, 1.0

@@ -35,7 +35,7 @@ from sgdyn.theory import checks
 from sgdyn.theory.display import Conditions, Result
 from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
-from sgdyn.theory.problem import Problem
+from sgdyn.theory.problem import Problem, normalizing_scale
 from sgdyn.theory.symbolic import derive, mu, z
 from sgdyn.theory.system import ModeSystem, extra_arguments
 from sgdyn.theory.transfer import Singularities, rate_arrays, singularities, transfer_polynomials
@@ -323,9 +323,8 @@ class CriticalLearningRate(Result):
 def _critical_alphas(name, lam_, betas, g, t1, t2, w):
     """Vectorised bisection over betas: (alpha_crit, mode_edge, mode_share) arrays, computed at
     the normalised scale of ``Problem.normalized`` (exact power-of-two rescaling)."""
-    k = int(np.round(np.log2(lam_.max())))
-    if abs(k) > 60 and name.preconditioner == 1:
-        s = float(np.ldexp(1.0, k))
+    s = normalizing_scale(lam_)
+    if s != 1.0 and name.preconditioner == 1:
         lo, edge, share = _critical_alphas(name, lam_ / s, betas, g, t1, t2, w)
         return lo / s, edge / s, share
     betas = np.atleast_1d(np.asarray(betas, float))
