@@ -103,10 +103,13 @@ def matrix_lr_sweep(target, depth, ratios, runs=100, steps=20_000, spread=0.1, s
     ``progress`` as in ``scalar_lr_sweep``."""
     model = networks.matrix_net(target, depth)
     L, h = (int(v) for v in model.dims)
+    steps = checks.integer("steps", steps, 1)
+    runs = checks.integer("runs", runs, 1)
+    # refused before the flattest-minimum search, which alone takes seconds
+    networks.check_budget(model, _ratios(ratios).size * runs, steps)
     flat = flattest_matrix_minimum(target, L, h, restarts=2, seed=seed)
     init = networks.perturbed_init(np.stack(balanced_factorisation(target, L, h)), runs, spread, seed)
-    return _sweep(model, init, flat.critical_lr, flat.sharpness, L, ratios,
-                  checks.integer("steps", steps, 1), seed, progress)
+    return _sweep(model, init, flat.critical_lr, flat.sharpness, L, ratios, steps, seed, progress)
 
 
 @dataclass(frozen=True)

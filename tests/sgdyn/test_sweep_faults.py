@@ -19,7 +19,6 @@ from sgdyn.sweep.store import lock
 ARGS = ["sweep", "--problem", "powerlaw:nu=1.5,kappa=2,n=300", "--axis", "alpha=0.02:0.2:6",
         "--axis", "beta=0,0.3,0.6", "--quantity", "loss", "--steps", "5000", "--batch", "4",
         "--chunk", "1", "--scheduler", "serial", "--no-progress"]
-TRIALS = 20
 
 
 def _values(path):
@@ -43,13 +42,16 @@ def reference(tmp_path_factory):
     return _values(path), time.monotonic() - t0
 
 
-def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, reference, capsys):
+# 6 kills by default (one per stage on average: start-up, store creation, blocks); the full 20 with
+# -m slow
+@pytest.mark.parametrize("trials", [6, pytest.param(20, marks=pytest.mark.slow)])
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, reference, capsys, trials):
     want, duration = reference
     rng = np.random.default_rng(17)
     # from the imports, through the store's creation (right after them), to the last block
-    delays = rng.uniform(0.1 * duration, 1.0 * duration, TRIALS)
-    paths = [str(tmp_path / f"t{i}.zarr") for i in range(TRIALS)]
-    outcomes = [None] * TRIALS
+    delays = rng.uniform(0.1 * duration, 1.0 * duration, trials)
+    paths = [str(tmp_path / f"t{i}.zarr") for i in range(trials)]
+    outcomes = [None] * trials
 
     def trial(i):
         proc = _spawn(paths[i])
@@ -60,15 +62,15 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, refere
         proc.communicate(timeout=120)
         outcomes[i] = proc.returncode
 
-    for pair in range(0, TRIALS, 2):          # two at a time: one per core
-        threads = [threading.Thread(target=trial, args=(i,)) for i in range(pair, min(pair + 2, TRIALS))]
+    for pair in range(0, trials, 2):          # two at a time: one per core
+        threads = [threading.Thread(target=trial, args=(i,)) for i in range(pair, min(pair + 2, trials))]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
     assert set(outcomes) <= {0, -signal.SIGKILL}
     killed = sum(o == -signal.SIGKILL for o in outcomes)
-    assert killed >= TRIALS // 2, outcomes       # most trials really were interrupted
+    assert killed >= trials // 2, outcomes       # most trials really were interrupted
     for path in paths:
         assert main([*ARGS, "--store", path]) == 0, capsys.readouterr().err
         got = _values(path)

@@ -70,14 +70,40 @@ RUN_CASES = {
                      runs=256, seed=23, every=6),
     "user": dict(problem=P3, method="params: c = 0.5; v' = beta*v - alpha*g(w + c*v); w' = w + v'",
                  alpha=0.2, beta=0.5, batch=2, steps=24, runs=256, seed=24, every=6),
+    # the shipped methods not covered above, one setting each (all of them at three settings:
+    # METHOD_SETTINGS, slow)
+    "sgd": dict(problem=P4, method="sgd", alpha=0.6, batch=2, steps=16, runs=128, seed=25, every=4),
+    "nesterov-pytorch": dict(problem=P4, method="nesterov-pytorch", alpha=0.3, beta=0.6, batch=2,
+                             steps=16, runs=128, seed=26, every=4),
+    "preconditioned-sgd": dict(problem=P3, method="preconditioned-sgd", alpha=0.4, batch=2,
+                               steps=16, params={"s": 0.5}, runs=128, seed=27, every=4),
+    "preconditioned-heavy-ball": dict(problem=P3, method="preconditioned-heavy-ball", alpha=0.3,
+                                      beta=0.5, batch=2, steps=16, params={"s": 0.5}, runs=128,
+                                      seed=28, every=4),
 }
+# every shipped method at three settings (alpha, beta, batch), as tests/simulate/test_methods_mc.py
+# runs them on the CPU: `cudasim_checks.py methods` (the slow CUDA test)
+METHOD_SETTINGS = [(0.25, 0.5, 2), (0.15, -0.4, 1), (0.35, 0.8, 4)]
 
 
-def run_description(case):
-    """``(Run, runs, seed)`` of a RUN_CASES entry."""
+def method_cases():
+    from sgdyn.theory.catalogue import METHODS
+    from sgdyn.theory.methods import get_method
+    cases = {}
+    for name in sorted(METHODS):
+        momentum = get_method(name).has_momentum
+        for i, (a, bt, b) in enumerate(METHOD_SETTINGS):
+            cases[f"{name}/{i}"] = dict(problem=P4, method=name, alpha=a,
+                                        beta=bt if momentum else 0.0, batch=b, steps=24,
+                                        runs=128, seed=100 + i, every=6)
+    return cases
+
+
+def run_description(case, cases=RUN_CASES):
+    """``(Run, runs, seed)`` of a RUN_CASES (or ``cases``) entry."""
     from sgdyn.theory.record import Record
     from sgdyn.theory.run import Run
-    kw = dict(RUN_CASES[case])
+    kw = dict(cases[case])
     problem = Problem.from_arrays(**kw.pop("problem"))
     runs, seed, every = kw.pop("runs"), kw.pop("seed"), kw.pop("every")
     return Run.build(problem, record=Record.every(every), **kw), runs, seed
@@ -164,14 +190,23 @@ def check_draws(runs=8, n=6, seed=2024):
                 normals=normals.copy_to_host().tolist())
 
 
+def described_runs(cases):
+    out = {}
+    for case in cases:
+        r, runs, seed = run_description(case, cases)
+        out[case] = trajectories_json(simulate.run(r, runs, seed, backend="cuda"))
+    return out
+
+
 def main():
+    if sys.argv[1:] == ["methods"]:
+        cases = method_cases()
+        json.dump({"run_case_args": cases, "run_cases": described_runs(cases)}, sys.stdout)
+        return
     out = {case: run_case(case) for case in CASES}
     out["cases"] = CASES
     out["run_case_args"] = RUN_CASES
-    out["run_cases"] = {}
-    for case in RUN_CASES:
-        r, runs, seed = run_description(case)
-        out["run_cases"][case] = trajectories_json(simulate.run(r, runs, seed, backend="cuda"))
+    out["run_cases"] = described_runs(RUN_CASES)
     out["small_again"] = run_case("small")
     out["small_other_seed"] = run_case("small", seed=15)
     out["record"] = check_record()
