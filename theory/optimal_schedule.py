@@ -15,10 +15,11 @@ optimiser minimises ``log L_T``.
 Bounds keep every step stable: ``alpha_t <= alpha_crit(beta, b)`` (``sgdyn.theory.stability``:
 the constant-hyperparameter map of every step converges), with momentum ``alpha_eff,t`` at most
 the smallest critical effective learning rate over the allowed momenta; ``alpha_t >=
-alpha_crit * 1e-4``. The comparison schedules obey the same bounds and are each tuned by a 1-D
-bounded search (Brent, in ``log alpha``) of their peak for each value on a small grid of their
-second parameter: constant ``alpha``; ``cosine(peak, floor=r peak)`` over
-``r in FLOOR_RATIOS``; ``step(peak, milestones=[T/2, 3T/4], factor=f)`` over ``f in FACTORS``.
+alpha_crit * 1e-4``. The comparison schedules obey the same bounds. Each is tuned by a bounded
+1-D search (Brent, in ``log alpha``) of its peak for each value on a small grid of its second
+parameter, then polished by Nelder-Mead over both: constant ``alpha``; ``cosine(peak,
+floor=r peak)``, ``r in [0, 1]``; ``step(peak, milestones=[T/2, 3T/4], factor=f)``,
+``f in [0.01, 1]``. The optimisation starts from the best constant.
 """
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ from sgdyn.theory.run import Run
 from sgdyn.theory.schedules import cosine, step
 from sgdyn.theory.stability import critical_learning_rate
 
-FLOOR_RATIOS = (0.0, 0.01, 0.03, 0.1, 0.3)
-FACTORS = (0.1, 0.2, 0.3, 0.5)
+FLOOR_RATIOS = (0.0, 0.01, 0.1, 0.3, 0.6)
+FACTORS = (0.1, 0.3, 0.6)
 ALPHA_RANGE = 1e-4            # the smallest learning rate allowed, relative to alpha_crit
 CRIT_MARGIN = 1.0 - 1e-6      # steps stay strictly inside the convergent region
 
@@ -150,8 +151,9 @@ class OptimalSchedule(Result):
     optimum); ``knots``, ``knot_steps``: the parameterisation; ``alpha_cap``: the bound on ``alpha_t`` (on
     ``alpha_eff,t`` with momentum); ``iterations``, ``evaluations``,
     ``message``: L-BFGS-B's report; ``gradient_check``: the relative difference between the
-    adjoint's directional derivative of ``L_T`` at the optimum (along a fixed random direction of
-    the knot values) and the central difference of ``sgdyn.theory.solve`` along it."""
+    adjoint's directional derivative of ``L_T`` (along a fixed random direction of the knot
+    values) and the central difference of ``sgdyn.theory.solve`` along it, half-way between the
+    start (the best constant) and the optimum (where the gradient vanishes)."""
 
     alpha: np.ndarray
     beta: np.ndarray
@@ -187,17 +189,26 @@ def _final_loss(run: Run) -> float:
     return solve(run.with_record(Record.at([run.steps]))).final
 
 
-def _tuned(build, low: float, high: float, seconds) -> tuple[float, Run]:
-    """The best ``build(peak, second)`` over ``log peak in [low, high]`` (Brent) for each value of
-    ``second``."""
+def _tuned(build, low: float, high: float, seconds, second_bounds) -> tuple[float, Run]:
+    """The best ``build(peak, second)``: Brent over ``log peak in [low, high]`` for each value of
+    ``second`` on its grid, then Nelder-Mead over both from the best (within the bounds)."""
+    def loss(u, second):
+        return np.log(_final_loss(build(float(np.exp(u)), float(second))))
+
     best = (np.inf, None)
     for second in seconds:
-        res = minimize_scalar(lambda u: np.log(_final_loss(build(np.exp(u), second))),
-                              bounds=(low, high), method="bounded", options={"xatol": 1e-4})
-        L = _final_loss(build(np.exp(res.x), second))
-        if L < best[0]:
-            best = (L, build(np.exp(res.x), second))
-    return best
+        res = minimize_scalar(loss, bounds=(low, high), args=(second,), method="bounded",
+                              options={"xatol": 1e-4})
+        if res.fun < best[0]:
+            best = (res.fun, (res.x, second))
+    if second_bounds is not None:
+        res = minimize(lambda v: loss(*v), np.array(best[1]), method="Nelder-Mead",
+                       bounds=[(low, high), second_bounds],
+                       options={"xatol": 1e-4, "fatol": 1e-9})
+        if res.fun < best[0]:
+            best = (res.fun, tuple(res.x))
+    u, second = best[1]
+    return float(np.exp(best[0])), build(float(np.exp(u)), float(second))
 
 
 def optimal_schedule(problem, steps: int, batch: int = 1, beta: float = 0.0,
@@ -248,12 +259,13 @@ def optimal_schedule(problem, steps: int, batch: int = 1, beta: float = 0.0,
     base_cap = np.log(CRIT_MARGIN * crit(beta0))
     base_low = base_cap + np.log(ALPHA_RANGE)
     rows = []
-    for name, build, seconds in (
-            ("constant", lambda a, _: run_with(a, beta0), (None,)),
-            ("cosine", lambda a, r: run_with(cosine(a, floor=r * a), beta0), FLOOR_RATIOS),
+    for name, build, seconds, second_bounds in (
+            ("constant", lambda a, _: run_with(a, beta0), (0.0,), None),
+            ("cosine", lambda a, r: run_with(cosine(a, floor=r * a), beta0), FLOOR_RATIOS,
+             (0.0, 1.0)),
             ("step", lambda a, f: run_with(step(a, [steps // 2, (3 * steps) // 4], f), beta0),
-             FACTORS)):
-        L, best = _tuned(build, base_low, base_cap, seconds)
+             FACTORS, (0.01, 1.0))):
+        L, best = _tuned(build, base_low, base_cap, seconds, second_bounds)
         rows.append(Baseline(name, best.schedule["alpha"].text, L))
 
     at, W = _interpolation(steps, knots)
@@ -293,7 +305,7 @@ def optimal_schedule(problem, steps: int, batch: int = 1, beta: float = 0.0,
                    options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-9})
     a, b = unpack(res.x)
     L = _final_loss(run_with(a, b))
-    check = _gradient_check(objective, res.x, bounds, run_with, unpack, seed)
+    check = _gradient_check(objective, 0.5 * (theta0 + res.x), bounds, run_with, unpack, seed)
     table = (Baseline("optimal", f"{knots}-knot piecewise-linear log schedule", L),) + tuple(rows)
     return OptimalSchedule(a, b, L, steps, batch, m.name,
                            "log L_T" + (" over (alpha_eff_t, beta_t)" if momentum else
