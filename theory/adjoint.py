@@ -3,7 +3,7 @@ coefficients, by one reverse (adjoint) pass: O(N T), the cost of about two forwa
 
 Forward (``sgdyn.theory.recursion``; per mode ``k``, step ``t``, ``P = unvech(X)``):
 
-    gx_k = g_t . X_k,    D_t = sum_k w_k gx_k,    M_k = F_t + x_k H_t   (H = K G^T, x_k = lambda_k p_k)
+    gx_k = g_t . X_k,    D_t = sum_k w_k gx_k,    M_k = F_t + x_k H_t (H = K G^T, x_k = lambda_k p_k)
     s_k  = pp_k gam_t (tau1 lambda_k D_t - tau2 lambda_k^2 gx_k + src_k)
     X'_k = vech(M_k P_k M_k^T) + kk_t s_k,          L_T = 1/2 sum_k w_k X_{T,k}[0] + floor
 

@@ -33,7 +33,7 @@ from scipy.optimize import minimize, minimize_scalar
 from sgdyn.theory import checks
 from sgdyn.theory.adjoint import Coefficients, final_loss_and_gradient
 from sgdyn.theory.display import Result
-from sgdyn.theory.dynamics import mode_inputs, solve
+from sgdyn.theory.dynamics import mode_inputs, moments
 from sgdyn.theory.methods import _broadcasting, alpha as ALPHA_SYMBOL, beta as BETA_SYMBOL
 from sgdyn.theory.record import Record
 from sgdyn.theory.recursion import step_coefficients, vech_pairs
@@ -121,7 +121,8 @@ class ScheduleGradient(Result):
 
 def schedule_gradient(run: Run) -> ScheduleGradient:
     """The exact gradient of the final loss of ``run`` (any schedule; route ``recursion``) with
-    respect to its per-step ``alpha_t`` and ``beta_t`` (module docstring; ``sgdyn.theory.adjoint``)."""
+    respect to its per-step ``alpha_t`` and ``beta_t`` (module docstring;
+    ``sgdyn.theory.adjoint``)."""
     if not isinstance(run, Run):
         raise ValueError(f"run must be a sgdyn.theory.Run, got {type(run).__name__}")
     if run.steps < 1:
@@ -148,12 +149,14 @@ class OptimalSchedule(Result):
     ``alpha``, ``beta``: the per-step schedule found; ``loss`` its ``L_T``; ``comparison``: the
     optimum and the best constant, cosine and step-decay schedules, each with its ``L_T``;
     ``gain_over``: ``1 - loss / L_T(baseline)`` per baseline (in ``comparison``'s order, after the
-    optimum); ``knots``, ``knot_steps``: the parameterisation; ``alpha_cap``: the bound on ``alpha_t`` (on
-    ``alpha_eff,t`` with momentum); ``iterations``, ``evaluations``,
-    ``message``: L-BFGS-B's report; ``gradient_check``: the relative difference between the
+    optimum); ``knots``, ``knot_steps``: the parameterisation; ``alpha_cap``: the bound on
+    ``alpha_t`` (on ``alpha_eff,t`` with momentum); ``iterations``, ``evaluations``, ``message``:
+    L-BFGS-B's report; ``baseline_beta``: the constant momentum of the baselines (with
+    ``momentum``, the middle of ``beta_range``); ``gradient_check``: the relative difference between the
     adjoint's directional derivative of ``L_T`` (along a fixed random direction of the knot
-    values) and the central difference of ``sgdyn.theory.solve`` along it, half-way between the
-    start (the best constant) and the optimum (where the gradient vanishes)."""
+    values) and the central difference of the generated recursion kernel (``solve``'s route)
+    along it, half-way between the start (the best constant) and the optimum (where the gradient
+    vanishes)."""
 
     alpha: np.ndarray
     beta: np.ndarray
@@ -165,6 +168,7 @@ class OptimalSchedule(Result):
     knots: int
     knot_steps: np.ndarray
     alpha_cap: float
+    baseline_beta: float
     comparison: tuple
     iterations: int
     evaluations: int
@@ -186,7 +190,9 @@ def _interpolation(steps: int, knots: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _final_loss(run: Run) -> float:
-    return solve(run.with_record(Record.at([run.steps]))).final
+    """``L_T`` by the generated recursion kernel (``solve``'s route, without its rate analysis)."""
+    m = moments(run.with_record(Record.at([run.steps])))
+    return np.inf if m.stopped else float(m.loss[-1])
 
 
 def _tuned(build, low: float, high: float, seconds, second_bounds) -> tuple[float, Run]:
@@ -309,13 +315,14 @@ def optimal_schedule(problem, steps: int, batch: int = 1, beta: float = 0.0,
     table = (Baseline("optimal", f"{knots}-knot piecewise-linear log schedule", L),) + tuple(rows)
     return OptimalSchedule(a, b, L, steps, batch, m.name,
                            "log L_T" + (" over (alpha_eff_t, beta_t)" if momentum else
-                                        " over alpha_t"), knots, at, cap, table,
+                                        " over alpha_t"), knots, at, cap, beta0, table,
                            int(res.nit), int(res.nfev), str(res.message), check)
 
 
 def _gradient_check(objective, theta, bounds, run_with, unpack, seed: int) -> float:
     """Relative error of the adjoint's directional derivative of ``L_T`` against the central
-    difference of ``solve`` (the generated recursion kernel, an independent implementation)."""
+    difference of the generated recursion kernel (``solve``'s route, an independent
+    implementation)."""
     rng = np.random.default_rng(seed)
     u = rng.standard_normal(theta.size)
     u /= np.linalg.norm(u)
