@@ -204,13 +204,13 @@ def _tuned(build, low: float, high: float, seconds, second_bounds) -> tuple[floa
     best = (np.inf, None)
     for second in seconds:
         res = minimize_scalar(loss, bounds=(low, high), args=(second,), method="bounded",
-                              options={"xatol": 1e-4})
+                              options={"xatol": 1e-3})
         if res.fun < best[0]:
             best = (res.fun, (res.x, second))
     if second_bounds is not None:
         res = minimize(lambda v: loss(*v), np.array(best[1]), method="Nelder-Mead",
                        bounds=[(low, high), second_bounds],
-                       options={"xatol": 1e-4, "fatol": 1e-9})
+                       options={"xatol": 1e-3, "fatol": 1e-7})
         if res.fun < best[0]:
             best = (res.fun, tuple(res.x))
     u, second = best[1]
@@ -278,7 +278,7 @@ def optimal_schedule(problem, steps: int, batch: int = 1, beta: float = 0.0,
     f = _FinalLoss(template)
     start_alpha = float(np.exp(minimize_scalar(
         lambda u: np.log(_final_loss(run_with(np.exp(u), beta0))), bounds=(base_low, base_cap),
-        method="bounded", options={"xatol": 1e-4}).x))
+        method="bounded", options={"xatol": 1e-3}).x))
 
     def unpack(theta):
         if not momentum:
