@@ -81,11 +81,12 @@ def run_optimize(args) -> int:
     for b in o.comparison:
         line = f"  {b.name:9s} L_T = {b.loss:.6e}"
         if b.name != "optimal":
-            line += f"  (optimum {100 * gains[b.name]:.3g} % lower)  {b.schedule}"
+            line += f" (optimum {100 * gains[b.name]:.3g} % lower)"
         if b.name in mc:
             m = mc[b.name]
-            line += f"  Monte Carlo {m.mean[-1]:.6e} +- {m.stderr[-1]:.2e}"
-        print(line)
+            line += (f"; Monte Carlo {m.mean[-1]:.6e} +- {m.stderr[-1]:.2e} "
+                     f"(z = {(m.mean[-1] - b.loss) / m.stderr[-1]:.2f})")
+        print(line + (f": {b.schedule}" if b.name != "optimal" else ""))
     j = [0, steps // 4, steps // 2, (3 * steps) // 4, steps - 1]
     print("optimal alpha_t at t = " + ", ".join(f"{t}: {o.alpha[t]:.4g}" for t in j))
     if args.momentum:
