@@ -100,7 +100,9 @@ class _FinalLoss:
         values = dict(self.values, alpha=alpha * self.scale, beta=beta)
         FKG = self.method.numeric_matrices(values)
         F, KG, kk, g = step_coefficients(*FKG)
-        L, grad = final_loss_and_gradient(self.inputs, Coefficients(F, KG, kk, g, self.gam))
+        # g's extra row only closes D_T, which L_T does not read
+        L, grad = final_loss_and_gradient(self.inputs, Coefficients(
+            F, KG, kk, np.vstack([g, g[-1:]]), self.gam), self.method)
         out = []
         for name in ("alpha", "beta"):
             dc = _coefficient_derivatives(self.method, values, name, FKG)

@@ -51,6 +51,20 @@ def test_gradient_against_central_differences_of_solve(method, beta, kw):
         assert abs(fd - exact) < 1e-6 * abs(exact), (name, fd, exact)
 
 
+def test_segments_recomputed_in_the_reverse_pass_change_nothing(monkeypatch):
+    """Many short segments (states recomputed from checkpoints) against one segment of all
+    steps: the same operations in the same order, so the same numbers."""
+    from sgdyn.theory import adjoint
+    r = Run.build(Problem.power_law(nu=1.5, kappa=1, n=20), alpha=ALPHA, beta=BETA, batch=2,
+                  steps=T)
+    whole = schedule_gradient(r)
+    monkeypatch.setattr(adjoint, "SEGMENT_BYTES", 1)
+    assert adjoint.segment_steps(T, 3, 20) == 8              # ceil(sqrt(60))
+    parts = schedule_gradient(r)
+    assert parts.loss == whole.loss
+    assert np.array_equal(parts.d_alpha, whole.d_alpha) and np.array_equal(parts.d_beta, whole.d_beta)
+
+
 def test_sgd_has_no_momentum_gradient():
     r = Run.build(Problem.power_law(nu=1.5, kappa=1, n=10), "sgd", alpha=ALPHA, batch=1, steps=T)
     assert not schedule_gradient(r).d_beta.any()
