@@ -67,7 +67,7 @@ def forward(lam, lp, pp, wl, src, seg, F, KG, kk, g, gam, tau1, tau2, floor, D, 
 
 
 @njit(cache=True, fastmath=True)
-def backward(lam, lp, pp, wl, src, seg, F, KG, kk, g, gam, tau1, tau2, Ds, lam_buf, own,
+def backward(lam, lp, pp, wl, src, seg, F, KG, kk, g, gam, tau1, tau2, Ds, lam_buf,
              dF, dKG, dkk, dg, dgam, t0, t1, parity):
     """The reverse pass through steps t1-1 .. t0, their states in seg."""
     n = lam.shape[0]
@@ -85,8 +85,6 @@ def backward(lam, lp, pp, wl, src, seg, F, KG, kk, g, gam, tau1, tau2, Ds, lam_b
 {mode_loads}
 {back_body}
         for k in range(n):
-            wk = {weight}
-            dgx = own[k] + wk * dD
 {second_body}
 {stores}
         parity = 1 - parity
@@ -118,8 +116,7 @@ def _render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> str:
     back.append(f"{ind}s = ppk * gm * bracket")
     back.append(f"{ind}mu = {' + '.join(f'kk{r} * l{r}' for r in range(q))}")
     back += [f"{ind}dkk{r} += l{r} * s" for r in range(q)]
-    back += [f"{ind}dgm += mu * ppk * bracket", f"{ind}dD += mu * ppk * gm * tau1 * lk",
-             f"{ind}own[k] = -mu * ppk * gm * tau2 * lk * lk"]
+    back += [f"{ind}dgm += mu * ppk * bracket", f"{ind}dD += mu * ppk * gm * tau1 * lk"]
     # BM = B M, then dL/dM = 2 BM P and M^T B M = M^T BM
     bm = {}
     for a in range(d):
@@ -141,7 +138,12 @@ def _render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> str:
         terms = [f"m{e}{a} * bm{e}{b}" for e in range(d) if (e, a) in m and (e, b) in bm]
         value = " + ".join(terms) if terms else "0.0"
         back.append(f"{ind}Lw[{r}, k] = {value if a == b else f'2.0 * ({value})'}")
-    second = []
+    # the self-noise term recomputed here rather than stored per mode in the first loop: one
+    # array written per loop keeps LLVM's runtime alias checks few enough to vectorise
+    second = [f"{ind}lk = lam[k]", f"{ind}ppk = {'pp[k]' if pre else '1.0'}",
+              f"{ind}wk = {'wl[k]' if mult else 'lk'}",
+              f"{ind}mu = {' + '.join(f'kk{r} * La[{r}, k]' for r in range(q))}",
+              f"{ind}dgx = wk * dD - mu * ppk * gm * tau2 * lk * lk"]
     for r in range(q):
         second += [f"{ind}Lw[{r}, k] += dgx * g{r}", f"{ind}dg{r} += dgx * X[{r}, k]"]
     sums = ([f"df{a}{b}" for a in range(d) for b in range(d) if f_mask[a][b]]
@@ -155,7 +157,7 @@ def _render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> str:
     return _TEMPLATE.format(
         d=d, pattern=pattern, step_loads="\n".join(step_loads), mode_loads="\n".join(mode_loads),
         mode_body="\n".join(body), zero_sums="\n".join(f"        {v} = 0.0" for v in sums),
-        back_body="\n".join(back), weight="wl[k]" if mult else "lam[k]",
+        back_body="\n".join(back),
         second_body="\n".join(second), stores="\n".join(stores))
 
 
@@ -220,12 +222,11 @@ def final_loss_and_gradient(inputs: ModeInputs, coeffs: Coefficients,
             return float(L), grads
     lam_buf = np.zeros((2, q, n))
     lam_buf[0, 0] = 0.5 * inputs.wl
-    own = np.empty(n)
     parity = 0
     for j in range(nseg - 1, -1, -1):
         t0, t1 = bounds[j]
         seg[0] = ckpt[j]
         mod.forward(*per_mode, seg, *c, *consts, inputs.floor, Ds[t0], Ds, t0, t1)
-        parity = mod.backward(*per_mode, seg, *c, *consts, Ds, lam_buf, own, grads.F, grads.KG,
+        parity = mod.backward(*per_mode, seg, *c, *consts, Ds, lam_buf, grads.F, grads.KG,
                               grads.kk, grads.g, grads.gam, t0, t1, parity)
     return float(L), grads
