@@ -21,16 +21,7 @@ from sgdyn.theory.problem import Problem
 from sgdyn.theory.record import Record
 from sgdyn.theory.recursion import step_coefficients
 from sgdyn.theory.run import Run
-
-
-def best_of(fn, repeats):
-    times = []
-    result = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
+from theory_loss import best_of     # the script's own folder is on sys.path
 
 
 def main():

@@ -39,13 +39,7 @@ def _steps(lam, lp, pp, wl, src, Z, parity, F, KG, kk, g, gam, stride, tau1, tau
         nx = (i + 1) * stride
         X = Z[parity]
         Y = Z[1 - parity]
-        gm = gam[ii]
-{step_loads}
-        Dn = 0.0
-        Ln = 0.0
-        for k in range(n):
-{mode_loads}
-{mode_body}
+{step}
         parity = 1 - parity
         D = Dn
         L = 0.5 * Ln + floor
@@ -104,16 +98,32 @@ def _sum(terms: list[str]) -> str:
     return " + ".join(terms) if terms else "0.0"
 
 
+_STEP = '''        gm = gam[ii]
+{step_loads}
+        Dn = 0.0
+        Ln = 0.0
+        for k in range(n):
+{mode_loads}
+{mode_body}'''
+
+
 def render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple = (True, True, True)) -> str:
     """The kernel module's source for state dimension ``d``; ``f_mask[a][b]`` / ``h_mask[a][b]``
     say whether ``F[a, b]`` / ``(K G)[a, b]`` can be nonzero. ``per_mode = (preconditioner,
     multiplicity, label noise)`` says which per-mode arrays are read: without a preconditioner
     ``x = lambda`` and ``p^2 = 1``, without multiplicities ``w lambda = lambda``, without label noise
     no source, so the common case streams the state and ``lambda`` only."""
+    step, pattern = step_block(d, f_mask, h_mask, per_mode)
+    return "import numpy as np\n" + _TEMPLATE.format(d=d, pattern=pattern, step=step)
+
+
+def step_block(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple[str, str]:
+    """One step over every mode as straight-line code (``step_source``'s pieces in their loop:
+    from ``X`` into ``Y``, ``Dn`` and ``Ln`` accumulated; ``ii`` this step, ``nx`` the next),
+    and the pattern's name."""
     step_loads, mode_loads, body, pattern = step_source(d, f_mask, h_mask, per_mode)
-    src = _TEMPLATE.format(d=d, pattern=pattern, step_loads="\n".join(step_loads),
-                           mode_loads="\n".join(mode_loads), mode_body="\n".join(body))
-    return "import numpy as np\n" + src
+    return _STEP.format(step_loads="\n".join(step_loads), mode_loads="\n".join(mode_loads),
+                        mode_body="\n".join(body)), pattern
 
 
 def step_source(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple:
