@@ -1,6 +1,6 @@
 """The optimal-schedule figure (``sgdyn schedule optimize --out``, ``docs/gallery``): the
-learning-rate schedules on top, their expected loss curves below (theory, log scale, and Monte Carlo means
-with +-2 standard errors where given)."""
+learning-rate schedules on top, their expected loss curves below (theory, log scale, and Monte
+Carlo means with +-2 standard errors where given)."""
 from __future__ import annotations
 
 import numpy as np

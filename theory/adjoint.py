@@ -24,9 +24,10 @@ starting from ``Lam_k = (w_k / 2) e_0`` at ``t = T``. The reverse pass needs eve
 the forward pass keeps ``D_t`` and the state at the start of each segment of ``K`` steps
 (``segment_steps``: a segment's states fit in cache, ``K >= sqrt(T)``), and the reverse pass
 recomputes one segment's states at a time before stepping back through it (two forward passes
-and one reverse, memory ``O(N (K + T/K))``, the states staying in cache). All passes are generated per state dimension and sparsity like the
-forward kernel (``sgdyn.theory.kernel_source``, whose step code the forward pass reuses):
-straight-line code over scalars per mode, so the loops over modes vectorise.
+and one reverse, memory ``O(N (K + T/K))``, the states staying in cache). Both passes are
+generated per method like the forward kernel (``sgdyn.theory.kernel_source``, whose step code
+the forward pass reuses): straight-line code over scalars per mode, so the loops over modes
+vectorise; they read every per-mode array, so one compiled variant serves every problem.
 """
 from __future__ import annotations
 
@@ -104,11 +105,13 @@ def _render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> str:
         r = index[a, b]
         return f"l{r}" if a == b else f"0.5 * l{r}"
 
-    back = [f"{ind}p{r} = X[{r}, k]" for r in range(q)] + [f"{ind}l{r} = La[{r}, k]" for r in range(q)]
+    back = ([f"{ind}p{r} = X[{r}, k]" for r in range(q)]
+            + [f"{ind}l{r} = La[{r}, k]" for r in range(q)])
     back.append(f"{ind}gx = {' + '.join(f'g{r} * p{r}' for r in range(q))}")
     back += [f"{ind}m{a}{b} = {expr}" for (a, b), expr in m.items()]
     back.append(f"{ind}ppk = {'pp[k]' if pre else '1.0'}")
-    back.append(f"{ind}bracket = tau1 * lk * D - tau2 * lk * lk * gx" + (" + src[k]" if noise else ""))
+    back.append(f"{ind}bracket = tau1 * lk * D - tau2 * lk * lk * gx"
+                + (" + src[k]" if noise else ""))
     back.append(f"{ind}s = ppk * gm * bracket")
     back.append(f"{ind}mu = {' + '.join(f'kk{r} * l{r}' for r in range(q))}")
     back += [f"{ind}dkk{r} += l{r} * s" for r in range(q)]
@@ -145,7 +148,8 @@ def _render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> str:
     sums = ([f"df{a}{b}" for a in range(d) for b in range(d) if f_mask[a][b]]
             + [f"dh{a}{b}" for a in range(d) for b in range(d) if h_mask[a][b]]
             + [f"dkk{r}" for r in range(q)] + [f"dg{r}" for r in range(q)] + ["dgm", "dD"])
-    stores = ([f"        dF[ii, {a}, {b}] = df{a}{b}" for a in range(d) for b in range(d) if f_mask[a][b]]
+    stores = ([f"        dF[ii, {a}, {b}] = df{a}{b}" for a in range(d) for b in range(d)
+               if f_mask[a][b]]
               + [f"        dKG[ii, {a}, {b}] = dh{a}{b}" for a in range(d) for b in range(d)
                  if h_mask[a][b]]
               + [f"        dkk[ii, {r}] = dkk{r}" for r in range(q)]

@@ -154,8 +154,8 @@ class OptimalSchedule(Result):
     optimum); ``knots``, ``knot_steps``: the parameterisation; ``alpha_cap``: the bound on
     ``alpha_t`` (on ``alpha_eff,t`` with momentum); ``iterations``, ``evaluations``, ``message``:
     L-BFGS-B's report; ``baseline_beta``: the constant momentum of the baselines (with
-    ``momentum``, the middle of ``beta_range``); ``gradient_check``: the relative difference between the
-    adjoint's directional derivative of ``L_T`` (along a fixed random direction of the knot
+    ``momentum``, the middle of ``beta_range``); ``gradient_check``: the relative difference
+    between the adjoint's directional derivative of ``L_T`` (along a fixed random direction of the knot
     values) and the central difference of the generated recursion kernel (``solve``'s route)
     along it, half-way between the start (the best constant) and the optimum (where the gradient
     vanishes)."""
@@ -225,8 +225,9 @@ def optimal_schedule(problem, steps: int, batch: int = 1, beta: float = 0.0,
                      seed: int = 0) -> OptimalSchedule:
     """Minimise ``L_T`` over the learning-rate schedule of ``steps`` steps at a constant
     ``batch`` (and ``beta``, unless ``momentum`` optimises a momentum schedule within
-    ``beta_range``) by L-BFGS-B on the exact gradient (module docstring). ``seed`` fixes the
-    random direction of the final gradient check."""
+    ``beta_range``) by L-BFGS-B on the exact gradient (module docstring). ``method``: a name or
+    a ``Method`` (``Method.bind`` sets its extra parameters); ``noise``, ``sampling`` as in
+    ``Run.build``. ``seed`` fixes the random direction of the final gradient check."""
     steps = checks.integer("steps", steps, 2)
     batch = checks.integer("batch", batch, 1)
     knots = checks.integer("knots", knots, 2)

@@ -34,7 +34,8 @@ def register(sub):
     add_problem_args(o, hyper=("beta", "batch"))
     o.add_argument("--steps", type=float, required=True, help="the budget of steps T >= 2")
     o.add_argument("--knots", type=float, default=24,
-                   help="knots of the piecewise-linear log schedule (default 24; T frees every step)")
+                   help="knots of the piecewise-linear log schedule (default 24; T frees every "
+                        "step)")
     o.add_argument("--momentum", action="store_true",
                    help="optimise a momentum schedule too (within --beta-range)")
     o.add_argument("--beta-range", default="0,0.95",
@@ -58,13 +59,13 @@ def run_optimize(args) -> int:
     method = method_from_args(args)
     noise = noise_from_args(args)
     o = optimal_schedule(problem, steps, batch, args.beta, method, momentum=args.momentum,
-                         beta_range=_pair(args.beta_range), knots=checks.integer("knots", args.knots, 2),
-                         noise=noise)
+                         beta_range=_pair(args.beta_range),
+                         knots=checks.integer("knots", args.knots, 2), noise=noise)
     mc = _monte_carlo(problem, o, method, noise, runs, args.seed) if runs else {}
     if out:
         from sgdyn.plots_schedules import plot_optimal_schedule
         plot_optimal_schedule(problem, o, method, out, noise=noise,
-                              monte_carlo={k: v for k, v in mc.items()})
+                              monte_carlo=mc)
     result = o.to_dict()
     result["monte_carlo"] = {k: {"mean": float(v.mean[-1]), "stderr": float(v.stderr[-1]),
                                  "runs": v.runs, "seed": v.seed} for k, v in mc.items()}
@@ -75,8 +76,8 @@ def run_optimize(args) -> int:
     print(f"problem {problem.name}: {steps} steps, batch {batch}, {o.method}; objective "
           f"{o.objective}; {o.knots} knots; alpha_t <= {o.alpha_cap:.6g}"
           f"{' (alpha_eff)' if args.momentum else ''}")
-    print(f"L-BFGS-B: {o.iterations} iterations, {o.evaluations} gradient evaluations ({o.message}); "
-          f"gradient check against central differences: relative error {o.gradient_check:.1e}")
+    print(f"L-BFGS-B: {o.iterations} iterations, {o.evaluations} gradient evaluations "
+          f"({o.message}); gradient check against central differences: relative error {o.gradient_check:.1e}")
     gains = dict(o.gain_over)
     for b in o.comparison:
         line = f"  {b.name:9s} L_T = {b.loss:.6e}"

@@ -62,7 +62,26 @@ def test_segments_recomputed_in_the_reverse_pass_change_nothing(monkeypatch):
     assert adjoint.segment_steps(T, 3, 20) == 8              # ceil(sqrt(60))
     parts = schedule_gradient(r)
     assert parts.loss == whole.loss
-    assert np.array_equal(parts.d_alpha, whole.d_alpha) and np.array_equal(parts.d_beta, whole.d_beta)
+    assert np.array_equal(parts.d_alpha, whole.d_alpha)
+    assert np.array_equal(parts.d_beta, whole.d_beta)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["qhm", "ema-heavy-ball", "nesterov-pytorch",
+                                    "preconditioned-heavy-ball"])
+def test_gradient_of_other_methods(method):
+    """Extra parameters, a 3-dimensional state, a preconditioner: the same check."""
+    p = Problem.power_law(nu=1.5, kappa=1, n=20)
+    r = Run.build(p, method, alpha=ALPHA, beta=BETA, batch=2, steps=T, record=Record.at([T]))
+    g = schedule_gradient(r)
+    assert abs(g.loss / solve(r).final - 1) < 1e-12
+    u = np.random.default_rng(5).standard_normal(T)
+    h = 1e-5
+    fd = (_final(p, method, ALPHA * (1 + h * u), BETA)
+          - _final(p, method, ALPHA * (1 - h * u), BETA)) / (2 * h)
+    assert abs(fd - (g.d_alpha * ALPHA) @ u) < 1e-6 * abs(fd)
+    fd = (_final(p, method, ALPHA, BETA + h * u) - _final(p, method, ALPHA, BETA - h * u)) / (2 * h)
+    assert abs(fd - g.d_beta @ u) < 1e-6 * abs(fd)
 
 
 def test_sgd_has_no_momentum_gradient():
