@@ -73,9 +73,9 @@ def run_optimize(args) -> int:
         result["figure"] = out
     if print_result(args, result, {"step": list(range(steps)), "alpha": o.alpha, "beta": o.beta}):
         return 0
+    bound = "alpha_t/(1 - beta_t)" if args.momentum else "alpha_t"
     print(f"problem {problem.name}: {steps} steps, batch {batch}, {o.method}; objective "
-          f"{o.objective}; {o.knots} knots; alpha_t <= {o.alpha_cap:.6g}"
-          f"{' (alpha_eff)' if args.momentum else ''}")
+          f"{o.objective}; {o.knots} knots; {bound} <= {o.alpha_cap:.6g}")
     print(f"L-BFGS-B: {o.iterations} iterations, {o.evaluations} gradient evaluations "
           f"({o.message}); gradient check against central differences: relative error {o.gradient_check:.1e}")
     gains = dict(o.gain_over)
