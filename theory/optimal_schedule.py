@@ -33,7 +33,7 @@ from scipy.optimize import minimize, minimize_scalar
 from sgdyn.theory import checks
 from sgdyn.theory.adjoint import Coefficients, final_loss_and_gradient
 from sgdyn.theory.display import Result
-from sgdyn.theory.dynamics import mode_inputs, moments
+from sgdyn.theory.dynamics import check_work, mode_inputs, moments
 from sgdyn.theory.methods import _broadcasting, alpha as ALPHA_SYMBOL, beta as BETA_SYMBOL
 from sgdyn.theory.record import Record
 from sgdyn.theory.recursion import step_coefficients, vech_pairs
@@ -89,6 +89,7 @@ class _FinalLoss:
             raise ValueError(f"method {m.name!r} starts from a state that depends on "
                              f"{', '.join(sorted(map(str, moving)))}: its schedule gradient is not "
                              "implemented")
+        check_work(run, "recursion")
         problem, scale = run.problem.normalized() if m.preconditioner == 1 else (run.problem, 1.0)
         self.inputs = mode_inputs(run.replace(problem=problem) if scale != 1.0 else run)
         self.scale = scale
