@@ -293,11 +293,11 @@ def solve(run: Run, route: str = "recursion") -> LossCurve:
     if route not in _ROUTE_FUNCTIONS:
         raise ValueError(f"route must be one of {tuple(_ROUTE_FUNCTIONS)}, got {route!r}")
     run.sampling.batch_factor(1)         # refuses samplings without a theory, in one line
-    _check_work(run, route)
+    check_work(run, route)
     return _ROUTE_FUNCTIONS[route](run)
 
 
-def _check_work(run: Run, route: str) -> None:
+def check_work(run: Run, route: str) -> None:
     """Step-by-step routes cost modes x steps x (state size)^2; the exact finite-data route
     rows x modes^2 per step. The jump-ahead route does not step."""
     from sgdyn.theory import budget

@@ -39,13 +39,7 @@ def _steps(lam, lp, pp, wl, src, Z, parity, F, KG, kk, g, gam, stride, tau1, tau
         nx = (i + 1) * stride
         X = Z[parity]
         Y = Z[1 - parity]
-        gm = gam[ii]
-{step_loads}
-        Dn = 0.0
-        Ln = 0.0
-        for k in range(n):
-{mode_loads}
-{mode_body}
+{step}
         parity = 1 - parity
         D = Dn
         L = 0.5 * Ln + floor
@@ -104,17 +98,42 @@ def _sum(terms: list[str]) -> str:
     return " + ".join(terms) if terms else "0.0"
 
 
+_STEP = '''        gm = gam[ii]
+{step_loads}
+        Dn = 0.0
+        Ln = 0.0
+        for k in range(n):
+{mode_loads}
+{mode_body}'''
+
+
 def render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple = (True, True, True)) -> str:
     """The kernel module's source for state dimension ``d``; ``f_mask[a][b]`` / ``h_mask[a][b]``
     say whether ``F[a, b]`` / ``(K G)[a, b]`` can be nonzero. ``per_mode = (preconditioner,
     multiplicity, label noise)`` says which per-mode arrays are read: without a preconditioner
     ``x = lambda`` and ``p^2 = 1``, without multiplicities ``w lambda = lambda``, without label noise
     no source, so the common case streams the state and ``lambda`` only."""
+    step, pattern = step_block(d, f_mask, h_mask, per_mode)
+    return "import numpy as np\n" + _TEMPLATE.format(d=d, pattern=pattern, step=step)
+
+
+def step_block(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple[str, str]:
+    """One step over every mode as straight-line code (``step_source``'s pieces in their loop:
+    from ``X`` into ``Y``, ``Dn`` and ``Ln`` accumulated; ``ii`` this step, ``nx`` the next),
+    and the pattern's name."""
+    step_loads, mode_loads, body, pattern = step_source(d, f_mask, h_mask, per_mode)
+    return _STEP.format(step_loads="\n".join(step_loads), mode_loads="\n".join(mode_loads),
+                        mode_body="\n".join(body)), pattern
+
+
+def step_source(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple:
+    """The pieces of one step's straight-line code (``render``): the per-step loads (``f``, ``h``,
+    ``kk``, ``g`` of step ``ii`` and ``gn`` of step ``nx``), the per-mode loads (``lk``, ``x``,
+    ``wk``), the per-mode body (state ``p`` read from ``X``, ``M`` as ``m``, the new state ``y``
+    written to ``Y``, ``Dn`` and ``Ln`` accumulated) as lists of lines, and the pattern's name."""
     pre, mult, noise = per_mode
     pairs = vech_pairs(d)
-    index = {}
-    for r, (a, b) in enumerate(pairs):
-        index[a, b] = index[b, a] = r
+    index = pair_index(d)
     ind = " " * 8
     loads = []
     for a in range(d):
@@ -133,13 +152,8 @@ def render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple = (True, True, 
     body.append(f"{ind}gx = {_sum([f'g{r} * p{r}' for r in range(len(pairs))])}")
     noise_terms = "tau1 * lk * D - tau2 * lk * lk * gx" + (" + src[k]" if noise else "")
     body.append(f"{ind}s = {'pp[k] * ' if pre else ''}gm * ({noise_terms})")
-    m = {}
-    for a in range(d):
-        for b in range(d):
-            parts = ([f"f{a}{b}"] if f_mask[a][b] else []) + ([f"x * h{a}{b}"] if h_mask[a][b] else [])
-            if parts:
-                m[a, b] = f"m{a}{b}"
-                body.append(f"{ind}m{a}{b} = {' + '.join(parts)}")
+    m = m_entries(d, f_mask, h_mask)
+    body += [f"{ind}m{a}{b} = {expr}" for (a, b), expr in m.items()]
     # T = M P, then P' = T M^T (upper triangle); only the entries of T that P' reads
     wanted = {(a, e) for a, b in pairs for e in range(d) if (b, e) in m}
     t = {}
@@ -158,9 +172,26 @@ def render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple = (True, True, 
     pattern = "".join("".join("1" if v else "0" for v in row) for row in f_mask) + "-" + \
         "".join("".join("1" if v else "0" for v in row) for row in h_mask) + "-" + \
         "".join("1" if v else "0" for v in per_mode)
-    src = _TEMPLATE.format(d=d, pattern=pattern, step_loads="\n".join(loads),
-                           mode_loads="\n".join(mode_loads), mode_body="\n".join(body))
-    return "import numpy as np\n" + src
+    return loads, mode_loads, body, pattern
+
+
+def pair_index(d: int) -> dict:
+    """``(a, b) -> r``, the position of ``P[a, b]`` (either order) in ``vech(P)``."""
+    index = {}
+    for r, (a, b) in enumerate(vech_pairs(d)):
+        index[a, b] = index[b, a] = r
+    return index
+
+
+def m_entries(d: int, f_mask: tuple, h_mask: tuple) -> dict:
+    """``(a, b) -> "f_ab + x * h_ab"``: the entries of ``M = F + x K G`` that can be nonzero."""
+    m = {}
+    for a in range(d):
+        for b in range(d):
+            parts = ([f"f{a}{b}"] if f_mask[a][b] else []) + ([f"x * h{a}{b}"] if h_mask[a][b] else [])
+            if parts:
+                m[a, b] = " + ".join(parts)
+    return m
 
 
 def _folders():
@@ -190,9 +221,14 @@ def _write(folder: Path, name: str, text: str) -> Path | None:
 @functools.lru_cache(maxsize=None)
 def load(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple = (True, True, True)):
     """The generated kernel module for this pattern (rendered, written and imported once)."""
-    text = render(d, f_mask, h_mask, per_mode)
+    return load_source(f"sgdyn_recursion_{d}", render(d, f_mask, h_mask, per_mode))
+
+
+def load_source(prefix: str, text: str):
+    """Write ``text`` once to a kernel folder under ``prefix`` and the hash of the text, and
+    import it from there (so numba's on-disk cache keeps what it compiles)."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    name = f"sgdyn_recursion_{d}_{digest}"
+    name = f"{prefix}_{digest}"
     for folder in _folders():
         path = _write(folder, name + ".py", text)
         if path is not None:

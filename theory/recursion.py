@@ -61,12 +61,16 @@ def structure(method) -> tuple[tuple, tuple]:
 def kernel_module(method, inputs: "ModeInputs | None" = None):
     """The generated kernel module of ``method``'s dimension and sparsity (and of the per-mode
     arrays ``inputs`` needs: preconditioner, multiplicities, label noise)."""
+    return kernel_source.load(method.dim, *structure(method), per_mode(inputs))
+
+
+def per_mode(inputs: "ModeInputs | None") -> tuple[bool, bool, bool]:
+    """Which per-mode arrays a kernel must read (preconditioner, multiplicities, label noise):
+    all of them without ``inputs``."""
     if inputs is None:
-        per_mode = (True, True, True)
-    else:
-        per_mode = (bool(np.any(inputs.pp != 1.0)), bool(np.any(inputs.wl != inputs.lam)),
-                    bool(np.any(inputs.src != 0.0)))
-    return kernel_source.load(method.dim, *structure(method), per_mode)
+        return True, True, True
+    return (bool(np.any(inputs.pp != 1.0)), bool(np.any(inputs.wl != inputs.lam)),
+            bool(np.any(inputs.src != 0.0)))
 
 
 @dataclass(frozen=True)
