@@ -128,7 +128,8 @@ def test_check_se_contract(capsys, wine):
     assert got["verdict"] == want.verdict and got["verdict"].startswith("unsafe")
     assert (got["alpha_crit_se"], got["alpha_crit_exact"], got["tau_residual"]) == \
         (want.alpha_crit_se, want.alpha_crit_exact, p.tau_residual)
-    assert got["alpha_crit_q4"] == want.alpha_crit_q4 and got["q4_curve_deviation"] is None
+    assert got["alpha_crit_q4"] == want.alpha_crit_q4
+    assert got["q4_curve_deviation"] == list(want.q4_deviation)
     code, out, _ = cli(capsys, "check-se", "--problem", d / "p.npz", "--batch", "16", "--steps", "50")
     assert code == 0 and "verdict: safe" in out and "Q4 closure" in out
 
