@@ -18,8 +18,9 @@ z_ik^2`` (*derived*: the diagonal of the exact ``S = gamma [(1/n) sum_i D_i z_i 
 (``theory.recursion``'s ``s_k``); the exact route also keeps the off-diagonal ``C_kl``, which
 the closure drops (the "off-diagonal coupling").
 
-A step costs one N x N matrix-vector product and ``O(N q^3)`` (numba); the set-up, ``Q`` and
-``R``, two ``n x N x N`` products. Any method the engine describes, any per-step ``alpha_t,
+A step costs two N x N matrix-vector products (``Q c`` and ``R mu``; one without label noise) and
+``O(N q^3)`` (numba): it streams ``Q`` and ``R`` from memory, so at N = 784 (10 MB) it is
+bandwidth-bound; the set-up, ``Q`` and ``R``, two ``n x N x N`` products. Any method the engine describes, any per-step ``alpha_t,
 beta_t, b_t`` (schedules), i.i.d. batches or batches without replacement (the batch factor
 ``gamma``, ``theory.exact_data.batch_factors``).
 
@@ -94,18 +95,20 @@ class Q4Moments:
 
 
 @njit(cache=True)
-def _q4_steps(F, K, G, stride, gam, lam, lp, pp, Q, R, rho, o, floor, P, m, guard, loss):
+def _q4_steps(F, K, G, stride, gam, lam, lp, pp, QT, RT, rho, o, floor, P, m, guard, loss):
     """Steps ``0 .. loss.size - 1`` of the closure from ``P`` (N, q, q) and ``m`` (N, q), both
-    updated in place; the method's matrices and ``gam`` are read at ``t * stride``. Returns how
-    many losses were written (fewer if one passed ``guard``)."""
+    updated in place; the method's matrices and ``gam`` are read at ``t * stride``; ``QT``, ``RT``
+    the transposes of ``Q`` and ``R``. Returns how many losses were written (fewer if one passed
+    ``guard``)."""
     N, q = m.shape
     steps = loss.size - 1
     c = np.empty(N)
     mu = np.empty(N)
+    inj = np.empty(N)
     Tk = np.empty((q, q))
     W = np.empty((q, q))
     new_m = np.empty(q)
-    with_mean = R.shape[0] > 0
+    with_mean = RT.shape[0] > 0
     for t in range(steps + 1):
         acc = 0.0
         for k in range(N):
@@ -129,13 +132,21 @@ def _q4_steps(F, K, G, stride, gam, lam, lp, pp, Q, R, rho, o, floor, P, m, guar
                     v += G[ti, a] * P[k, a, b] * G[ti, b]
             c[k] = v
             mu[k] = w
+        # inj = Q c - 2 R mu as sums of rows of Q^T, R^T: the inner loop is an axpy, which LLVM
+        # vectorises (a dot-product loop is a float reduction it may not reorder)
         for k in range(N):
-            acc = rho[k] - lam[k] * lam[k] * c[k]
+            inj[k] = 0.0
+        for l in range(N):
+            cl = c[l]
+            for k in range(N):
+                inj[k] += QT[l, k] * cl
+        if with_mean:
             for l in range(N):
-                acc += Q[k, l] * c[l]
-            if with_mean:
-                for l in range(N):
-                    acc -= 2.0 * R[k, l] * mu[l]
+                ml = -2.0 * mu[l]
+                for k in range(N):
+                    inj[k] += RT[l, k] * ml
+        for k in range(N):
+            acc = inj[k] + rho[k] - lam[k] * lam[k] * c[k]
             s = gam[ti] * pp[k] * acc
             for a in range(q):
                 for b in range(q):
@@ -223,8 +234,9 @@ def q4_loss_curve(problem: Problem, alpha, beta, batch, steps: int, method="heav
     m = np.ascontiguousarray(e0[:, None] * mats.x0[None, :])
     P = np.ascontiguousarray(np.einsum("k,a,b->kab", e0 ** 2, mats.x0, mats.x0))
     loss = np.empty(steps + 1)
-    written = _q4_steps(F, K, G, 0 if constant else 1, g, lam, lam * pre, pre * pre, mom.Q, mom.R,
-                        mom.rho, mats.output, 0.5 * data.label_noise, P, m, OVERFLOW_GUARD, loss)
+    written = _q4_steps(F, K, G, 0 if constant else 1, g, lam, lam * pre, pre * pre,
+                        np.ascontiguousarray(mom.Q.T), np.ascontiguousarray(mom.R.T), mom.rho,
+                        mats.output, 0.5 * data.label_noise, P, m, OVERFLOW_GUARD, loss)
     stopped = written < steps + 1
     if not check_divergence:
         return Q4Curve(loss[:written], steps, stopped, float("nan"), float("nan"), smp,
