@@ -172,3 +172,14 @@ def test_thresholds_match_se_where_the_data_is_exactly_se():
                                    rel=1e-9)
         assert q4 == pytest.approx(ed.exact_critical_learning_rate(p, beta, 2, method).alpha_crit,
                                    rel=1e-9)
+
+
+def test_rate_by_arnoldi_equals_the_dense_eigensolve(monkeypatch):
+    """Large states (N q^2 > 600) take ARPACK on the matrix-free map: the same radius."""
+    from sgdyn.theory import q4_closure
+    p = bundled("breast_cancer")
+    a = 0.5 * ed.q4_critical_learning_rate(p, 0.6, 2).alpha_crit
+    dense = q4_loss_curve(p, a, 0.6, 2, 1).rate
+    monkeypatch.setattr(q4_closure, "DENSE_LIMIT", 0)
+    assert q4_loss_curve(p, a, 0.6, 2, 1).rate == pytest.approx(dense, rel=1e-10)
+    assert 0.9 < dense < 1.0
