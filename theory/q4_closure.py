@@ -25,10 +25,13 @@ beta_t, b_t`` (schedules), i.i.d. batches or batches without replacement (the ba
 ``gamma``, ``theory.exact_data.batch_factors``).
 
 **Rate and divergence.** The homogeneous part of the map (no ``R``, no ``rho``) is linear in
-``(P_k)`` and positive; its spectral radius ``rho_A`` is the curve's asymptotic rate
-(``L_t - L_inf ~ rho_A^t``) and the curve converges iff ``rho_A < 1``, i.e. iff every noiseless
-mode is stable and the Q4 radius ``theory.exact_data.q4_radius`` is below 1 (the splitting lemma
-of ``theory.exact_data``; both are computed, and the tests check they agree).
+``(P_k)`` and positive; its spectral radius ``rho_A`` is the second moments' asymptotic rate and
+the curve converges iff ``rho_A < 1``, i.e. iff every noiseless mode is stable and the Q4 radius
+``theory.exact_data.q4_radius`` is below 1 (the splitting lemma of ``theory.exact_data``; both are
+computed, and the tests check they agree and that a divergent curve grows by ``rho_A`` a step).
+With label noise the cross term ``R mu`` decays with the mean, as ``max_k rho(T_k)``, which can
+exceed ``rho_A`` (``>= max_k rho(T_k)^2``): then the loss settles at that slower rate, as in the
+exact route.
 """
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ class Q4Curve:
     loss: np.ndarray            # L_0 .. L_T, or up to the step where a divergent run was stopped
     steps_requested: int
     diverges: bool              # at the last step's (alpha, beta, b): rate >= 1
-    rate: float                 # rho_A there: L_t - L_inf ~ rate^t (inf: a noiseless mode unstable)
+    rate: float                 # rho_A there: the second moments' rate (inf: a mode unstable)
     q4_radius: float            # R_Q there (inf if a noiseless mode is unstable)
     sampling: str
     reason: str

@@ -7,6 +7,9 @@ Python thread, so the sizes are tiny) and prints JSON; the assertions are here.
 Tolerances: the SE theory is exact in expectation for Gaussian and Rademacher features, so
 ``(mean - theory) / stderr`` is a standard normal deviate at each recorded step and 4 bounds it with
 probability 1 - 6e-5; likewise the two-sample deviate against the CPU backend (independent draws).
+On data rows the exact finite-data route plays the theory's part (exact in expectation for i.i.d.
+batches and batches without replacement, the ``--data-size`` factor); shuffled epochs have no
+theory and are checked against the CPU backend.
 The on-device reduction is compared with numpy on the same data: means and standard errors to
 float64 rounding of sums of a few hundred terms (1e-9 relative is ample), quantiles within the
 sketch's stated resolution (one log-spaced bin).
