@@ -7,7 +7,9 @@ matrices ``F, K, G`` per step or constant, the preconditioner, the batch schedul
 ``eps ~ N(0, label_noise)`` per sample; or, ``spec.sampler == "projected"`` (Gaussian features), the
 mini-batch gradient drawn exactly in law from ``2b + n`` normals (``simulate.features``); or a
 data set's rows (``spec.features == "data"``) sampled as ``spec.sampling`` says (i.i.d., without
-replacement within a batch, shuffled epochs), by the CPU backend's rules. Everything stays on the device (``simulate.cuda_kernels``):
+replacement within a batch, shuffled epochs), by the CPU backend's rules. Those two finite
+samplings keep a permutation of the rows per run on the device: ``4 n_rows`` bytes a run (60000
+rows x 10^5 runs would be 24 GB; split such a job into several seeds). Everything stays on the device (``simulate.cuda_kernels``):
 only per-step statistics come back, never per-run losses:
 
 * mean and standard error: per block (count, mean, sqrt(M2)) by two passes over shared memory,
