@@ -20,9 +20,9 @@ the closure drops (the "off-diagonal coupling").
 
 A step costs two N x N matrix-vector products (``Q c`` and ``R mu``; one without label noise) and
 ``O(N q^3)`` (numba): it streams ``Q`` and ``R`` from memory, so at N = 784 (10 MB) it is
-bandwidth-bound; the set-up, ``Q`` and ``R``, two ``n x N x N`` products. Any method the engine describes, any per-step ``alpha_t,
-beta_t, b_t`` (schedules), i.i.d. batches or batches without replacement (the batch factor
-``gamma``, ``theory.exact_data.batch_factors``).
+bandwidth-bound; the set-up, ``Q`` and ``R``, two ``n x N x N`` products. Any method the engine
+describes, any per-step ``alpha_t, beta_t, b_t`` (schedules), i.i.d. batches or batches without
+replacement (the batch factor ``gamma``, ``theory.exact_data.batch_factors``).
 
 **Rate and divergence.** The homogeneous part of the map (no ``R``, no ``rho``) is linear in
 ``(P_k)`` and positive; its spectral radius ``rho_A`` is the second moments' asymptotic rate and
@@ -251,9 +251,11 @@ def q4_loss_curve(problem: Problem, alpha, beta, batch, steps: int, method="heav
                            mats.output)
     RQ = _q4_radius_at(problem, at_last, float(gam[last]), pre, mom.Q)
     noise = gam[last] * (pre * pre)[:, None] * (mom.Q - np.diag(lam ** 2))
-    rate = float("inf") if not np.isfinite(RQ) else q4_map_radius(Tm, mats.K[last], mats.G[last], noise)
+    rate = float("inf") if not np.isfinite(RQ) else \
+        q4_map_radius(Tm, mats.K[last], mats.G[last], noise)
     diverges = stopped or not rate < 1.0
-    where = f"{'i.i.d. batches' if smp == 'iid' else 'batches without replacement'} from {data.n} rows"
+    where = (f"{'i.i.d. batches' if smp == 'iid' else 'batches without replacement'} "
+             f"from {data.n} rows")
     if not np.isfinite(RQ):
         reason = f"diverges: a noiseless mode is unstable (Q4 closure, {where})"
     else:
