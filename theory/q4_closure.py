@@ -42,6 +42,7 @@ from numba import njit
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigs
 
 from sgdyn.theory import checks
+from sgdyn.theory.display import Result
 from sgdyn.theory.exact_data import (OVERFLOW_GUARD, _blas_scoped, _preconditioner, _q4_radius_at,
                                      StepMatrices, batch_factors, require_data, resolve_sampling,
                                      step_matrices)
@@ -52,7 +53,7 @@ DENSE_LIMIT = 600       # state size N q^2 up to which the rate comes from a den
 
 
 @dataclass(frozen=True)
-class Q4Curve:
+class Q4Curve(Result):
     """Expected loss ``L_0 .. L_T`` of the Q4 closure (module docstring)."""
 
     loss: np.ndarray            # L_0 .. L_T, or up to the step where a divergent run was stopped
