@@ -1,6 +1,7 @@
 """Time the exact finite-data route (theory.exact_data) against SE on the same problem, measured
-in the same run: per-step time of the loss recursion, one exact noise radius, and the whole exact
-critical learning rate (Brent on R(alpha) = 1), beside SE's and the Q4 closure's thresholds.
+in the same run: per-step time of the loss recursion (exact, the Q4 closure and SE), one exact
+noise radius, and the whole exact critical learning rate (Brent on R(alpha) = 1), beside SE's and
+the Q4 closure's thresholds.
 
 Problems: scikit-learn's digits, standardised (n = 1797 rows, d = 64 features -> 61 modes), and a
 synthetic d = 784 problem (n = 2000 rows, lambda_k ~ k^-1.2, elliptical rows: Gaussian times a
@@ -20,6 +21,7 @@ from sklearn.datasets import load_digits
 from sgdyn.theory import exact_data as ed
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.q4_closure import q4_loss_curve
 from sgdyn.theory.stability import critical_learning_rate
 
 BETA, BATCH = 0.5, 8
@@ -54,6 +56,12 @@ def report(p: Problem, steps: int, threshold: bool):
     per_ex, per_se = t_ex / steps, t_se / se_steps
     print(f"  loss recursion per step: exact {1e3 * per_ex:9.3f} ms   SE {1e6 * per_se:8.3f} us"
           f"   (exact / SE = {per_ex / per_se:,.0f}; exact over {steps} steps, SE over {se_steps})")
+    q4_steps = 20000
+    q4_loss_curve(p, 0.01, BETA, BATCH, 2, check_divergence=False)               # compile / load
+    t_q4c, _ = timed(lambda: q4_loss_curve(p, 0.01, BETA, BATCH, q4_steps, check_divergence=False), 3)
+    per_q4 = t_q4c / q4_steps
+    print(f"  Q4 closure per step: {1e6 * per_q4:8.3f} us   (Q4 / SE = {per_q4 / per_se:,.1f}; "
+          f"exact / Q4 = {per_ex / per_q4:,.0f}; over {q4_steps} steps, set-up included)")
     print(f"    exact: {4 * n * N * N / per_ex / 1e9:.2f} GFLOP/s on its two n x N x N products")
     t_se_thr, se = timed(lambda: critical_learning_rate(p, BETA, BATCH, noise=p.noise), 3)
     t_q4, q4 = timed(lambda: ed.q4_critical_learning_rate(p, BETA, BATCH))

@@ -5,7 +5,11 @@ matrices ``F, K, G`` per step or constant, the preconditioner, the batch schedul
 ``x0 * e_0``, ``e_0 = spec.initial_error``, features
 ``x = sqrt(lambda) z`` with Gaussian or Rademacher ``z`` drawn per sample on the fly, label noise
 ``eps ~ N(0, label_noise)`` per sample; or, ``spec.sampler == "projected"`` (Gaussian features), the
-mini-batch gradient drawn exactly in law from ``2b + n`` normals (``simulate.features``). Everything stays on the device (``simulate.cuda_kernels``):
+mini-batch gradient drawn exactly in law from ``2b + n`` normals (``simulate.features``); or a
+data set's rows (``spec.features == "data"``) sampled as ``spec.sampling`` says (i.i.d., without
+replacement within a batch, shuffled epochs), by the CPU backend's rules. Those two finite
+samplings keep a permutation of the rows per run on the device: ``4 n_rows`` bytes a run (60000
+rows x 10^5 runs would be 24 GB; split such a job into several seeds). Everything stays on the device (``simulate.cuda_kernels``):
 only per-step statistics come back, never per-run losses:
 
 * mean and standard error: per block (count, mean, sqrt(M2)) by two passes over shared memory,
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdyn.simulate.sketch import LOG10_GUARD, LogHistogram
-from sgdyn.simulate.spec import FEATURES, SimulationSpec
+from sgdyn.simulate.spec import FEATURES, SAMPLINGS, SimulationSpec
 from sgdyn.simulate.trajectories import Trajectories
 
 OVERFLOW_GUARD = 10.0 ** LOG10_GUARD
@@ -93,12 +97,12 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
     """Monte Carlo statistics of the population loss ``1/2 sum_k lambda_k e_k^2 + sigma^2/2`` over
     ``spec.runs`` runs at ``spec.recorded_steps``, computed on the GPU (one thread per run,
     xoroshiro128+ generators seeded by ``spec.seed``: the same seed gives the same numbers)."""
-    if spec.features not in FEATURES:
-        raise ValueError(f"features must be one of {FEATURES} for backend 'cuda', "
+    if spec.features not in FEATURES + ("data",):
+        raise ValueError(f"features must be one of {FEATURES} or 'data' for backend 'cuda', "
                          f"got {spec.features!r}")
-    if spec.sampling != "iid":
-        raise ValueError(f"sampling {spec.sampling!r} needs a data set's rows, which backend 'cuda' "
-                         "does not take; use backend='cpu'")
+    data = spec.features == "data"
+    if spec.sampling != "iid" and not data:
+        raise ValueError(f"sampling {spec.sampling!r} needs a data set's rows")
     dev = _device()
     lam = np.ascontiguousarray(spec.eigenvalues, dtype=np.float64)
     e0 = np.ascontiguousarray(spec.initial_error, dtype=np.float64)
@@ -113,13 +117,20 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
              dev.to_device(np.empty((lam.size, runs))), dev.to_device(np.empty((lam.size, runs)))]
     method = [dev.to_device(np.ascontiguousarray(a, dtype=np.float64))
               for a in (spec.x0, spec.F, spec.K, spec.G)]
+    if data:
+        rows = np.ascontiguousarray(spec.rows, dtype=np.float64)
+        residuals = np.ascontiguousarray(spec.residuals, dtype=np.float64)
+    else:                   # placeholders: the kernel reads them only for data rows
+        rows, residuals = np.zeros((1, 1)), np.zeros(1)
+    perm_shape = (rows.shape[0], runs) if data and spec.sampling != "iid" else (1, 1)
     dev.sgd_kernel[blocks, dev.THREADS](
         dev.to_device(dev.generator_states(runs, spec.seed)), dev.to_device(np.sqrt(lam)),
         dev.to_device(lam), dev.to_device(e0), *method, int(spec.stride),
         dev.to_device(np.ascontiguousarray(spec.batch, dtype=np.int64)),
         dev.to_device(np.ascontiguousarray(spec.preconditioner, dtype=np.float64)), sigma,
-        spec.features == "rademacher", spec.sampler == "projected",
-        dev.to_device(recorded), OVERFLOW_GUARD, *state, *stats.buffers, diverged)
+        spec.features == "rademacher", spec.sampler == "projected", data, dev.to_device(rows),
+        dev.to_device(residuals), SAMPLINGS.index(spec.sampling),
+        dev.to_device(np.zeros(perm_shape, dtype=np.int32)), dev.to_device(recorded), OVERFLOW_GUARD, *state, *stats.buffers, diverged)
     levels = np.asarray(spec.quantile_levels, dtype=np.float64)
     finite, mean, stderr, quantiles = stats.summarize(levels)
     return Trajectories(

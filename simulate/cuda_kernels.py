@@ -17,6 +17,14 @@ same generator state (the state is saved before the first pass and restored befo
 This doubles the random-number work but keeps memory traffic at ``O(N)`` per sample instead of
 ``O(b N)`` scratch per run.
 
+Data rows (``features == "data"``) are read from a device copy of the rows, so a sample is read
+twice instead of drawn twice. The row of each sample follows the CPU backend's rule
+(``simulate.cpu._next_row``), with this backend's generator: i.i.d. rows, a partial Fisher-Yates
+shuffle of a per-run permutation (without replacement within a batch: uniform over b-subsets),
+or a full Fisher-Yates shuffle whenever fewer rows than a batch remain in the epoch (shuffled
+epochs). The permutations live in global memory ``(n_rows, runs)``, a run's column touched only by
+its thread (coalesced across the warp when the threads read the same position).
+
 Random numbers: xoroshiro128+, one generator per run, seeded exactly as numba's
 ``create_xoroshiro128p_states(runs, seed)`` seeds them (SplitMix64 of the seed; generator i is
 generator i-1 jumped 2^64 draws ahead), and drawn as ``numba.cuda.random``'s ``xoroshiro128p_next``
@@ -43,6 +51,7 @@ import math
 import numpy as np
 from numba import cuda, float32, float64, njit, uint32, uint64
 
+from sgdyn.simulate.cpu import EPOCHS, IID, WITHOUT_REPLACEMENT
 from sgdyn.simulate.sketch import bin_index
 from sgdyn.theory.methods import MAX_STATE_DIM
 
@@ -112,6 +121,14 @@ def _uniform_float32(s0, s1):
 
 
 @cuda.jit(device=True)
+def index(s0, s1, n):
+    """A uniform integer in ``[0, n)`` and the new state (``simulate.rng.index``'s rule: the top 53
+    bits as a uniform double times ``n``; bias <= n / 2^53)."""
+    x, s0, s1 = next_uint64(s0, s1)
+    return min(int((x >> uint32(11)) * _UNIT * n), n - 1), s0, s1
+
+
+@cuda.jit(device=True)
 def normal(s0, s1):
     """A standard normal and the new state: ``xoroshiro128p_normal_float64``'s Box-Muller on the same
     float32 uniforms, but ``u1 = 0`` -> 2^-53."""
@@ -171,14 +188,49 @@ def _projected_gradient(s0, s1, r, sqrt_lam, batch, sigma, p, g):
 
 
 @cuda.jit(device=True)
+def _data_gradient(s0, s1, r, rows, residuals, sampling, perm, pos, batch, p, g):
+    """``g[:, r] = (1/b) sum_i z_i (z_i . p - r_i)`` over the batch's rows (module docstring for how
+    the rows are drawn); returns the generator state and the epoch position."""
+    n_rows = rows.shape[0]
+    n = p.shape[0]
+    if sampling == EPOCHS and pos + batch > n_rows:
+        for i in range(n_rows - 1, 0, -1):          # Fisher-Yates: a new epoch
+            j, s0, s1 = index(s0, s1, i + 1)
+            perm[i, r], perm[j, r] = perm[j, r], perm[i, r]
+        pos = 0
+    inv_b = 1.0 / batch
+    for i in range(batch):
+        if sampling == IID:
+            row, s0, s1 = index(s0, s1, n_rows)
+        elif sampling == WITHOUT_REPLACEMENT:
+            j, s0, s1 = index(s0, s1, n_rows - i)
+            j += i
+            perm[i, r], perm[j, r] = perm[j, r], perm[i, r]
+            row = perm[i, r]
+        else:
+            row = perm[pos, r]
+            pos += 1
+        dot = 0.0
+        for k in range(n):
+            dot += rows[row, k] * p[k, r]
+        res = (dot - residuals[row]) * inv_b
+        for k in range(n):
+            gk = rows[row, k] * res
+            g[k, r] = gk if i == 0 else g[k, r] + gk
+    return s0, s1, pos
+
+
+@cuda.jit(device=True)
 def _sgd_step(s0, s1, r, ti, sqrt_lam, lam, F, K, G, batch, pre, sigma, rademacher, projected,
-              X, p, g):
+              data, rows, residuals, sampling, perm, pos, X, p, g):
     """One step of run r with the method's matrices of step ``ti``; returns the new population loss
-    ``1/2 sum lam e^2 + sigma^2/2`` and the generator state.
+    ``1/2 sum lam e^2 + sigma^2/2`` (``sigma^2``: the label noise, the mean squared residual for
+    data rows), the generator state and the epoch position ``pos``.
 
     ``p = G x`` per mode (the gradient point), ``g = (1/b) sum_i x_i (x_i . p - eps_i)`` with
     ``x_i = sqrt(lam) z_i``, then ``x <- F x + K pre g``. ``projected``: Gaussian ``g`` drawn in
-    law by ``_projected_gradient``, not per sample.
+    law by ``_projected_gradient``, not per sample. ``data``: the samples are rows of ``rows``
+    (``_data_gradient``).
     """
     n = X.shape[0]
     d = X.shape[1]
@@ -188,7 +240,9 @@ def _sgd_step(s0, s1, r, ti, sqrt_lam, lam, F, K, G, batch, pre, sigma, rademach
             acc += G[ti, j] * X[k, j, r]
         p[k, r] = acc
     inv_b = 1.0 / batch
-    if projected:
+    if data:
+        s0, s1, pos = _data_gradient(s0, s1, r, rows, residuals, sampling, perm, pos, batch, p, g)
+    elif projected:
         s0, s1 = _projected_gradient(s0, s1, r, sqrt_lam, batch, sigma, p, g)
     else:
         for i in range(batch):
@@ -220,7 +274,7 @@ def _sgd_step(s0, s1, r, ti, sqrt_lam, lam, F, K, G, batch, pre, sigma, rademach
         for j in range(d):
             X[k, j, r] = new[j]
         loss += lam[k] * X[k, 0, r] * X[k, 0, r]
-    return 0.5 * loss + 0.5 * sigma * sigma, s0, s1
+    return 0.5 * loss + 0.5 * sigma * sigma, s0, s1, pos
 
 
 @cuda.jit(device=True)
@@ -272,11 +326,13 @@ def record(j, loss, live, blk_n, blk_mean, blk_root, log10_lo, bins_per_decade, 
 
 @cuda.jit
 def sgd_kernel(states, sqrt_lam, lam, e0, x0, F, K, G, stride, batch, pre, sigma, rademacher,
-               projected, recorded, guard, X, p, g, blk_n, blk_mean, blk_root,
-               log10_lo, bins_per_decade, hist, minimum, maximum, diverged):
+               projected, data, rows, residuals, sampling, perm, recorded, guard, X, p, g, blk_n,
+               blk_mean, blk_root, log10_lo, bins_per_decade, hist, minimum, maximum, diverged):
     """Run ``recorded[-1]`` steps of every run and ``record`` the losses at the recorded steps. A
     run whose loss passes ``guard`` stops and is counted in ``diverged``; it takes no further part
-    in the statistics. The method's matrices and the batch are read at step ``t * stride``."""
+    in the statistics. The method's matrices and the batch are read at step ``t * stride``.
+    ``data``: samples are rows of ``rows`` (residuals ``residuals``) drawn as ``sampling`` says,
+    with ``perm`` ``(n_rows, runs)`` the runs' permutations (without replacement, epochs)."""
     r = cuda.grid(1)
     n_modes, d, runs = X.shape
     live = r < runs
@@ -291,6 +347,10 @@ def sgd_kernel(states, sqrt_lam, lam, e0, x0, F, K, G, stride, batch, pre, sigma
                 X[k, i, r] = x0[i] * e0[k]
             loss += lam[k] * X[k, 0, r] * X[k, 0, r]
         loss = 0.5 * loss + 0.5 * sigma * sigma
+        if data and sampling != IID:
+            for i in range(rows.shape[0]):
+                perm[i, r] = i
+    pos = rows.shape[0]              # epochs: the first batch shuffles
     steps = recorded[recorded.shape[0] - 1]
     j = 0
     for t in range(steps + 1):
@@ -302,8 +362,9 @@ def sgd_kernel(states, sqrt_lam, lam, e0, x0, F, K, G, stride, batch, pre, sigma
             break
         if live:
             ti = t * stride
-            loss, s0, s1 = _sgd_step(s0, s1, r, ti, sqrt_lam, lam, F, K, G, batch[ti], pre, sigma,
-                                     rademacher, projected, X, p, g)
+            loss, s0, s1, pos = _sgd_step(s0, s1, r, ti, sqrt_lam, lam, F, K, G, batch[ti], pre,
+                                          sigma, rademacher, projected, data, rows, residuals,
+                                          sampling, perm, pos, X, p, g)
             if not loss < guard:
                 live = False
                 cuda.atomic.add(diverged, 0, 1)

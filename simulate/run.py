@@ -197,8 +197,6 @@ def _simulate(spec: SimulationSpec, backend, progress) -> Trajectories:
         with bar(progress, spec.runs, "simulate", "run") as update:
             return simulate_cpu(spec, update)
     if backend == "cuda":
-        if spec.features == "data":
-            raise ValueError("backend 'cuda' does not support a DataSet; use backend='cpu'")
         try:
             from sgdyn.simulate.cuda import simulate_cuda
         except ImportError as exc:

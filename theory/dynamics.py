@@ -3,6 +3,9 @@ model, by independent routes over one run description (``sgdyn.theory.run.Run``)
 
 * ``route="recursion"``: the per-mode second-moment recursion, O(N T), in numba
   (``sgdyn.theory.recursion``): any method, any schedule, SE noise; exact for Gaussian features.
+* ``route="exact-data"`` and ``route="q4"``: on a data problem's rows, the exact finite-data
+  second moments (``sgdyn.theory.exact_data``, O(n N^2) a step) and the Q4 closure, the diagonal
+  closure with the data's fourth-moment matrix (``sgdyn.theory.q4_closure``, O(N^2) a step).
 * ``route="jump-ahead"``: constant or piecewise-constant hyperparameters; the loss at any set of
   steps from the spectrum of the coupled map (``sgdyn.theory.jumpahead``), O(N) per step after
   the set-up: long horizons without stepping through them.
@@ -35,7 +38,7 @@ from sgdyn.theory.run import Run
 from sgdyn.theory.system import ModeSystem
 from sgdyn.theory.transfer import GeneratingFunctions, Singularities, singularities
 
-ROUTES = ("recursion", "generating-function", "exact-data", "jump-ahead")
+ROUTES = ("recursion", "generating-function", "exact-data", "jump-ahead", "q4")
 
 
 @dataclass(frozen=True)
@@ -226,33 +229,60 @@ def generating_function_route(run: Run) -> LossCurve:
     return _curve(run, loss[keep], keep, stopped, "generating-function")
 
 
-def exact_data_route(run: Run) -> LossCurve:
-    """The exact finite-data route (``sgdyn.theory.exact_data``) over the run's rows: no SE
-    closure; any method, any schedule, i.i.d. or without-replacement batches."""
-    from sgdyn.theory import exact_data
+def _data_route(run: Run, route: str):
+    """Checks and per-step arguments shared by the routes on a data problem's rows:
+    ``(args, kwargs)`` of ``exact_loss_curve`` / ``q4_loss_curve``."""
     if run.problem.data is None:
-        raise ValueError("route 'exact-data' needs a data problem with its rows (Problem.from_rows, "
+        raise ValueError(f"route {route!r} needs a data problem with its rows (Problem.from_rows, "
                          "or `sgdyn problem from-data`)")
     if run.sampling.kind == "epochs":
-        raise ValueError("route 'exact-data' draws batches afresh each step; sampling 'epochs' has "
+        raise ValueError(f"route {route!r} draws batches afresh each step; sampling 'epochs' has "
                          "no exact theory here (use the Monte Carlo)")
     T = run.steps
     vals = run.hyperparameters(0, max(T, 1))
     params = {p.name: vals[p.name] for p in run.method.extra}
     per = (lambda v: v if T > 0 else float(v[0]))
     first = {k: float(v[0]) for k, v in vals.items()}
-    curve = exact_data.exact_loss_curve(
-        run.problem, per(vals["alpha"]), per(vals["beta"]), per(vals["batch"]), T, run.method,
-        sampling=run.sampling.kind, params={k: per(v) for k, v in params.items()},
-        preconditioner=run.method.preconditioner_values(run.problem.eigenvalues, first))
+    args = (run.problem, per(vals["alpha"]), per(vals["beta"]), per(vals["batch"]), T, run.method)
+    kwargs = dict(sampling=run.sampling.kind, params={k: per(v) for k, v in params.items()},
+                  preconditioner=run.method.preconditioner_values(run.problem.eigenvalues, first))
+    return args, kwargs
+
+
+def _recorded(run: Run, curve) -> np.ndarray:
+    """The run's recorded steps the curve reached (and the step where it was stopped)."""
     rec = run.recorded_steps
     keep = rec[rec < curve.loss.size]
     if curve.stopped_early and (keep.size == 0 or keep[-1] != curve.loss.size - 1):
         keep = np.append(keep, curve.loss.size - 1)
-    rate = curve.noise_radius
-    return LossCurve(curve.loss[keep], T, curve.diverges, rate, "noise", curve.reason,
-                     curve.stopped_early, keep, "exact-data",
+    return keep
+
+
+def exact_data_route(run: Run) -> LossCurve:
+    """The exact finite-data route (``sgdyn.theory.exact_data``) over the run's rows: no SE
+    closure; any method, any schedule, i.i.d. or without-replacement batches."""
+    from sgdyn.theory import exact_data
+    args, kwargs = _data_route(run, "exact-data")
+    curve = exact_data.exact_loss_curve(*args, **kwargs)
+    keep = _recorded(run, curve)
+    return LossCurve(curve.loss[keep], run.steps, curve.diverges, curve.noise_radius, "noise",
+                     curve.reason, curve.stopped_early, keep, "exact-data",
                      "exact finite-data second moments (the data's own fourth moments, no closure)")
+
+
+def q4_route(run: Run) -> LossCurve:
+    """The Q4 closure (``sgdyn.theory.q4_closure``) over the run's rows: the diagonal closure with
+    the data's fourth-moment matrix; any method, any schedule, i.i.d. or without-replacement
+    batches."""
+    from sgdyn.theory import q4_closure
+    args, kwargs = _data_route(run, "q4")
+    curve = q4_closure.q4_loss_curve(*args, **kwargs)
+    keep = _recorded(run, curve)
+    limited = "mode stability" if not np.isfinite(curve.q4_radius) else "noise"
+    return LossCurve(curve.loss[keep], run.steps, curve.diverges, curve.rate, limited,
+                     curve.reason, curve.stopped_early, keep, "q4",
+                     "Q4 closure: diagonal second moments with the data's fourth-moment matrix "
+                     "(drops the off-diagonal coupling the route 'exact-data' keeps)")
 
 
 def jump_ahead_route(run: Run) -> LossCurve:
@@ -283,7 +313,8 @@ def jump_ahead_route(run: Run) -> LossCurve:
 
 
 _ROUTE_FUNCTIONS = {"recursion": recursion_route, "generating-function": generating_function_route,
-                    "exact-data": exact_data_route, "jump-ahead": jump_ahead_route}
+                    "exact-data": exact_data_route, "jump-ahead": jump_ahead_route,
+                    "q4": q4_route}
 
 
 def solve(run: Run, route: str = "recursion") -> LossCurve:
@@ -299,7 +330,7 @@ def solve(run: Run, route: str = "recursion") -> LossCurve:
 
 def check_work(run: Run, route: str) -> None:
     """Step-by-step routes cost modes x steps x (state size)^2; the exact finite-data route
-    rows x modes^2 per step. The jump-ahead route does not step."""
+    rows x modes^2 per step, the Q4 closure modes^2 per step. The jump-ahead route does not step."""
     from sgdyn.theory import budget
     d = run.method.dim
     n, T = run.problem.n_modes, run.steps
@@ -310,6 +341,9 @@ def check_work(run: Run, route: str) -> None:
         budget.work("steps", float(run.problem.data.n) * n * n * d * d * T,
                     f"the exact finite-data route on {run.problem.data.n} rows x {n} modes for "
                     f"{T} steps")
+    elif route == "q4":
+        budget.work("steps", float(n) * (n + d ** 3) * T,
+                    f"the Q4 closure on {n} modes for {T} steps")
 
 
 def renewal_sequences(system: ModeSystem, steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,9 +20,10 @@ largest over ``t <= steps`` (signed: negative means SE predicts too low a loss).
   ``CURVE_MARGIN`` (25 %) of the excess loss;
 * else ``safe``, saying whether SE is within the margin or conservative (its threshold lower).
 
-The Q4 closure's loss curves (the middle route: a d x d noise model) are not computed here: the column
-``alpha_crit_q4`` is its threshold, and ``q4_deviation`` is the place for its curve deviation
-once the closure has a recursion (``None`` until then).
+The Q4 closure (the middle route: a d x d noise model, ``theory.q4_closure``) is shown the same way:
+its threshold ``alpha_crit_q4`` and its curve deviations ``q4_deviation`` against the exact route
+(what is left of them is the off-diagonal coupling the closure drops). The verdict is about SE
+only.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from sgdyn.theory.exact_data import (TRUST_MARGIN, exact_critical_learning_rate,
 from sgdyn.theory.methods import get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.q4_closure import q4_loss_curve
 from sgdyn.theory.stability import critical_learning_rate
 
 THRESHOLD_MARGIN = TRUST_MARGIN      # 5 %, shared with the trust check of theory.exact_data
@@ -61,7 +63,8 @@ class SECheck:
     fractions: tuple                # alpha = fraction * alpha_crit_exact for the curves
     deviation: tuple                # SE's signed max relative excess-loss deviation per fraction
     deviation_step: tuple           # the step where it is largest
-    q4_deviation: tuple | None      # the Q4 closure's curve deviations (not computed yet: None)
+    q4_deviation: tuple             # the Q4 closure's signed max relative deviation per fraction
+    q4_deviation_step: tuple
     steps: int
     beta: float
     batch: int
@@ -81,19 +84,22 @@ class SECheck:
         for f, d, t in zip(self.fractions, self.deviation, self.deviation_step):
             lines.append(f"SE loss curve at {f:g} x exact alpha_crit: {_pct(d)} of the excess loss "
                          f"(largest at t = {t} of {self.steps})")
+        for f, d, t in zip(self.fractions, self.q4_deviation, self.q4_deviation_step):
+            lines.append(f"Q4 closure's curve at {f:g} x exact alpha_crit: {_pct(d, 'Q4')} of the "
+                         f"excess loss (largest at t = {t} of {self.steps})")
         return "\n".join(lines)
 
 
-def _pct(d: float) -> str:
-    return "diverges (SE)" if not np.isfinite(d) else f"{100 * d:+.1f} %"
+def _pct(d: float, route: str = "SE") -> str:
+    return f"diverges ({route})" if not np.isfinite(d) else f"{100 * d:+.1f} %"
 
 
-def _deviation(se: np.ndarray, exact: np.ndarray, floor: float) -> tuple[float, int]:
-    n = min(se.size, exact.size)
-    if se.size < exact.size:              # SE's curve stopped at the overflow guard
-        return float("inf"), int(se.size)
+def _deviation(approx: np.ndarray, exact: np.ndarray, floor: float) -> tuple[float, int]:
+    n = min(approx.size, exact.size)
+    if approx.size < exact.size:          # the approximate curve stopped at the overflow guard
+        return float("inf"), int(approx.size)
     excess = exact[:n] - floor
-    dev = np.divide(se[:n] - exact[:n], excess, out=np.zeros(n), where=excess > 0)
+    dev = np.divide(approx[:n] - exact[:n], excess, out=np.zeros(n), where=excess > 0)
     j = int(np.argmax(np.abs(dev)))
     return float(dev[j]), j
 
@@ -147,17 +153,19 @@ def check_se(problem: Problem, beta=0.0, batch=1, method="heavy-ball", *, sampli
     q4 = q4_critical_learning_rate(problem, b, bsz, m.name, sampling=smp).alpha_crit
     R = noise_radius(problem, a_se, b, bsz, m.name, sampling=smp) if a_se > 0 else 0.0
     floor = 0.5 * problem.label_noise
-    devs, where = [], []
+    devs, q4_devs = [], []
     for f in fr:
         a = f * ex
         L = exact_loss_curve(problem, a, b, bsz, steps, m.name, sampling=smp,
                              check_divergence=False).loss
-        S = loss_curve(se_problem, a, b, bsz, steps, m.name, noise).loss
-        d, t = _deviation(S, L, floor)
-        devs.append(d)
-        where.append(t)
+        devs.append(_deviation(loss_curve(se_problem, a, b, bsz, steps, m.name, noise).loss,
+                               L, floor))
+        q4_devs.append(_deviation(q4_loss_curve(problem, a, b, bsz, steps, m.name,
+                                                sampling=smp, check_divergence=False).loss,
+                                  L, floor))
     ratio = a_se / ex if ex > 0 else float("inf")
-    v = verdict(ratio, devs[fr.index(0.5)])
+    v = verdict(ratio, devs[fr.index(0.5)][0])
     return SECheck(v, v.startswith("safe"), float(a_se), float(ex), float(q4), float(a_ga),
-                   float(ratio), float(R), noise.tau1, noise.tau2, res, fr, tuple(devs),
-                   tuple(where), None, steps, b, bsz, m.name, smp)
+                   float(ratio), float(R), noise.tau1, noise.tau2, res, fr,
+                   *(tuple(x) for x in zip(*devs)), *(tuple(x) for x in zip(*q4_devs)),
+                   steps, b, bsz, m.name, smp)

@@ -5,7 +5,7 @@ Left: SE's critical learning rate (fitted tau; and the Gaussian default) and the
 divided by the exact one, per data set, at batch 1 and 16 (heavy ball, beta = 0; i.i.d. batches);
 the band is the 5 % margin of `sgdyn check-se`. Right: wine (standardised) at batch 1 and
 0.75 x the exact threshold: the exact loss curve, Monte Carlo SGD on the rows (mean +- 2 standard
-errors) and SE's curve. Prints the tables of docs/trust_se.md.
+errors), SE's curve and the Q4 closure's. Prints the tables of docs/trust_se.md.
 """
 import numpy as np
 from _common import parse
@@ -18,6 +18,7 @@ from sgdyn.simulate.features import DataSet
 from sgdyn.theory import exact_data as ed
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.q4_closure import q4_loss_curve
 from sgdyn.theory.se_check import check_se
 
 args = parse(__file__, __doc__)
@@ -37,18 +38,20 @@ settings = [(0.0, 1), (0.0, 16)] if args.small else [(0.0, 1), (0.0, 16), (0.9, 
 steps = 100 if args.small else 1000
 rows = []
 print("| data set | n x d | tau residual | beta | batch | exact alpha_crit | SE / exact | Q4 / exact "
-      "| Gaussian / exact | SE curve at 0.5x | SE curve at 0.9x | verdict |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| Gaussian / exact | SE curve at 0.5x | SE curve at 0.9x | Q4 curve at 0.5x | Q4 curve at 0.9x "
+      "| verdict |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for p in problems():
     for beta, batch in settings:
         c = check_se(p, beta, batch, steps=steps)
         rows.append((p.name, beta, batch, c))
-        d = [("diverges" if not np.isfinite(v) else f"{100 * v:+.0f} %") for v in c.deviation]
+        d = [("diverges" if not np.isfinite(v) else f"{100 * v:+.0f} %")
+             for v in c.deviation + c.q4_deviation]
         print(f"| {p.name} | {p.data.n} x {p.data.features} | {c.tau_residual:.3f} | {beta:g} | "
               f"{batch} | {c.alpha_crit_exact:.4g} | {c.threshold_ratio:.3f} | "
               f"{c.alpha_crit_q4 / c.alpha_crit_exact:.3f} | "
-              f"{c.alpha_crit_gaussian / c.alpha_crit_exact:.3f} | {d[0]} | {d[1]} | "
-              f"{c.verdict.split(':')[0]} |")
+              f"{c.alpha_crit_gaussian / c.alpha_crit_exact:.3f} | {d[0]} | {d[1]} | {d[2]} | "
+              f"{d[3]} | {c.verdict.split(':')[0]} |")
 
 fig = Figure(figsize=(13, 5), layout="constrained")
 left, right = fig.subplots(1, 2)
@@ -82,12 +85,15 @@ T, runs = (300, 1000) if args.small else (1000, 4000)
 tr = simulate.run(data.problem, a, 0.0, 1, T, runs, 0, features=data, every=max(1, T // 100))
 exact = ed.exact_loss_curve(wine, a, 0.0, 1, T).loss
 se = loss_curve(wine, a, 0.0, 1, T, noise=wine.noise).loss
+q4 = q4_loss_curve(wine, a, 0.0, 1, T).loss
 t = np.arange(1, T + 1)
-exact, se = exact[1:], se[1:]
+exact, se, q4 = exact[1:], se[1:], q4[1:]
 keep = tr.steps > 0
 right.plot(t, exact, color=plots.OKABE_ITO["black"], lw=1.5, label="exact finite data")
 right.plot(t, se, color=plots.OKABE_ITO["vermillion"], lw=1.5, ls="--",
            label=f"SE, fitted tau = ({wine.noise.tau1:.2f}, {wine.noise.tau2:.2f})")
+right.plot(t, q4, color=plots.OKABE_ITO["blue"], lw=1.5, ls=":",
+           label="Q4 closure (the data's fourth-moment matrix)")
 right.fill_between(tr.steps[keep], (tr.mean - 2 * tr.stderr)[keep], (tr.mean + 2 * tr.stderr)[keep],
                    color=plots.OKABE_ITO["sky"], alpha=0.5, label=f"Monte Carlo on the rows ({runs} runs)")
 right.set_xscale("log")
@@ -98,4 +104,4 @@ right.legend(fontsize=8)
 plots.save(fig, args.out, dpi=110)
 z = (tr.mean[keep] - exact[tr.steps[keep] - 1]) / tr.stderr[keep]
 print(f"wine at 0.75x: Monte Carlo vs exact max |z| = {np.abs(z).max():.2f}; final loss exact "
-      f"{exact[-1]:.4f}, SE {se[-1]:.4f}, Monte Carlo {tr.mean[-1]:.4f} +- {tr.stderr[-1]:.4f}")
+      f"{exact[-1]:.4f}, SE {se[-1]:.4f}, Q4 closure {q4[-1]:.4f}, Monte Carlo {tr.mean[-1]:.4f} +- {tr.stderr[-1]:.4f}")

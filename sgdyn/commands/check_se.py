@@ -1,5 +1,6 @@
 """``sgdyn check-se``: how far to trust SE on a data problem (``theory.se_check.check_se``): SE with
-the fitted tau against the exact finite-data dynamics, thresholds and loss curves side by side,
+the fitted tau and the Q4 closure against the exact finite-data dynamics, thresholds and loss
+curves side by side,
 with a plain verdict string starting with ``safe`` or ``unsafe`` (both exit 0: the verdict is the
 answer; bad input exits 2)."""
 from __future__ import annotations
@@ -42,7 +43,8 @@ def run(args) -> int:
                     "tau1": c.tau1, "tau2": c.tau2, "tau_residual": c.tau_residual,
                     "fractions": list(c.fractions), "curve_deviation": list(c.deviation),
                     "curve_deviation_step": list(c.deviation_step),
-                    "q4_curve_deviation": c.q4_deviation, "steps": c.steps, "beta": c.beta,
+                    "q4_curve_deviation": list(c.q4_deviation),
+                    "q4_curve_deviation_step": list(c.q4_deviation_step), "steps": c.steps, "beta": c.beta,
                     "batch": c.batch, "method": c.method, "sampling": c.sampling}):
         return 0
     res = "" if c.tau_residual is None else f", fit residual {c.tau_residual:.3f}"

@@ -2,7 +2,7 @@
 
 Routes: ``se`` (default; the SE noise model, ``theory.stability``), ``exact-data`` (the exact
 finite-data dynamics on a data problem's rows, ``theory.exact_data``) and ``q4-closure`` (the
-diagonal closure with the rows' fourth moments). On a data problem the SE answer is checked once
+diagonal closure with the rows' fourth moments; ``q4`` is the same, the name ``sgdyn loss`` uses). On a data problem the SE answer is checked once
 against the exact dynamics (the exact noise radius at SE's alpha_crit): a one-line warning on
 stderr when it fails."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sgdyn.cli import (add_problem_args, method_from_args, noise_from_args, nois
 
 COMMAND = "critical-lr"
 HELP = "critical learning rate alpha_crit(beta, batch)"
-ROUTES = ("se", "exact-data", "q4-closure")
+ROUTES = ("se", "exact-data", "q4-closure", "q4")   # q4: the name of the loss route
 
 
 def register(sub):
@@ -22,7 +22,7 @@ def register(sub):
     add_problem_args(p, hyper=("beta", "batch"))
     p.add_argument("--route", choices=ROUTES, default="se",
                    help="se (default): SE noise model; exact-data: exact finite-data dynamics on "
-                        "the problem's rows; q4-closure: diagonal closure with their fourth moments")
+                        "the problem's rows; q4-closure (or q4): diagonal closure with their fourth moments")
     p.set_defaults(func=run)
 
 

@@ -1,8 +1,9 @@
 """``sgdyn loss``: the expected loss curve from the theory, for any method and schedule.
 
 Routes (``sgdyn.theory.solve``): the SE recursion (default; any method, any schedule), the
-generating function (constant or piecewise-constant hyperparameters) and ``exact-data`` (the exact
-finite-data dynamics on a data problem's rows). On a data problem an SE curve is checked against
+generating function (constant or piecewise-constant hyperparameters), ``exact-data`` (the exact
+finite-data dynamics on a data problem's rows) and ``q4`` (the diagonal closure with the rows'
+fourth-moment matrix, ``theory.q4_closure``). On a data problem an SE curve is checked against
 the exact dynamics (the exact noise radius at this alpha and at SE's alpha_crit): a one-line
 warning on stderr when they disagree. ``--record`` keeps checkpoints instead of every step."""
 from __future__ import annotations
@@ -11,7 +12,7 @@ from sgdyn.cli import add_problem_args, modes_text, noise_source, print_result, 
 
 COMMAND = "loss"
 HELP = "expected loss curve L_0..L_T (SE theory, or exact on a data problem's rows)"
-ROUTES = ("recursion", "generating-function", "exact-data", "jump-ahead")
+ROUTES = ("recursion", "generating-function", "exact-data", "jump-ahead", "q4")
 
 
 def add_run_args(p) -> None:
@@ -30,7 +31,7 @@ def register(sub):
     p.add_argument("--route", choices=ROUTES, default="recursion",
                    help="SE: recursion (default), generating-function or jump-ahead (any steps, "
                         "e.g. --record at:1000000000); exact-data: the exact finite-data dynamics "
-                        "on the problem's rows")
+                        "on the problem's rows; q4: the diagonal closure with their fourth moments")
     add_run_args(p)
     p.set_defaults(func=run)
 
@@ -39,8 +40,8 @@ def run(args) -> int:
     from sgdyn.theory import checks
     from sgdyn.theory.dynamics import solve
     steps = checks.integer("steps", args.steps, 0)
-    if args.route == "exact-data" and (args.tau1 is not None or args.tau2 is not None):
-        raise ValueError("--tau1/--tau2 set the SE noise model; route 'exact-data' uses the "
+    if args.route in ("exact-data", "q4") and (args.tau1 is not None or args.tau2 is not None):
+        raise ValueError(f"--tau1/--tau2 set the SE noise model; route {args.route!r} uses the "
                          "data's own moments")
     r = run_from_args(args, steps)
     curve = solve(r, args.route)
@@ -49,6 +50,9 @@ def run(args) -> int:
     if args.route == "exact-data":
         route_text = (f"route: exact finite-data dynamics on {r.problem.data.n} rows "
                       f"({r.sampling.text})")
+    elif args.route == "q4":
+        route_text = (f"route: Q4 closure (diagonal second moments, the fourth-moment matrix of "
+                      f"{r.problem.data.n} rows; {r.sampling.text})")
     else:
         route_text = (f"route: SE {args.route}, tau = ({r.noise.tau1:.6g}, {r.noise.tau2:.6g}) from "
                       f"{noise_source(args)}")

@@ -14,7 +14,7 @@ def register(sub):
     add_simulation_args(p)
     p.add_argument("--z-threshold", type=float, default=4.0,
                    help="agreement bound in standard errors (default 4)")
-    p.add_argument("--route", choices=("recursion", "generating-function", "exact-data"),
+    p.add_argument("--route", choices=("recursion", "generating-function", "exact-data", "q4"),
                    default="recursion", help="the theory route (default: the SE recursion)")
     p.set_defaults(func=run)
 

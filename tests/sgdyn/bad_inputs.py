@@ -187,6 +187,7 @@ CASES: list[tuple[list[str], str]] = [
     (_with(LOSS, record="bogus"), "record"),
     (_with(LOSS, record="at:"), "record"),
     (_with(LOSS, route="exact-data"), "rows"),
+    (_with(LOSS, route="q4"), "rows"),
     # -- schedules
     (_with(LOSS, alpha="cosine(-0.1)"), "alpha"),
     (_with(LOSS, alpha="cosine(0.1"), "alpha"),
@@ -239,6 +240,7 @@ CASES: list[tuple[list[str], str]] = [
     (_with(VAL, z_threshold="0"), "z"),
     (_with(VAL, z_threshold="nan"), "z"),
     (_with(VAL, route="exact-data"), "rows"),
+    (_with(VAL, route="q4"), "rows"),
     # -- thresholds, rates, optima
     (_with(CRIT, batch="0"), "batch"),
     (_with(CRIT, beta="1"), "beta"),

@@ -10,6 +10,7 @@ from sgdyn.cli import main
 from sgdyn.theory import exact_data as ed
 from sgdyn.theory.dynamics import loss_curve
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.q4_closure import q4_loss_curve
 from sgdyn.theory.se_check import check_se
 from sgdyn.theory.stability import critical_learning_rate
 
@@ -104,6 +105,25 @@ def test_se_commands_default_to_the_file_tau_and_warn_when_the_trust_check_fails
     assert json.loads(out)["tau2"] == -1.0
 
 
+def test_loss_route_q4_on_a_data_problem(capsys, wine):
+    d, p = wine
+    p.save(d / "p.npz")
+    base = ["--problem", d / "p.npz", "--alpha", "0.1", "--batch", "2", "--steps", "30"]
+    code, out, err = cli(capsys, "loss", *base, "--route", "q4", "--json")
+    got = json.loads(out)
+    assert code == 0 and err == "" and got["route"] == "q4" and got["diverges"] is False
+    want = q4_loss_curve(p, 0.1, 0.0, 2, 30)
+    np.testing.assert_allclose(got["loss"], want.loss, rtol=1e-15)
+    assert got["rate"] == want.rate and "Q4 closure" in got["approximation"]
+    code, out, err = cli(capsys, "loss", *base, "--route", "q4", "--data-size", "178")
+    assert code == 0 and "route: Q4 closure" in out and "batches without replacement" in out
+    code, out, err = cli(capsys, "critical-lr", "--problem", d / "p.npz", "--batch", "2", "--route",
+                         "q4", "--json")
+    assert json.loads(out)["alpha_crit"] == ed.q4_critical_learning_rate(p, 0.0, 2).alpha_crit
+    code, out, err = cli(capsys, "loss", *base, "--route", "q4", "--tau1", "1")
+    assert code == 2 and "route 'q4' uses the data's own moments" in err
+
+
 def test_a_saved_spectrum_keeps_its_fitted_tau(capsys, tmp_path):
     """The issue's case: critical-lr on a saved spectrum used the Gaussian tau silently."""
     X, y = load_diabetes(return_X_y=True)
@@ -128,7 +148,8 @@ def test_check_se_contract(capsys, wine):
     assert got["verdict"] == want.verdict and got["verdict"].startswith("unsafe")
     assert (got["alpha_crit_se"], got["alpha_crit_exact"], got["tau_residual"]) == \
         (want.alpha_crit_se, want.alpha_crit_exact, p.tau_residual)
-    assert got["alpha_crit_q4"] == want.alpha_crit_q4 and got["q4_curve_deviation"] is None
+    assert got["alpha_crit_q4"] == want.alpha_crit_q4
+    assert got["q4_curve_deviation"] == list(want.q4_deviation)
     code, out, _ = cli(capsys, "check-se", "--problem", d / "p.npz", "--batch", "16", "--steps", "50")
     assert code == 0 and "verdict: safe" in out and "Q4 closure" in out
 

@@ -99,6 +99,47 @@ def method_cases():
     return cases
 
 
+# Data rows sampled like training (12 rows of 3 features, label noise, a signed start), heavy ball:
+# i.i.d. rows, without replacement within a batch (b = 8 of 12: the finite-population factor is
+# 0.36 of 1/b, so the i.i.d. theory is far off), shuffled epochs (3 batches an epoch), and the whole
+# data set as the batch (every run is gradient descent: each row exactly once per step).
+DATA_ROWS = dict(n=12, scales=[1.0, 0.7, 0.4], w=[0.5, -1.0, 0.3], noise=0.3, w0=[1.0, 1.0, -1.0],
+                 seed=7)
+DATA_CASES = {
+    "data_iid": dict(sampling="iid", batch=2, steps=16, runs=128, seed=31, every=4),
+    "data_without_replacement": dict(sampling="without-replacement", batch=8, steps=16, runs=128,
+                                     seed=32, every=4),
+    "data_epochs": dict(sampling="epochs", batch=4, steps=16, runs=128, seed=33, every=4),
+    "data_full_batch_without_replacement": dict(sampling="without-replacement", batch=12, steps=16,
+                                                runs=8, seed=34, every=4),
+    "data_full_batch_epochs": dict(sampling="epochs", batch=12, steps=16, runs=8, seed=35, every=4),
+}
+
+
+def data_rows():
+    """``(X, y, w0)`` of DATA_ROWS."""
+    d = DATA_ROWS
+    rng = np.random.default_rng(d["seed"])
+    X = rng.normal(size=(d["n"], len(d["scales"]))) * np.array(d["scales"])
+    y = X @ np.array(d["w"]) + d["noise"] * rng.normal(size=d["n"])
+    return X, y, np.array(d["w0"])
+
+
+def data_run(case):
+    """``(Run, runs, seed)`` of a DATA_CASES entry: a data problem of ``data_rows()``."""
+    from sgdyn.theory.record import Record
+    from sgdyn.theory.run import Run
+    from sgdyn.theory.sampling import Sampling
+    X, y, w0 = data_rows()
+    p = Problem.from_rows(X, y, w0=w0)
+    kw = dict(DATA_CASES[case])
+    kind = kw.pop("sampling")
+    smp = Sampling.iid() if kind == "iid" else Sampling(kind, p.data.n)
+    r = Run.build(p, "heavy-ball", alpha=0.3, beta=0.4, batch=kw["batch"], steps=kw["steps"],
+                  sampling=smp, record=Record.every(kw["every"]))
+    return r, kw["runs"], kw["seed"]
+
+
 def run_description(case, cases=RUN_CASES):
     """``(Run, runs, seed)`` of a RUN_CASES (or ``cases``) entry."""
     from sgdyn.theory.record import Record
@@ -207,6 +248,11 @@ def main():
     out["cases"] = CASES
     out["run_case_args"] = RUN_CASES
     out["run_cases"] = described_runs(RUN_CASES)
+    X, y, w0 = data_rows()
+    out["data_rows"] = dict(X=X.tolist(), y=y.tolist(), w0=w0.tolist(), cases=DATA_CASES)
+    for case in DATA_CASES:
+        r, runs, seed = data_run(case)
+        out[case] = trajectories_json(simulate.run(r, runs, seed, backend="cuda"))
     out["small_again"] = run_case("small")
     out["small_other_seed"] = run_case("small", seed=15)
     out["record"] = check_record()

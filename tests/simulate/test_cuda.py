@@ -7,6 +7,9 @@ Python thread, so the sizes are tiny) and prints JSON; the assertions are here.
 Tolerances: the SE theory is exact in expectation for Gaussian and Rademacher features, so
 ``(mean - theory) / stderr`` is a standard normal deviate at each recorded step and 4 bounds it with
 probability 1 - 6e-5; likewise the two-sample deviate against the CPU backend (independent draws).
+On data rows the exact finite-data route plays the theory's part (exact in expectation for i.i.d.
+batches and batches without replacement, the ``--data-size`` factor); shuffled epochs have no
+theory and are checked against the CPU backend.
 The on-device reduction is compared with numpy on the same data: means and standard errors to
 float64 rounding of sums of a few hundred terms (1e-9 relative is ample), quantiles within the
 sketch's stated resolution (one log-spaced bin).
@@ -223,6 +226,67 @@ def test_without_gpu_or_extra_a_clear_error(monkeypatch):
         cuda_backend.simulate_cuda(_spec())
 
 
-def test_data_features_are_refused():
-    with pytest.raises(ValueError, match="features must be one of"):
-        cuda_backend.simulate_cuda(_spec(features="data"))
+def _data_case(sim, name):
+    """The data problem, its run description and the CUDA statistics of a DATA_CASES entry."""
+    from sgdyn.theory.record import Record
+    from sgdyn.theory.run import Run
+    from sgdyn.theory.sampling import Sampling
+    d = sim["data_rows"]
+    p = Problem.from_rows(np.array(d["X"]), np.array(d["y"]), w0=np.array(d["w0"]))
+    kw = d["cases"][name]
+    smp = Sampling.iid() if kw["sampling"] == "iid" else Sampling(kw["sampling"], p.data.n)
+    r = Run.build(p, "heavy-ball", alpha=0.3, beta=0.4, batch=kw["batch"], steps=kw["steps"],
+                  sampling=smp, record=Record.every(kw["every"]))
+    return r, kw, _arrays(sim[name])
+
+
+def _two_sample_z(gpu, cpu):
+    return (gpu["mean"][1:] - cpu.mean[1:]) / np.hypot(gpu["stderr"][1:], cpu.stderr[1:])
+
+
+@pytest.mark.parametrize("name", ["data_iid", "data_without_replacement"])
+def test_data_rows_agree_with_the_exact_route_and_the_cpu_backend(sim, name):
+    """Rows i.i.d. and without replacement within a batch: the exact finite-data route (its batch
+    factor is the --data-size theory's (n - b) / ((n - 1) b)) and the CPU backend (independent
+    draws, more runs); without replacement at b = 8 of 12 the i.i.d. theory is rejected."""
+    from sgdyn.theory.dynamics import solve
+    from sgdyn.theory.sampling import Sampling
+    r, kw, gpu = _data_case(sim, name)
+    assert gpu["backend"] == "cuda" and gpu["diverged_runs"] == 0
+    th = solve(r, "exact-data").loss
+    assert gpu["mean"][0] == pytest.approx(th[0], rel=1e-14)
+    assert np.abs((gpu["mean"][1:] - th[1:]) / gpu["stderr"][1:]).max() < 4.0
+    cpu = simulate.run(r, 4000, kw["seed"] + 1000, progress=False)
+    assert np.abs(_two_sample_z(gpu, cpu)).max() < 4.0
+    if kw["sampling"] == "without-replacement":
+        iid = solve(r.replace(sampling=Sampling.iid()), "exact-data").loss
+        assert np.abs((gpu["mean"][1:] - iid[1:]) / gpu["stderr"][1:]).max() > 4.0   # fails it
+
+
+def test_shuffled_epochs_agree_with_the_cpu_backend(sim):
+    """Shuffled epochs have no exact theory: the CUDA statistics against the CPU backend's, and
+    below the without-replacement theory (each row once per epoch: less noise)."""
+    from sgdyn.theory.dynamics import solve
+    from sgdyn.theory.sampling import Sampling
+    r, kw, gpu = _data_case(sim, "data_epochs")
+    cpu = simulate.run(r, 4000, kw["seed"] + 1000, progress=False)
+    assert gpu["diverged_runs"] == 0 and np.abs(_two_sample_z(gpu, cpu)).max() < 4.0
+    wor = solve(r.replace(sampling=Sampling.without_replacement(r.problem.data.n)), "exact-data").loss
+    assert np.all(gpu["mean"][1:] < wor[1:])
+
+
+@pytest.mark.parametrize("name", ["data_full_batch_without_replacement", "data_full_batch_epochs"])
+def test_the_whole_data_set_as_a_batch_is_gradient_descent(sim, name):
+    """b = n: every run takes each row exactly once a step (the permutations are permutations),
+    so every run is the same gradient descent; only the order of the row sums differs."""
+    from sgdyn.theory.dynamics import solve
+    from sgdyn.theory.sampling import Sampling
+    r, _, gpu = _data_case(sim, name)
+    gd = solve(r.replace(sampling=Sampling.without_replacement(r.problem.data.n)), "exact-data").loss
+    np.testing.assert_allclose(gpu["mean"], gd, rtol=1e-12)
+    assert np.all(gpu["stderr"] <= 1e-12 * gpu["mean"])
+
+
+def test_features_other_than_the_known_laws_are_refused():
+    with pytest.raises(ValueError, match="features must be one of .* or 'data'"):
+        cuda_backend.simulate_cuda(_spec(features="uniform"))

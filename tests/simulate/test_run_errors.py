@@ -42,8 +42,6 @@ def test_data_set_arguments_must_match(rng):
         simulate.run(**{**OK, "features": data})
     with pytest.raises(ValueError, match="label_noise must be None with a DataSet"):
         simulate.run(**{**OK, "problem": data.problem, "features": data, "label_noise": 0.1})
-    with pytest.raises(ValueError, match="backend 'cuda' does not support a DataSet"):
-        simulate.run(**{**OK, "problem": data.problem, "features": data, "backend": "cuda"})
 
 
 def test_recorded_steps_cover_zero_to_steps():

@@ -5,8 +5,8 @@ import itertools
 
 import numpy as np
 import pytest
+from bundled_data import bundled
 import sympy as sp
-from sklearn import datasets
 
 from sgdyn import simulate
 from sgdyn.simulate.features import DataSet
@@ -191,13 +191,6 @@ def test_critical_batch_from_one_radius(rng, sampling):
     assert ed.noise_radius(p, 0.5, 0.5, 1, sampling="iid") == pytest.approx(cb.unit_radius, rel=1e-12)
     # a noiselessly unstable alpha: no batch helps
     assert ed.exact_critical_batch(p, 10.0, 0.5, sampling=sampling).diverges_for_every_batch
-
-
-def bundled(name, standardize=True):
-    loader = {"wine": datasets.load_wine, "diabetes": datasets.load_diabetes,
-              "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits}[name]
-    X, y = loader(return_X_y=True)
-    return Problem.from_rows(X, y, standardize_data=standardize, name=name)
 
 
 @pytest.mark.parametrize("name,beta_,batch", [("wine", 0.0, 1), ("diabetes", 0.9, 4),

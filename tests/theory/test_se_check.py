@@ -1,24 +1,13 @@
 """check_se on scikit-learn's bundled data sets, the verdict rule, and the trust check."""
 import numpy as np
 import pytest
-from sklearn import datasets
+from bundled_data import bundled
 
 from sgdyn.theory import exact_data as ed
 from sgdyn.theory.noise import GAUSSIAN
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.se_check import CURVE_MARGIN, THRESHOLD_MARGIN, check_se, verdict
 from sgdyn.theory.stability import critical_learning_rate
-
-LOADERS = {"digits": datasets.load_digits, "breast_cancer": datasets.load_breast_cancer,
-           "wine": datasets.load_wine, "diabetes": datasets.load_diabetes}
-
-
-def bundled(name):
-    if name == "digits/16":
-        X, y = datasets.load_digits(return_X_y=True)
-        return Problem.from_rows(X / 16.0, y, name=name)
-    X, y = LOADERS[name](return_X_y=True)
-    return Problem.from_rows(X, y, standardize_data=True, name=name)
 
 
 @pytest.mark.parametrize("name,safe", [("digits", False), ("breast_cancer", False),
@@ -35,7 +24,8 @@ def test_check_se_flags_the_bundled_data_sets_at_batch_1(name, safe):
     assert (c.tau1, c.tau2, c.tau_residual) == (p.noise.tau1, p.noise.tau2, p.tau_residual)
     # the trust check agrees with the threshold ratio: SE overshoots iff R > 1 at its alpha_crit
     assert (c.radius_at_se > 1) == (c.threshold_ratio > 1)
-    assert len(c.deviation) == 2 and c.q4_deviation is None and "exact finite data" in c.table
+    assert len(c.deviation) == len(c.q4_deviation) == 2 and "exact finite data" in c.table
+    assert "Q4 closure's curve at 0.5" in c.table
 
 
 def test_check_se_digits_standardised_is_an_order_of_magnitude_off():
