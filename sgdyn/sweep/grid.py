@@ -65,10 +65,7 @@ def _checked(name: str, value, placeholders: bool = False):
         raise ValueError(f"{name} must be a number, got {value!r} (schedules: {', '.join(SCHEDULED)})")
     if placeholders and _PLACEHOLDER.search(value):
         return value.strip()
-    try:
-        return as_shape(value, name).text
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+    return as_shape(value, name).text
 
 
 def fill(template: str, values: dict) -> str:
