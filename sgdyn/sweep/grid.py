@@ -6,7 +6,7 @@ Schedules: ``alpha``, ``beta`` and ``batch`` may be schedule text forms
 axis (``{"alpha": ["cosine(0.3)", "step(0.3,milestones=[50])"]}``, stored as text coordinates). A
 fixed schedule may hold placeholders ``{name}`` that name axes of their own: ``alpha=
 "warmup(20)+cosine({peak},floor=0.01)"`` with the axis ``{"peak": [0.1, 0.2, 0.4]}`` sweeps the
-peak (numbers substituted with ``repr``). Points with a schedule need ``steps`` and are validated
+peak (integers substituted without a decimal point, so they can fill milestones). Points with a schedule need ``steps`` and are validated
 as a ``Run`` before any work.
 
 Points are numbered in C order over the axes (the last axis fastest); point ``i`` gets the seed
@@ -68,9 +68,16 @@ def _checked(name: str, value, placeholders: bool = False):
     return as_shape(value, name).text
 
 
+def _number_text(x) -> str:
+    """A number as the shortest text that reads back exactly (integers without a point, so that
+    they can fill milestones)."""
+    x = float(x)
+    return repr(int(x)) if x.is_integer() and abs(x) < 2 ** 53 else repr(x)
+
+
 def fill(template: str, values: dict) -> str:
-    """``template`` with each ``{name}`` replaced by ``repr(values[name])``."""
-    return _PLACEHOLDER.sub(lambda m: repr(float(values[m.group(1)])), template)
+    """``template`` with each ``{name}`` replaced by the number ``values[name]``."""
+    return _PLACEHOLDER.sub(lambda m: _number_text(values[m.group(1)]), template)
 
 
 def point_seeds(seed: int, count: int) -> np.ndarray:
@@ -237,10 +244,10 @@ class SweepSpec:
         problem = _problem(key)
         m = get_method(self.method)
         for name in SCHEDULED:
-            if _is_schedule(v[name]) and _PLACEHOLDER.search(v[name]):
+            if _is_schedule(v.get(name)) and _PLACEHOLDER.search(v[name]):
                 v[name] = _checked(name, fill(v[name], v))
         beta = v["beta"]
-        if any(_is_schedule(v[name]) for name in SCHEDULED):
+        if any(_is_schedule(v.get(name)) for name in SCHEDULED):
             for need in ("alpha", "steps"):
                 if v.get(need) is None:
                     raise ValueError(f"a schedule needs {need}: give it as an axis or fixed setting")

@@ -236,6 +236,14 @@ def test_schedule_axes_equal_the_functions_they_wrap(tmp_path):
     assert len(set(ds.loss_final.values.ravel())) == 6      # six different schedules
 
 
+def test_placeholders_fill_milestones_and_peaks():
+    spec = SweepSpec.build(SCHEDULE_PROBLEM, {"m": [10, 30], "peak": [0.25]}, ["loss"],
+                           alpha="step({peak},milestones=[{m}],factor=0.5)", steps=40)
+    points = spec.points(spec.blocks()[0])
+    assert [p.alpha for p in points] == ["step(0.25, milestones=[10], factor=0.5)",
+                                         "step(0.25, milestones=[30], factor=0.5)"]
+
+
 def test_an_interrupted_schedule_sweep_resumes_with_identical_results(tmp_path):
     spec = schedule_spec()
     q, calls = counting(limit=3)
