@@ -223,7 +223,7 @@ def test_loss_along_schedules_is_the_batched_recursion_per_schedule():
 def test_mean_field_requests_are_the_population_tests(test):
     """At t = 0 the error is sqrt(initial) exactly, so the mean-field request is the population
     test there; on noiseless H = I every step asks the closed form ((1 + d)/eta^2, 2/theta^2,
-    (d - 1)/nu^2, whatever the error) and the mean-field schedule jumps to it."""
+    (d - 1)/nu^2, whatever the error; to rounding) and the mean-field schedule jumps to it."""
     tol = dict(eta_test=0.5, theta=0.4, nu=0.3)
     pred = norm_test_prediction(NOISY, 0.3, 10, beta=0.5, test=test, batch=2, max_batch=10 ** 6,
                                 **tol)
@@ -233,7 +233,8 @@ def test_mean_field_requests_are_the_population_tests(test):
     want = {"norm": 6 / 0.25, "inner-product": 2 / 0.16, "orthogonality": 4 / 0.09,
             "augmented": 4 / 0.09}[test]
     np.testing.assert_allclose(iso.request, want, rtol=1e-12)
-    np.testing.assert_array_equal(iso.batch[1:], np.ceil(iso.request[:-1]))
+    # the rule never lowers the batch: a running maximum of the ceiled requests
+    np.testing.assert_array_equal(iso.batch[1:], np.maximum.accumulate(np.ceil(iso.request[:-1])))
 
 
 @pytest.mark.parametrize("test", ["norm", "augmented"])
