@@ -75,7 +75,7 @@ def _noise_text(noise: NoiseModel) -> str:
     return rf"$\tau_1={noise.tau1:g}, \tau_2={noise.tau2:g}$"
 
 
-def _batch_text(batch: int, problem: Problem) -> str:
+def _batch_text(batch, problem: Problem) -> str:
     if problem.data_size is None:
         return f"batch b = {batch} (i.i.d.)"
     return f"batch b = {batch} of N = {problem.data_size} (no replacement)"
@@ -438,6 +438,7 @@ class LossCurveData(Result):
     diverged_runs: int
     asymptote_labels: tuple     # labels of the asymptotes drawn
     transition: float | None    # marked transition time
+    scheduled: tuple = ()       # the hyperparameters drawn under the curve (those that change)
 
     _dims = {"theory": ("t",), "asymptote_labels": ("asymptote",), "quantile_levels": ("band",)}
 
@@ -455,19 +456,30 @@ def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method=
     (``simulate.run``: mean, a band of +-2 standard errors of the mean, and the outermost recorded
     run quantiles), on log-log axes.
 
+    ``alpha``, ``beta``, ``batch``: numbers or schedules (``sgdyn.theory.schedules``); those that
+    change are drawn on a small axis under the curve (step ``t`` on the same log axis).
     ``asymptotes``: ``(label, values)`` pairs, values an array over t = 0..T or a callable of t
     (e.g. ``phase_guides``); ``transition``: a step to mark with a vertical line. A Monte Carlo
     run that passed the overflow guard is counted, not averaged (``diverged_runs``).
     ``progress``: the Monte Carlo's bar, as in ``simulate.run``.
     """
     from sgdyn import simulate
+    from sgdyn.theory.run import Run
     T = checks.integer("steps", steps, 1)
+    run = Run.build(problem, method, alpha=alpha, beta=beta, batch=batch, steps=T, noise=noise)
     curve = loss_curve(problem, alpha, beta, batch, T, method, noise).loss
     tr = simulate.run(problem, alpha, beta, batch, T, runs, seed, method, features=features,
                       every=every, progress=progress)
     t = np.arange(T + 1, dtype=float)
 
-    fig, ax = _axes(ax)
+    scheduled = tuple(name for name in ("alpha", "beta", "batch")
+                      if not run.schedule[name].is_constant)
+    if scheduled:
+        fig, ax, small = _schedule_axes(ax, len(scheduled), (6.4, 4.6 + 0.9 * len(scheduled)))
+        ax.tick_params(labelbottom=False)
+        _draw_schedules(small, run.hyperparameters(0, T), scheduled)
+    else:
+        fig, ax = _axes(ax)
     live = (tr.steps > 0) & np.isfinite(tr.mean)
     s = tr.steps[live]
     ax.fill_between(s, tr.quantiles[0][live], tr.quantiles[-1][live], color=OKABE_ITO["sky"],
@@ -495,12 +507,46 @@ def loss_curves(problem: Problem, alpha, beta, batch, steps, runs, seed, method=
     ax.set_yscale("log")
     top = np.nanmax(tr.quantiles[-1][live]) if live.any() else curve.max()
     ax.set_ylim(max(np.nanmin(curve[curve > 0]), np.nanmin(tr.quantiles[0][live])) * 0.3, top * 2)
-    ax.set_xlabel("step t")
+    if not scheduled:
+        ax.set_xlabel("step t")
     ax.set_ylabel(r"population loss $L_t = \frac{1}{2}\sum_k \lambda_k E[e_{k,t}^2]$")
-    ax.set_title(rf"{problem.name}, $\alpha = {alpha:g}$, $\beta = {beta:g}$, "
-                 f"{_batch_text(int(batch), problem)}, {_noise_text(noise)}", fontsize=8.5)
+    text = run.schedule.text
+    ax.set_title(rf"{problem.name}, {_noise_text(noise)}" "\n" rf"$\alpha = ${text['alpha']}, "
+                 rf"$\beta = ${text['beta']}, {_batch_text(text['batch'], problem)}", fontsize=8.5)
     ax.legend(fontsize=7.5, loc="best")
     data = LossCurveData(curve, tr.steps, tr.mean, tr.stderr, tr.quantiles[0], tr.quantiles[-1],
                          (float(tr.quantile_levels[0]), float(tr.quantile_levels[-1])), tr.runs,
-                         tr.diverged_runs, tuple(labels), transition)
+                         tr.diverged_runs, tuple(labels), transition, scheduled)
     return fig, data
+
+
+_SYMBOLS = {"alpha": r"$\alpha_t$", "beta": r"$\beta_t$", "batch": "$b_t$"}
+
+
+def _schedule_axes(ax, count: int, size: tuple):
+    """``(figure, main axis, [count small axes under it])`` sharing the step axis: subplots of a new
+    constrained-layout figure, or axes appended under a given ``ax``."""
+    if ax is None:
+        fig, axes = new_figure(size, nrows=1 + count, sharex=True,
+                               gridspec_kw={"height_ratios": [4] + [1] * count})
+        return fig, axes[0], list(axes[1:])
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+    divider = make_axes_locatable(ax)
+    return ax.figure, ax, [divider.append_axes("bottom", size="22%", pad=0.08, sharex=ax)
+                           for _ in range(count)]
+
+
+def _draw_schedules(axes, values: dict, names: tuple) -> None:
+    """Each scheduled hyperparameter at steps ``t = 1..T-1`` on its small axis."""
+    colours = ("vermillion", "green", "purple")
+    for i, (sx, name) in enumerate(zip(axes, names)):
+        t = np.arange(values[name].size, dtype=float)
+        sx.plot(t[1:], values[name][1:], "-", color=OKABE_ITO[colours[i]], lw=1.3)
+        sx.set_ylabel(_SYMBOLS[name], fontsize=8)
+        sx.tick_params(labelsize=7)
+        sx.grid(True, alpha=0.3)
+        if name == "batch":
+            sx.set_yscale("log", base=2)
+    for sx in axes[:-1]:
+        sx.tick_params(labelbottom=False)
+    axes[-1].set_xlabel("step t")

@@ -14,8 +14,10 @@ their unbiased sample variances, the test's request ``b_new`` (needs ``b_t >= 2`
 * augmented:      max of inner-product and orthogonality,
 
 and, when the batch adapts, ``b_{t+1} = min(b_max, max(b_t, ceil(b_new)))`` (never decreases).
-Otherwise the batch follows a given schedule (a constant batch is the degenerate case), and the
-request is only recorded. Optimisers: SGD ``e <- e - alpha g``; heavy ball ``v <- beta v - alpha g,
+Otherwise the batch follows a given schedule, one for all runs or one per run (a constant batch is
+the degenerate case), and the request is only recorded. The request draws no random numbers, so
+replaying an adaptive run's realised schedule (``AdaptiveRun.schedule``) with the same seed
+reproduces that run exactly. Optimisers: SGD ``e <- e - alpha g``; heavy ball ``v <- beta v - alpha g,
 e <- e + v``; AdaGrad per coordinate of the eigenbasis ``a <- a + g^2, e <- e - alpha g / sqrt(a)``;
 AdaGrad-Norm ``v^2 <- v^2 + ||g||^2, e <- e - alpha g / v``; the accumulators start at
 ``adagrad_init`` (``a_0 = v_0^2``). Every run starts from ``e_0 = sqrt(initial)``.
@@ -107,7 +109,7 @@ def _simulate(lam, e0, sigma, gaussian, optimizer, alpha, beta, adagrad_init, te
         v = np.zeros(d)
         acc = np.full(d, adagrad_init)
         acc_norm = adagrad_init
-        b = schedule[0]
+        b = schedule[r, 0]
         stopped = False
         for t in range(steps + 1):
             L = 0.5 * sigma * sigma
@@ -124,7 +126,7 @@ def _simulate(lam, e0, sigma, gaussian, optimizer, alpha, beta, adagrad_init, te
                 continue
             loss[r, t] = L
             if not adaptive and t < steps:
-                b = schedule[t]
+                b = schedule[r, t]
             batch[r, t] = b
             if t == steps:
                 break
@@ -163,7 +165,8 @@ class AdaptiveRun(Result):
     ``loss[r, t]`` population loss before step t (t = 0..T, ``inf`` after a run diverged);
     ``batch[r, t]`` the batch used at step t (``batch[r, T]``: the next one);
     ``request[r, t]``, ``norm_numerator[r, t]``, ``grad_sq[r, t]`` (t < T): the test's request and
-    the norm test's statistics ``sum_j Var_i(G_ij)``, ``||g||^2`` on step t's batch.
+    the norm test's statistics ``sum_j Var_i(G_ij)``, ``||g||^2`` on step t's batch; then the
+    settings the runs used (``replay`` runs them again along a schedule).
     """
     _dims = {"loss": ("run", "step"), "batch": ("run", "step"), "request": ("run", "update"),
              "norm_numerator": ("run", "update"), "grad_sq": ("run", "update")}
@@ -177,6 +180,14 @@ class AdaptiveRun(Result):
     test: str
     adaptive: bool
     seed: int
+    alpha: float
+    beta: float
+    max_batch: int
+    eta_test: float
+    theta: float
+    nu: float
+    features: str
+    adagrad_init: float
 
     @property
     def runs(self) -> int:
@@ -185,6 +196,12 @@ class AdaptiveRun(Result):
     @property
     def steps(self) -> int:
         return self.loss.shape[1] - 1
+
+    @property
+    def schedule(self) -> np.ndarray:
+        """The realised batch schedule, ``runs x steps`` integers: ``schedule[r, t]`` the batch run
+        ``r`` used at step ``t`` (after a run diverged, the batch it held)."""
+        return self.batch[:, :-1]
 
     @property
     def samples(self) -> np.ndarray:
@@ -200,15 +217,34 @@ class AdaptiveRun(Result):
     def mean_stderr(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Mean over runs and its standard error (``std / sqrt(n)``) of a recorded field, over the
         runs still finite at each step."""
-        x = np.asarray(getattr(self, name), dtype=np.float64)
-        finite = np.isfinite(x)
-        n = finite.sum(axis=0)
-        if np.any(n < 2):
-            raise ValueError(f"{name}: fewer than 2 finite runs at some step; cannot form a mean")
-        xz = np.where(finite, x, 0.0)
-        mean = xz.sum(axis=0) / n
-        var = np.where(finite, (x - mean) ** 2, 0.0).sum(axis=0) / (n - 1)
-        return mean, np.sqrt(var / n)
+        return mean_stderr(getattr(self, name), name)
+
+    def replay(self, problem: Problem, seed: int, schedule=None, progress=None) -> "AdaptiveRun":
+        """Fresh runs (seed ``seed``) with this run's settings along ``schedule`` fixed in advance
+        (default: each run's own realised schedule, ``self.schedule``); the test's request is
+        recorded, not followed. With ``seed = self.seed`` and the default schedule the runs are
+        reproduced exactly."""
+        return simulate_adaptive(problem, self.alpha, self.steps, self.runs, seed,
+                                 optimizer=self.optimizer, beta=self.beta, test=self.test,
+                                 adaptive=False,
+                                 schedule=self.schedule if schedule is None else schedule,
+                                 eta_test=self.eta_test, theta=self.theta, nu=self.nu,
+                                 features=self.features, adagrad_init=self.adagrad_init,
+                                 progress=progress)
+
+
+def mean_stderr(x, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over runs (axis 0) and its standard error (``std / sqrt(n)``) over the entries still
+    finite at each step."""
+    x = np.asarray(x, dtype=np.float64)
+    finite = np.isfinite(x)
+    n = finite.sum(axis=0)
+    if np.any(n < 2):
+        raise ValueError(f"{name}: fewer than 2 finite runs at some step; cannot form a mean")
+    xz = np.where(finite, x, 0.0)
+    mean = xz.sum(axis=0) / n
+    var = np.where(finite, (x - mean) ** 2, 0.0).sum(axis=0) / (n - 1)
+    return mean, np.sqrt(var / n)
 
 
 def ratio_of_means(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,8 +271,9 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
     """Simulate ``runs`` independent runs of ``steps`` steps (module docstring for the dynamics).
 
     ``adaptive=True``: start at ``batch`` and let ``test`` grow it up to ``max_batch``.
-    ``adaptive=False``: use ``schedule`` (``steps`` batch sizes) or the constant ``batch``; the
-    test's request is recorded but not followed. Batches need ``>= 2`` samples (sample variances).
+    ``adaptive=False``: use ``schedule`` (``steps`` batch sizes, or ``runs x steps``: one schedule
+    per run, e.g. an adaptive run's ``AdaptiveRun.schedule``) or the constant ``batch``; the test's
+    request is recorded but not followed. Batches need ``>= 2`` samples (sample variances).
     ``progress``: a bar over the runs (``theory.progress``).
     """
     if not isinstance(problem, Problem):
@@ -248,7 +285,7 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
     beta = checks.momentum("beta", beta)
     steps = checks.integer("steps", steps, 1)
     runs = checks.integer("runs", runs, 2)
-    budget.memory("steps", 6 * 8.0 * runs * (steps + 1), f"the traces of {runs} runs x {steps} steps")
+    budget.memory("steps", 7 * 8.0 * runs * (steps + 1), f"the traces of {runs} runs x {steps} steps")
     seed = checks.integer("seed", seed, 0)
     opt = _index("optimizer", optimizer, OPTIMIZERS)
     if optimizer != "heavy-ball" and beta != 0.0:
@@ -266,14 +303,16 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
             max_batch = b0
         elif b0 > max_batch:
             raise ValueError(f"batch must be <= max_batch ({max_batch}), got {b0}")
-        sched = np.full(steps, b0, dtype=np.int64)
+        sched = np.full((runs, steps), b0, dtype=np.int64)
     else:
         if adaptive:
             raise ValueError("schedule must be None when adaptive=True (the test sets the batch)")
         sched = np.asarray(schedule)
-        if sched.shape != (steps,) or not np.issubdtype(sched.dtype, np.integer) or sched.min() < 2:
-            raise ValueError(f"schedule must hold {steps} integer batch sizes >= 2, got {sched!r}")
-        sched = sched.astype(np.int64)
+        if sched.shape not in ((steps,), (runs, steps)) or \
+                not np.issubdtype(sched.dtype, np.integer) or sched.min() < 2:
+            raise ValueError(f"schedule must hold {steps} integer batch sizes >= 2 (or {runs} rows "
+                             f"of them, one per run), got shape {sched.shape} of {sched.dtype}")
+        sched = np.ascontiguousarray(np.broadcast_to(sched, (runs, steps)), dtype=np.int64)
         max_batch = int(sched.max())
     d = problem.n_modes
     budget.memory("max_batch", 8.0 * get_num_threads() * (max_batch + 1) * (d + 1),
@@ -290,8 +329,8 @@ def simulate_adaptive(problem: Problem, alpha: float, steps: int, runs: int, see
         for a, b in chunks(runs, 20, 32):
             _simulate(problem.eigenvalues, np.sqrt(problem.initial), np.sqrt(problem.label_noise),
                       feat == 0, opt, alpha, beta, adagrad_init, tst, bool(adaptive), eta_test,
-                      theta, nu, sched, max_batch, seeds[a:b], loss[a:b], batches[a:b],
+                      theta, nu, sched[a:b], max_batch, seeds[a:b], loss[a:b], batches[a:b],
                       request[a:b], norm_num[a:b], grad_sq[a:b])
             update(b - a)
     return AdaptiveRun(loss, batches, request, norm_num, grad_sq, optimizer, test, bool(adaptive),
-                       seed)
+                       seed, alpha, beta, max_batch, eta_test, theta, nu, features, adagrad_init)

@@ -32,6 +32,15 @@ never-decreasing rule to ``population_batch`` (what the test estimates: Lau et a
 that ``E||g - h||^2 <= eta^2 ||h||^2``): a mean-field schedule. Note ``test_batch_t < b_t`` whenever
 ``eta >= 1``, so a rule fed with it would never grow. A simulated schedule is a running maximum of
 noisy requests and lies above the mean-field one (``tests/simulate/test_adaptive.py`` measures it).
+The other tests are quartic in the error (``h^T Cov h``), beyond second moments; their mean-field
+request (``test=``) is the population request at the root-mean-square error per mode,
+``e_k = sqrt(E[e_k^2])``, which for the norm test is the ratio of expectations above.
+
+Along any batch schedule fixed in advance (a realised adaptive schedule included) the loss is the
+recursion of ``theory.dynamics`` with per-step batches (``loss_along_schedules``): exact for
+Gaussian features. An adaptive schedule is chosen from the same noise that moves the error, so the
+loss of the runs that took a schedule need not equal the theory along it (``simulate.adaptive_check``
+measures the difference).
 """
 from __future__ import annotations
 
@@ -42,9 +51,12 @@ from numba import njit
 
 from sgdyn.theory import checks
 from sgdyn.theory.display import Result
+from sgdyn.theory.dynamics import solve
 from sgdyn.theory.methods import get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel
 from sgdyn.theory.problem import Problem
+from sgdyn.theory.run import Run
+from sgdyn.theory.sampling import Sampling
 from sgdyn.theory.system import ModeSystem
 
 OVERFLOW_GUARD = 1e200
@@ -86,14 +98,37 @@ def population_tests(eigenvalues, error, label_noise: float = 0.0, noise: NoiseM
                            hCh / (theta ** 2 * hh ** 2), (trace_cov - hCh / hh) / (nu ** 2 * hh))
 
 
+TESTS = ("norm", "inner-product", "orthogonality", "augmented")
+
+
+@njit(cache=True)
+def _mean_field_request(test, D, Q, S, tau1, tau2, trH, s2, eta2, theta2, nu2):
+    """A test's population request (``population_tests``) at ``e_k^2 = E[e_k^2]``:
+    ``D = sum lambda_k e_k^2``, ``Q = ||h||^2``, ``S = h^T H h``; ``eta2, theta2, nu2`` the
+    tolerances squared."""
+    trace_cov = tau1 * D * trH - tau2 * Q + s2 * trH
+    if test == 0:
+        return trace_cov / (eta2 * Q)
+    hch = tau1 * D * S - tau2 * Q * Q + s2 * S
+    inner = hch / (theta2 * Q * Q)
+    orth = (trace_cov - hch / Q) / (nu2 * Q)
+    if test == 1:
+        return inner
+    if test == 2:
+        return orth
+    return max(inner, orth)
+
+
 @njit(cache=True)
 def _batched_recursion(A0, A1, coupling1, source1, drive, lam, loss, X0, floor, tau1, tau2, trH,
-                       s2, eta2, schedule, adaptive, b_max, guard, out_loss, out_D, out_Q, out_b):
+                       s2, eta2, theta2, nu2, schedule, adaptive, b_max, guard, out_loss, out_D,
+                       out_Q, out_b, test, out_request):
     """Second moments with a per-step batch ``b_t`` (i.i.d. draws, ``gamma_t = 1/b_t``):
     ``X_{t+1} = (A0 + gamma_t A1) X_t + gamma_t (coupling1 D_t + source1)`` with
     ``D = sum_k drive_k . X_k = E[e^T H e]`` and ``Q = sum_k lambda_k drive_k . X_k = E||H e||^2``
-    (at the gradient point); with ``adaptive`` the next batch is
-    ``min(b_max, max(b_t, ceil(population_batch_t)))``. Returns the number of steps written."""
+    (at the gradient point); ``out_request`` the mean-field request of ``test``
+    (``_mean_field_request``); with ``adaptive`` the next batch is
+    ``min(b_max, max(b_t, ceil(request_t)))``. Returns the number of steps written."""
     n, q = X0.shape
     steps = out_D.shape[0] - 1
     X = X0.copy()
@@ -102,6 +137,7 @@ def _batched_recursion(A0, A1, coupling1, source1, drive, lam, loss, X0, floor, 
     for t in range(steps + 1):
         D = 0.0
         Q = 0.0
+        S = 0.0
         L = floor
         for k in range(n):
             dk = 0.0
@@ -110,9 +146,13 @@ def _batched_recursion(A0, A1, coupling1, source1, drive, lam, loss, X0, floor, 
                 L += loss[k, i] * X[k, i]
             D += dk
             Q += lam[k] * dk
+            S += lam[k] * lam[k] * dk
         out_loss[t] = L
         out_D[t] = D
         out_Q[t] = Q
+        request = _mean_field_request(test, D, Q, S, tau1, tau2, trH, s2, eta2, theta2, nu2) \
+            if Q > 0 else np.inf
+        out_request[t] = request
         if not adaptive and t < steps:
             b = schedule[t]
         out_b[t] = b
@@ -121,7 +161,6 @@ def _batched_recursion(A0, A1, coupling1, source1, drive, lam, loss, X0, floor, 
         if t == steps:
             break
         if adaptive:
-            request = (tau1 * D * trH - tau2 * Q + s2 * trH) / (eta2 * Q)
             nb = b_max if not request < b_max else int(np.ceil(request))
             b_next = max(b, nb)
         else:
@@ -147,7 +186,8 @@ class NormTestPrediction(Result):
     samples consumed before step t, ``loss[t]`` the expected loss, ``grad_sq[t] = E||H e_t||^2``,
     ``trace_cov[t] = E tr Cov(G | e_t)`` (= the mean sample numerator of the norm test),
     ``mean_grad_sq[t] = E||g_t||^2``; ``test_batch = trace_cov / (eta^2 mean_grad_sq)`` and
-    ``population_batch = trace_cov / (eta^2 grad_sq)`` (ratios of expectations).
+    ``population_batch = trace_cov / (eta^2 grad_sq)`` (ratios of expectations); ``request[t]``
+    the mean-field request of ``test`` (module docstring; ``population_batch`` for the norm test).
     """
 
     batch: np.ndarray
@@ -160,18 +200,22 @@ class NormTestPrediction(Result):
     population_batch: np.ndarray
     eta_test: float
     diverges: bool
+    test: str
+    request: np.ndarray
 
 
 def norm_test_prediction(problem: Problem, alpha: float, steps: int, *, beta: float = 0.0,
                          method: str = "heavy-ball", batch: int = 2, max_batch: int = 4096,
                          adaptive: bool = True, schedule=None, eta_test: float = 0.1,
-                         noise: NoiseModel = GAUSSIAN) -> NormTestPrediction:
+                         noise: NoiseModel = GAUSSIAN, test: str = "norm", theta: float = 0.1,
+                         nu: float = 0.1) -> NormTestPrediction:
     """Expected norm-test statistics along a run of SGD / heavy ball (PyTorch ``lr = alpha``).
 
     ``adaptive=False``: batch ``schedule`` (``steps`` sizes) or the constant ``batch``; the
     prediction is then exact for Gaussian features. ``adaptive=True``: the mean-field schedule
-    ``b_{t+1} = min(max_batch, max(b_t, ceil(population_batch_t)))`` from ``batch`` (module
-    docstring); given that schedule, the moments are again exact.
+    ``b_{t+1} = min(max_batch, max(b_t, ceil(request_t)))`` from ``batch``, ``request`` the
+    mean-field request of ``test`` (one of ``TESTS``, tolerances ``eta_test``, ``theta``, ``nu``;
+    module docstring); given that schedule, the moments are again exact.
     Batches are i.i.d. draws (``problem.data_size`` must be None).
     """
     if not isinstance(problem, Problem):
@@ -182,7 +226,10 @@ def norm_test_prediction(problem: Problem, alpha: float, steps: int, *, beta: fl
     if not get_method(method).has_momentum and beta != 0.0:
         raise ValueError(f"beta must be 0 for method {method!r}, got {beta}")
     steps = checks.integer("steps", steps, 1)
-    eta_test = checks.positive("eta_test", eta_test)
+    eta_test, theta, nu = (checks.positive(n, v) for n, v in
+                           (("eta_test", eta_test), ("theta", theta), ("nu", nu)))
+    if test not in TESTS:
+        raise ValueError(f"test must be one of {TESTS}, got {test!r}")
     max_batch = checks.integer("max_batch", max_batch, 1)
     if schedule is None:
         b0 = checks.integer("batch", batch, 1)
@@ -203,13 +250,14 @@ def norm_test_prediction(problem: Problem, alpha: float, steps: int, *, beta: fl
     a, bt, lam, _, t1, t2, *extra = system.args
     A0 = np.ascontiguousarray(nf.A(a, bt, lam, 0.0, t1, t2, *extra), dtype=np.float64)
     n = steps + 1
-    loss, D, Q = np.empty(n), np.empty(n), np.empty(n)
+    loss, D, Q, request = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     used = np.empty(n, dtype=np.int64)
     written = _batched_recursion(A0, np.ascontiguousarray(one.A - A0), one.coupling, one.source,
                                  one.drive, lam, one.loss, one.X0, one.floor, t1, t2,
-                                 problem.trace, problem.label_noise, eta_test ** 2, sched,
-                                 bool(adaptive), max_batch, OVERFLOW_GUARD, loss, D, Q, used)
-    loss, D, Q, used = loss[:written], D[:written], Q[:written], used[:written]
+                                 problem.trace, problem.label_noise, eta_test ** 2, theta ** 2,
+                                 nu ** 2, sched, bool(adaptive), max_batch, OVERFLOW_GUARD, loss, D,
+                                 Q, used, TESTS.index(test), request)
+    loss, D, Q, used, request = (x[:written] for x in (loss, D, Q, used, request))
     trace_cov = t1 * D * problem.trace - t2 * Q + problem.label_noise * problem.trace
     mean_grad_sq = Q + trace_cov / used
     samples = np.concatenate([[0], np.cumsum(used[:-1])])
@@ -217,4 +265,44 @@ def norm_test_prediction(problem: Problem, alpha: float, steps: int, *, beta: fl
         population = trace_cov / (eta_test ** 2 * Q)
     return NormTestPrediction(used, samples, loss, Q, trace_cov, mean_grad_sq,
                               trace_cov / (eta_test ** 2 * mean_grad_sq), population, eta_test,
-                              written < n)
+                              written < n, test, request)
+
+
+@dataclass(frozen=True)
+class LossAlongSchedules(Result):
+    """The theory's expected loss along given batch schedules, one curve per schedule.
+
+    ``loss[r, t]``: the loss before step ``t`` (t = 0..T) along schedule ``r`` (``inf`` after a
+    curve passed the overflow guard); ``distinct``: how many different schedules were solved;
+    ``approximation``: what produced the curves and how far to trust them.
+    """
+    _dims = {"loss": ("run", "step")}
+
+    loss: np.ndarray
+    distinct: int
+    approximation: str
+
+
+def loss_along_schedules(problem: Problem, alpha: float, schedules, *, beta: float = 0.0,
+                         method: str = "heavy-ball", features: str = "gaussian",
+                         noise: NoiseModel | None = None) -> LossAlongSchedules:
+    """``L_t`` along each row of ``schedules`` (``runs x steps`` integer batch sizes, i.i.d.
+    batches of ``features``): ``sgdyn.theory.solve`` of ``Run.build(problem, method, alpha=alpha,
+    beta=beta, batch=row, steps=T)``, the second-moment recursion with per-step batches, exact for
+    Gaussian features along any schedule fixed before the run (SE closure ``noise`` otherwise,
+    default the feature law's). Equal rows are solved once."""
+    sched = np.asarray(schedules)
+    if sched.ndim != 2 or sched.shape[1] < 1 or not np.issubdtype(sched.dtype, np.integer):
+        raise ValueError(f"schedules must be a runs x steps array of integer batch sizes, got shape "
+                         f"{sched.shape} of {sched.dtype}")
+    rows, inverse = np.unique(sched, axis=0, return_inverse=True)
+    steps = sched.shape[1]
+    curves = np.full((rows.shape[0], steps + 1), np.inf)
+    approximation = ""
+    for i, row in enumerate(rows):
+        run = Run.build(problem, method, alpha=alpha, beta=beta, batch=row, steps=steps,
+                        noise=noise, sampling=Sampling.iid(features))
+        curve = solve(run)
+        curves[i, curve.steps] = curve.loss
+        approximation = curve.approximation
+    return LossAlongSchedules(curves[inverse.ravel()], rows.shape[0], approximation)

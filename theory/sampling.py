@@ -65,7 +65,7 @@ class Sampling:
     def check_batch(self, low: float, high: float) -> None:
         """A batch schedule with values in [low, high] fits this sampling."""
         if low < 1:
-            raise ValueError(f"batch must be an integer >= 1, got {low:g}")
+            raise ValueError(f"batch must be an integer >= 1, got {low + 0.0:g}")   # never -0
         if self.data_size is not None and high > self.data_size:
             raise ValueError(f"batch must be <= data_size ({self.data_size}) when sampling "
                              f"{self.kind!r}, got {high:g}")

@@ -530,7 +530,10 @@ def as_shape(value, what: str = "schedule") -> Shape:
     if isinstance(value, Shape):
         return value
     if isinstance(value, str):
-        return parse_shape(value)
+        try:
+            return parse_shape(value)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
     if isinstance(value, bool):
         raise ValueError(f"{what} must be a number, a schedule or an array, got {value!r}")
     if isinstance(value, (int, float, np.integer, np.floating)):

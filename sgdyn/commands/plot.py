@@ -3,7 +3,8 @@ curves (theory against Monte Carlo) as figures."""
 from __future__ import annotations
 
 from sgdyn.cli import (add_method_args, add_output_args, add_problem_args, method_from_args,
-                       noise_from_args, print_result, problem_from_args, seed_arg)
+                       noise_from_args, print_result, problem_from_args, run_from_args,
+                       seed_arg)
 from sgdyn.commands.phase_diagram import add_out_arg
 
 COMMAND = "plot"
@@ -42,8 +43,9 @@ def register(sub):
     add_out_arg(f)
     f.set_defaults(func=run_phase_plane)
 
-    lc = kinds.add_parser("loss-curves", help="theory against Monte Carlo (mean and bands)")
-    add_problem_args(lc)
+    lc = kinds.add_parser("loss-curves", help="theory against Monte Carlo (mean and bands); "
+                          "scheduled hyperparameters are drawn under the curve")
+    add_problem_args(lc, schedules=True)
     lc.add_argument("--steps", type=float, required=True)
     lc.add_argument("--runs", type=float, default=200)
     lc.add_argument("--seed", type=seed_arg, default=0)
@@ -106,21 +108,27 @@ def run_loss_curves(args) -> int:
         noise = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}[args.features]
     else:
         noise = noise_from_args(args)
-    batch = checks.integer("batch", args.batch, 1)
     steps = checks.integer("steps", args.steps, 1)
+    run = run_from_args(args, steps)           # every flag checked, schedules included
+    first = run.hyperparameters(0, 1)
+    alpha, beta, batch = (getattr(args, name) if not run.schedule[name].is_constant else
+                          first[name][0].item() for name in ("alpha", "beta", "batch"))
     asymptotes, transition, phase = (), None, None
+    if args.asymptotes and not run.is_constant:
+        raise ValueError("--asymptotes needs constant --alpha, --beta and --batch (the phases of "
+                         "a power law are those of constant hyperparameters)")
     if args.asymptotes:
-        ph = phases(problem, args.alpha, args.beta, batch, method_from_args(args), noise)
+        ph = phases(problem, alpha, beta, batch, method_from_args(args), noise)
         asymptotes, transition = plots.phase_guides(ph)
         phase = ph.phase
-    fig, d = plots.loss_curves(problem, args.alpha, args.beta, batch, steps,
+    fig, d = plots.loss_curves(problem, alpha, beta, batch, steps,
                                checks.integer("runs", args.runs, 1),
                                checks.integer("seed", args.seed, 0), method_from_args(args), noise,
                                args.features, asymptotes=asymptotes, transition=transition)
     plots.save(fig, args.out)
     return _report(args, {"theory_final": float(d.theory[-1]), "mc_final": float(d.mean[-1]),
                           "mc_stderr_final": float(d.stderr[-1]), "phase": phase,
-                          "transition": d.transition},
+                          "transition": d.transition, "scheduled": list(d.scheduled)},
                    f"L_T theory {d.theory[-1]:.6g}, Monte Carlo {d.mean[-1]:.6g} "
                    f"+- {d.stderr[-1]:.2g} ({d.runs} runs)" +
                    ("" if phase is None else f"; {phase} phase, transition t = " +

@@ -17,12 +17,16 @@ _FIXED = ("alpha", "beta", "batch", "steps", "runs")
 
 def parse_axis(text: str):
     """``name=v1,v2,..``, ``name=start:stop:num`` (linspace) or ``name=log:start:stop:num``:
-    ``(name, values)``."""
+    ``(name, values)``; for alpha, beta and batch also schedule text forms separated by ``;``
+    (``alpha=cosine(0.3);step(0.3,milestones=[50])``)."""
     import numpy as np
+    from sgdyn.sweep.grid import SCHEDULED
     name, sep, values = text.partition("=")
     if not sep or not values:
         raise ValueError(f"--axis {text!r} must read name=v1,v2,.. or name=start:stop:num "
                          f"or name=log:start:stop:num")
+    if name.strip() in SCHEDULED and ("(" in values or values.endswith((".npy", ".csv"))):
+        return name.strip(), [v.strip() for v in values.split(";")]
     parts = values.split(":")
     log = parts[0] == "log"
     numbers = parts[1:] if log else parts
@@ -50,6 +54,14 @@ def sweep_method(args) -> str:
     return args.method or "heavy-ball"
 
 
+def setting(text):
+    """A fixed --alpha/--beta/--batch: a number, else a schedule text form (kept as text)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def register(sub):
     from sgdyn.sweep.quantities import QUANTITIES
     p = sub.add_parser(COMMAND, help=HELP)
@@ -57,12 +69,19 @@ def register(sub):
     p.add_argument("--axis", action="append", required=True, metavar="NAME=VALUES",
                    help="grid axis: name=v1,v2,.. | name=start:stop:num | name=log:start:stop:num "
                         "(names: alpha, beta, batch, steps, runs, tau1, tau2, label_noise, "
-                        "data_size, nu, kappa, n, scale); repeat for more axes")
+                        "data_size, nu, kappa, n, scale; or a {placeholder} of a fixed schedule); "
+                        "alpha, beta, batch also take schedules separated by ';' "
+                        "(alpha='cosine(0.3);step(0.3,milestones=[50])'); repeat for more axes")
     p.add_argument("--quantity", action="append", required=True, choices=sorted(QUANTITIES),
                    help="what to evaluate at each point; repeat for more")
     p.add_argument("--store", required=True, help="Zarr store directory (created, or resumed)")
     for name in _FIXED:
-        p.add_argument(f"--{name}", type=float, default=None, help=f"fixed {name} (if not an axis)")
+        scheduled = name in ("alpha", "beta", "batch")
+        p.add_argument(f"--{name}", type=setting if scheduled else float, default=None,
+                       help=f"fixed {name} (if not an axis)" + (
+                           "; a number or a schedule, whose {...} placeholders are axes "
+                           "(--alpha 'warmup(20)+cosine({peak})' --axis peak=0.1,0.3)"
+                           if scheduled else ""))
     p.add_argument("--features", choices=("gaussian", "rademacher"), default="gaussian",
                    help="feature law of the Monte Carlo runs")
     p.add_argument("--seed", type=seed_arg, default=0, help="base seed; point i uses a seed from (seed, i)")

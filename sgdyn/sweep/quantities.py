@@ -11,6 +11,9 @@ Built in:
   (``theory.transfer.singularities``; blocks go through ``theory.grid.singularities_grid``);
 * ``loss``: the exact expected loss after ``steps`` steps (``theory.dynamics.loss_curve``);
 * ``montecarlo``: the simulated loss after ``steps`` steps over ``runs`` runs (``simulate.run``).
+
+``loss`` and ``montecarlo`` take schedules for alpha, beta and batch (``schedules=True``); at a
+schedule, ``rate`` and ``limited_by`` are those of the last step's hyperparameters.
 """
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ class Quantity:
     point: Callable                                # Point -> dataclass or mapping of the fields
     block: Callable | None = None                  # list[Point] -> {field: array}, optional
     needs: tuple = ()                              # settings it reads, e.g. ("alpha", "steps")
+    schedules: bool = False                        # accepts schedule texts for alpha, beta, batch
 
     def evaluate(self, points: list) -> dict:
         """``{field name: 1-D array over points}``."""
@@ -177,7 +181,8 @@ def monte_carlo(runner: Callable | None = None, name: str = "montecarlo") -> Qua
         traj = run(p.problem, p.alpha, p.beta, p.batch, p.steps, p.runs, p.seed,
                    method=p.method, features=p.features, every=max(p.steps, 1))
         return monte_carlo_summary(traj)
-    return Quantity(name, MONTE_CARLO_FIELDS, point, needs=("alpha", "steps", "runs"))
+    return Quantity(name, MONTE_CARLO_FIELDS, point, needs=("alpha", "steps", "runs"),
+                    schedules=True)
 
 
 MONTE_CARLO_FIELDS = (Field("mean", "float"), Field("stderr", "float"), Field("median", "float"),
@@ -188,5 +193,5 @@ register(Quantity("singularities", SINGULARITY_FIELDS, _singularities_point, _si
                   needs=("alpha",)))
 register(Quantity("loss", (Field("final", "float"), Field("diverges", "bool"), Field("rate", "float"),
                            Field("limited_by", "category", LIMITS), Field("stopped_early", "bool")),
-                  _loss_point, needs=("alpha", "steps")))
+                  _loss_point, needs=("alpha", "steps"), schedules=True))
 register(monte_carlo())

@@ -126,6 +126,10 @@ def sweep(spec: SweepSpec, store, *, scheduler="serial", workers: int | None = N
                          f"a distributed.Client, got {scheduler!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    constant_only = [q.name for q in qs if not q.schedules]
+    if spec.has_schedule and constant_only:
+        raise ValueError(f"quantity {constant_only[0]!r} needs constant alpha, beta and batch; a "
+                         "schedule is swept by the quantities loss and montecarlo")
     spec.check({need for q in qs for need in q.needs})
     with lock(store):
         return _sweep(spec, store, qs, scheduler, workers, progress, overwrite, t0)

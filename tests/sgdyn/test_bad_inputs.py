@@ -72,6 +72,9 @@ def _api_cases():
     from sgdyn.theory import Run, solve
     from sgdyn.theory.stability import asymptotic_rate, critical_learning_rate
     from sgdyn.simulate import run as simulate
+    from sgdyn.simulate.adaptive import simulate_adaptive
+    from sgdyn.simulate.adaptive_check import check_adaptive
+    from sgdyn.theory.batching import loss_along_schedules
 
     p = Problem.power_law(nu=1.5, kappa=1.0, n=10)
     return [
@@ -107,10 +110,20 @@ def _api_cases():
         (lambda: simulate(Run.build(p, alpha=0.1, batch=2, steps=10), 4, 1.5), "seed"),
         (lambda: simulate(Run.build(p, alpha=0.1, batch=2, steps=10), 4, 0, backend="tpu"),
          "backend"),
+        # schedules: wrong length, non-finite, |beta_t| >= 1, fractional batch, unknown shape
+        (lambda: Run.build(p, alpha=np.full(5, 0.1), batch=2, steps=10), "alpha"),
+        (lambda: Run.build(p, alpha=[0.1] * 9 + [float("nan")], batch=2, steps=10), "alpha"),
+        (lambda: Run.build(p, alpha=0.1, beta="linear(0.5,1.5)", batch=2, steps=10), "beta"),
+        (lambda: Run.build(p, alpha=0.1, batch=np.full(10, 2.5), steps=10), "batch"),
+        (lambda: Run.build(p, alpha="bogus(1)", batch=2, steps=10), "alpha"),
+        (lambda: simulate_adaptive(p, 0.1, 3, 4, 0, adaptive=False, schedule=np.full((3, 3), 2)),
+         "schedule"),
+        (lambda: loss_along_schedules(p, 0.1, [[2.5, 2.0]]), "schedules"),
+        (lambda: check_adaptive(p, simulate_adaptive(p, 0.1, 3, 4, 0, adaptive=False)), "sim"),
     ]
 
 
-@pytest.mark.parametrize("index", range(30))
+@pytest.mark.parametrize("index", range(38))
 def test_bad_input_in_python_is_a_value_error_naming_the_argument(index):
     cases = _api_cases()
     call, fragment = cases[index]
@@ -122,4 +135,4 @@ def test_bad_input_in_python_is_a_value_error_naming_the_argument(index):
 
 
 def test_the_python_table_is_all_run():
-    assert len(_api_cases()) == 30
+    assert len(_api_cases()) == 38

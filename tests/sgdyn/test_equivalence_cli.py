@@ -5,6 +5,7 @@ import pytest
 
 from sgdyn.cli import main
 from sgdyn.simulate.adaptive import simulate_adaptive
+from sgdyn.simulate.adaptive_check import check_adaptive
 from sgdyn.theory.equivalence import gap_scaling, momentum_gap
 from sgdyn.theory.problem import Problem
 
@@ -52,6 +53,11 @@ def test_adaptive_batch_json_matches_the_simulator(capsys, tmp_path):
     np.testing.assert_array_equal(data["adaptive"]["batch_mean"], sim.batch.mean(axis=0))
     assert [c["batch"] for c in data["constant"]] == [2, 8]
     assert len(data["theory"]["mean_field_batch"]) == 13
+    along = data["along_schedules"]
+    want = check_adaptive(p, sim)
+    np.testing.assert_array_equal(along["gap"], want.gap)
+    np.testing.assert_array_equal(along["replay_gap"], want.replay_gap)
+    assert along["replay_max_z"] == want.replay_max_z and "selection effect" in along["note"]
     assert fig.stat().st_size > 1000
 
 

@@ -33,7 +33,13 @@ def test_plot_kinds(run_json, tmp_path):
     ph = phases(P, 0.2, 0.0, 1)
     assert d["phase"] == ph.phase == "noise" and d["transition"] == ph.transition_time
     assert abs(d["mc_final"] - d["theory_final"]) < 5 * d["mc_stderr_final"]
-    for name in ("c.png", "p.pdf", "l.png"):
+    d = run_json("plot", "loss-curves", "--problem", SPEC, "--alpha", "step(0.3,milestones=[20])",
+                 "--beta", "linear(0.3,0.8)", "--batch", "2", "--steps", "40", "--runs", "100",
+                 "--out", str(tmp_path / "s.png"))
+    assert d["scheduled"] == ["alpha", "beta"] and d["inputs"]["run"]["schedule"]["alpha"] == \
+        "step(0.3, milestones=[20], factor=0.1)"
+    assert abs(d["mc_final"] - d["theory_final"]) < 5 * d["mc_stderr_final"]
+    for name in ("c.png", "p.pdf", "l.png", "s.png"):
         assert (tmp_path / name).stat().st_size > 1000
 
 
@@ -47,6 +53,10 @@ def test_plot_kinds(run_json, tmp_path):
      "--batch", "1", "--steps", "10", "--asymptotes", "--out", "x.png"],
     ["plot", "loss-curves", "--problem", SPEC, "--alpha", "0.1", "--batch", "1", "--steps", "10",
      "--out", "/nonexistent-dir/x.png"],
+    ["plot", "loss-curves", "--problem", SPEC, "--alpha", "cosine(0.1)", "--batch", "1", "--steps",
+     "10", "--asymptotes", "--out", "x.png"],
+    ["plot", "loss-curves", "--problem", SPEC, "--alpha", "0.1", "--batch", "linear(2,0.5", "--steps",
+     "10", "--out", "x.png"],
 ])
 def test_bad_input_one_line_exit_2(capsys, argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -222,3 +222,26 @@ def test_several_batch_sizes_on_one_figure():
         assert d.optimum == (o.alpha, o.beta)
         assert d.betas.min() < o.beta < d.betas.max()
     assert data[1].alpha_crit.max() > data[0].alpha_crit.max()       # larger batch, larger region
+
+
+def test_loss_curves_draw_the_schedule_under_the_curve():
+    """Scheduled hyperparameters get one small axis each under the loss (their values at every
+    step, the same step axis); the theory is the recursion along the schedule, the Monte Carlo
+    within 5 standard errors of it."""
+    from sgdyn.theory.schedules import parse_shape
+    p = Problem.power_law(1.5, 1.0, 20)
+    alpha, batch = "warmup(5)+cosine(0.3,floor=0.01)", "double(2,every=20)"
+    fig, d = plots.loss_curves(p, alpha, 0.5, batch, 60, 300, 3, every=10)
+    assert d.scheduled == ("alpha", "batch") and len(fig.axes) == 3
+    t = np.arange(60)
+    for sx, shape in zip(fig.axes[1:], (alpha, batch)):
+        np.testing.assert_array_equal(sx.get_lines()[0].get_ydata(),
+                                      parse_shape(shape).values(t, 60)[1:])
+    assert fig.axes[1].get_shared_x_axes().joined(fig.axes[0], fig.axes[1])
+    np.testing.assert_array_equal(d.theory, loss_curve(p, alpha, 0.5, batch, 60).loss)
+    live = d.steps > 0
+    assert np.max(np.abs(d.mean[live] - d.theory[d.steps[live]]) / d.stderr[live]) < 5
+    # on a given axis the schedule axes are appended under it
+    _, ax = plots.new_figure()
+    fig2, _ = plots.loss_curves(p, alpha, 0.5, 2, 20, 50, 3, ax=ax)
+    assert len(fig2.axes) == 2
