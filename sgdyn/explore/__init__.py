@@ -1,0 +1,1 @@
+"""An interactive explorer of the SE theory: placeholder replaced below."""
