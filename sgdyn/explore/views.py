@@ -79,7 +79,10 @@ class Settings(Result):
 
 def power_law_spec(nu, kappa, n) -> str:
     """The ``powerlaw:`` spec of ``Problem.parse`` for the three controls."""
-    return f"powerlaw:nu={float(nu)!r},kappa={float(kappa)!r},n={int(n)}"
+    def text(x):            # the shortest exact form: 3 rather than 3.0
+        r = repr(float(x))
+        return r[:-2] if r.endswith(".0") else r
+    return f"powerlaw:nu={text(nu)},kappa={text(kappa)},n={int(n)}"
 
 
 # -- what the settings describe ------------------------------------------------------------------
