@@ -13,6 +13,7 @@ a ``Settings``, asks ``views.stale`` which views changed, draws them, and keeps 
 """
 from __future__ import annotations
 
+import html
 import json
 import os
 import tempfile
@@ -132,6 +133,7 @@ class Explorer:
         self.contours = self.region_fig.contour(
             [0.0, 1.0], [0.0, 1.0], np.zeros((2, 2)), levels=[0.5], fill_color=None,
             line_color="black", line_alpha=0.35, line_width=0.6)
+        self.contours.fill_renderer.visible = False     # lines only: the image is the shading
         self.edge_src = ColumnDataSource(dict(x=[], y=[]))
         self.boundary_src = ColumnDataSource(dict(x=[], y=[]))
         self.optimum_src = ColumnDataSource(dict(x=[], y=[]))
@@ -192,8 +194,9 @@ class Explorer:
         self.critical_fig.legend.location = "bottom_right"
 
     def _build_layout(self) -> None:
-        self.error_box = pn.pane.Alert("", alert_type="danger", visible=False,
-                                       sizing_mode="stretch_width")
+        self.error_box = pn.pane.HTML("", visible=False, sizing_mode="stretch_width",
+                                      styles={"background": "#f8d7da", "color": "#721c24",
+                                              "border-radius": "4px", "padding": "0 8px"})
         self.spinner = pn.indicators.LoadingSpinner(value=False, size=22)
         self.status = pn.pane.Markdown("ready", margin=(0, 8))
         self.readout = pn.pane.HTML("", sizing_mode="stretch_width")
@@ -356,7 +359,8 @@ class Explorer:
             self.settings.to_json() + "\n```")
 
     def _show_errors(self, errors: dict) -> None:
-        self.error_box.object = "<br>".join(f"<b>{k}</b>: {v}" for k, v in errors.items())
+        self.error_box.object = "".join(f'<p data-error="{html.escape(k)}"><b>{html.escape(k)}</b>: '
+                                        f"{html.escape(v)}</p>" for k, v in errors.items())
         self.error_box.visible = bool(errors)
 
     # -- drawing -----------------------------------------------------------------------------

@@ -169,3 +169,120 @@ def test_notebook_form_headless():
     rep = validate(run, views.MC_RUNS, 0)
     assert e.values["verdict"] == rep.verdict
     assert np.array_equal(e.band_src.data["mean"], rep.mean[rep.steps >= 1])
+
+
+# -- the served page in a real browser ---------------------------------------------------------
+_DEEP = """
+function deep(root, sel, out) {
+  root.querySelectorAll(sel).forEach(e => out.push(e));
+  root.querySelectorAll('*').forEach(e => { if (e.shadowRoot) deep(e.shadowRoot, sel, out); });
+  return out;
+}
+"""
+READOUT_JS = _DEEP + """
+const out = {};
+deep(document, '[data-key]', []).forEach(e => { out[e.dataset.key] = e.dataset.value; });
+return out;"""
+INPUT_JS = _DEEP + """
+for (const l of deep(document, 'label', [])) {
+  if (l.textContent.trim().startsWith(arguments[0])) {
+    const i = l.getRootNode().querySelector('input');
+    if (i) return i;
+  }
+}
+return null;"""
+TEXT_JS = _DEEP + """
+return deep(document, '[data-error]', []).map(e => e.textContent).join(' | ');"""
+
+
+def _browser():
+    """A headless Chromium driven by chromedriver, or a skip that says what is missing."""
+    import shutil
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed (optional extra 'explore')")
+    pytest.importorskip("panel", reason="the optional extra 'explore' (panel) is not installed")
+    chrome = shutil.which("chromium") or shutil.which("chromium-browser") or \
+        shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if chrome is None or driver is None:
+        pytest.skip("no headless browser: install Debian's chromium and chromium-driver "
+                    "(apt-get install -y chromium chromium-driver) to run the browser test")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chrome
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1700,1250"):
+        options.add_argument(arg)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(driver))
+
+
+def _wait(driver, predicate, what: str, timeout: float = 60.0):
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = driver.execute_script(READOUT_JS)
+        if predicate(got):
+            print(f"{what}: {time.monotonic() - end + timeout:.2f} s")
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"the page did not show {what} within {timeout:g} s; it shows {got}")
+
+
+def test_served_page_in_a_real_browser(tmp_path):
+    import os
+    import threading
+    import time
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    from sgdyn.explore import free_port, serve
+    driver = _browser()
+    start = Settings(problem="powerlaw:nu=1.5,kappa=3,n=100", alpha=0.3, beta=0.2, batch=4,
+                     steps=400)
+    port = free_port("127.0.0.1")
+    server = serve(start, port=port, address="127.0.0.1", threaded=True)
+    guard = threading.Timer(120.0, server.stop)      # stops by itself, whatever the test does
+    guard.start()
+    try:
+        driver.get(f"http://127.0.0.1:{port}/")
+        _wait(driver, lambda v: v.get("region_grid") == "80 x 41", "the fine region")
+        # move the alpha slider (the first slider handle) to the right
+        handle = driver.execute_script(_DEEP + "return deep(document, '.noUi-handle', [])[0];")
+        ActionChains(driver).drag_and_drop_by_offset(handle, 40, 0).perform()
+        moved = _wait(driver, lambda v: v.get("alpha") not in (None, "0.3"), "a new alpha")
+        assert float(moved["alpha"]) > 0.3
+        # change the batch
+        box = driver.execute_script(INPUT_JS, "batch b")
+        box.send_keys(Keys.END, Keys.BACKSPACE * 4, "16", Keys.ENTER)
+        _wait(driver, lambda v: v.get("batch") == "16" and v.get("region_grid") == "80 x 41",
+              "batch 16 with its fine region")
+        # click in the region, left of the middle of its frame
+        fig = driver.execute_script(_DEEP + "return deep(document, '.bk-Figure', [])[0];")
+        before = driver.execute_script(READOUT_JS)
+        ActionChains(driver).move_to_element_with_offset(fig, -90, 30).click().perform()
+        shown = _wait(driver, lambda v: (v.get("alpha"), v.get("beta")) !=
+                      (before.get("alpha"), before.get("beta")) and "final_loss" in v,
+                      "the clicked point")
+        # bad input shows in the page; the page lives on
+        tau1 = driver.execute_script(INPUT_JS, "tau1")
+        tau1.send_keys("abc", Keys.ENTER)
+        end = time.monotonic() + 30
+        while "tau1 must be a number" not in driver.execute_script(TEXT_JS):
+            assert time.monotonic() < end, "no error message in the page"
+            time.sleep(0.1)
+        tau1.send_keys(Keys.END, Keys.BACKSPACE * 3, Keys.ENTER)
+        shown = _wait(driver, lambda v: "final_loss" in v and v.get("region_grid") == "80 x 41"
+                      and not driver.execute_script(TEXT_JS), "the page without the error")
+        artefacts = os.environ.get("SGDYN_ARTEFACTS", str(tmp_path))
+        os.makedirs(artefacts, exist_ok=True)
+        driver.save_screenshot(os.path.join(artefacts, "explore.png"))
+    finally:
+        driver.quit()
+        server.stop()
+        guard.cancel()
+    alpha, beta, batch = float(shown["alpha"]), float(shown["beta"]), int(shown["batch"])
+    assert batch == 16 and 0 < alpha and -1 < beta < 1
+    problem = Problem.power_law(1.5, 3, 100)
+    crit = critical_learning_rate(problem, beta, batch)
+    assert float(shown["alpha_crit"]) == crit.alpha_crit
+    assert float(shown["final_loss"]) == loss_curve(problem, alpha, beta, batch, 400).final
+    opt = optimal_rate(problem, batch)
+    assert (float(shown["optimum_alpha"]), float(shown["optimum_beta"])) == (opt.alpha, opt.beta)
