@@ -379,6 +379,7 @@ class Explorer:
         if c is None:
             self.critical_src.data = dict(x=[], y=[])
             self.critical_now.data = dict(x=[], y=[])
+            self._forget("alpha_crit", "alpha_eff_crit", "limited_by")
             return
         self.critical_src.data = dict(x=c.batches.astype(float), y=c.alpha_eff_crit)
         cur = c.current
@@ -392,6 +393,7 @@ class Explorer:
             for src in (self.curve_src, *self.asym_src.values()):
                 src.data = dict(x=[], y=[])
             self.transition.visible = False
+            self._forget("final_loss", "final_step", "curve_reason", "phase", "transition")
             return
         keep = c.steps >= 1
         t = c.steps[keep].astype(float)
@@ -409,6 +411,7 @@ class Explorer:
 
     def _draw_region(self, r) -> None:
         if r is None:
+            self._forget("optimum_alpha", "optimum_beta", "optimum_rate", "region_grid")
             return
         d = r.data
         a, b = d.alphas, d.betas
@@ -429,14 +432,18 @@ class Explorer:
                                optimum_rate=d.optimum_value)
         else:
             self.optimum_src.data = dict(x=[], y=[])
-            for k in ("optimum_alpha", "optimum_beta", "optimum_rate"):
-                self.values.pop(k, None)
+            self._forget("optimum_alpha", "optimum_beta", "optimum_rate")
         self.values["region_grid"] = f"{r.grid[0]} x {r.grid[1]}"
         end = float(a[-1])
         self.alpha.param.update(end=max(end, float(self.alpha.value)),
                                 step=max(end, float(self.alpha.value)) / ALPHA_STEPS)
         self.region_fig.x_range.start, self.region_fig.x_range.end = 0.0, end
         self.region_fig.y_range.start, self.region_fig.y_range.end = float(b[0]), float(b[-1])
+
+    def _forget(self, *keys) -> None:
+        """A view that failed shows no stale numbers."""
+        for k in keys:
+            self.values.pop(k, None)
 
     def _point_values(self, p) -> dict:
         if p is None:
