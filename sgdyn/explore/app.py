@@ -16,8 +16,8 @@ from __future__ import annotations
 import html
 import json
 import os
+import sys
 import tempfile
-import traceback
 
 import numpy as np
 import panel as pn
@@ -306,7 +306,7 @@ class Explorer:
         except Exception as exc:     # a page must never die: show it, keep the rest alive
             self.errors[name] = f"internal error ({type(exc).__name__}: {exc})"
             self.failed.add(name)
-            traceback.print_exc()
+            print(f"sgdyn explore: {name}: {self.errors[name]}", file=sys.stderr)
             return None
         self.errors.pop(name, None)
         self.failed.discard(name)

@@ -35,7 +35,7 @@ from sgdyn.theory import checks
 from sgdyn.theory.display import Result
 
 DEFAULT_PROBLEM = "powerlaw:nu=1.5,kappa=3,n=1000"
-COARSE_GRID = (30, 21)          # (n_alpha, n_beta): the region's first, quick answer
+COARSE_GRID = (24, 17)          # (n_alpha, n_beta): the region's first, quick answer
 FINE_GRID = (80, 41)
 CURVE_POINTS = 400              # log-spaced steps sent to the page (the final step always among them)
 MC_RUNS = 40                    # the Monte Carlo button: a verdict needs validate.MIN_RUNS = 30
@@ -186,7 +186,7 @@ class CriticalView(Result):
     _dims = {"alpha_eff_crit": ("batch",)}
 
 
-def critical_batches(batch: int, data_size: int | None, n: int = 16) -> np.ndarray:
+def critical_batches(batch: int, data_size: int | None, n: int = 12) -> np.ndarray:
     """Log-spaced batch sizes from 1 past the current one (below a data size), the current one
     included so the curve passes through the marked point."""
     top = max(1024, 4 * batch) if data_size is None else data_size - 1

@@ -136,6 +136,14 @@ def test_cli_refuses_bad_settings_before_serving(capsys, tmp_path):
     assert "unknown key(s) lr" in capsys.readouterr().err
 
 
+def test_cli_serves_on_the_loopback_and_stops_by_itself(capsys):
+    pytest.importorskip("panel", reason="the optional extra 'explore' (panel) is not installed")
+    from sgdyn.cli import main
+    assert main(["explore", "--problem", "powerlaw:nu=1.5,kappa=3,n=20", "--no-browser",
+                 "--stop-after", "0.5"]) == 0
+    assert "serving http://127.0.0.1:" in capsys.readouterr().out
+
+
 # -- the notebook form, headless ---------------------------------------------------------------
 def test_notebook_form_headless():
     pytest.importorskip("panel", reason="the optional extra 'explore' (panel) is not installed")
@@ -221,7 +229,6 @@ def _wait(driver, predicate, what: str, timeout: float = 60.0):
     while time.monotonic() < end:
         got = driver.execute_script(READOUT_JS)
         if predicate(got):
-            print(f"{what}: {time.monotonic() - end + timeout:.2f} s")
             return got
         time.sleep(0.1)
     raise AssertionError(f"the page did not show {what} within {timeout:g} s; it shows {got}")
@@ -235,7 +242,7 @@ def test_served_page_in_a_real_browser(tmp_path):
     from selenium.webdriver.common.keys import Keys
     from sgdyn.explore import free_port, serve
     driver = _browser()
-    start = Settings(problem="powerlaw:nu=1.5,kappa=3,n=100", alpha=0.3, beta=0.2, batch=4,
+    start = Settings(problem="powerlaw:nu=1.5,kappa=3,n=40", alpha=0.3, beta=0.2, batch=4,
                      steps=400)
     port = free_port("127.0.0.1")
     server = serve(start, port=port, address="127.0.0.1", threaded=True)
@@ -280,7 +287,7 @@ def test_served_page_in_a_real_browser(tmp_path):
         guard.cancel()
     alpha, beta, batch = float(shown["alpha"]), float(shown["beta"]), int(shown["batch"])
     assert batch == 16 and 0 < alpha and -1 < beta < 1
-    problem = Problem.power_law(1.5, 3, 100)
+    problem = Problem.power_law(1.5, 3, 40)
     crit = critical_learning_rate(problem, beta, batch)
     assert float(shown["alpha_crit"]) == crit.alpha_crit
     assert float(shown["final_loss"]) == loss_curve(problem, alpha, beta, batch, 400).final
