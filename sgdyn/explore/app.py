@@ -359,8 +359,12 @@ class Explorer:
             self.settings.to_json() + "\n```")
 
     def _show_errors(self, errors: dict) -> None:
-        self.error_box.object = "".join(f'<p data-error="{html.escape(k)}"><b>{html.escape(k)}</b>: '
-                                        f"{html.escape(v)}</p>" for k, v in errors.items())
+        views_of = {}                       # one line per message, naming the views it stops
+        for view, message in errors.items():
+            views_of.setdefault(message, []).append(view)
+        self.error_box.object = "".join(
+            f'<p data-error="{html.escape(", ".join(names))}"><b>{html.escape(", ".join(names))}'
+            f"</b>: {html.escape(message)}</p>" for message, names in views_of.items())
         self.error_box.visible = bool(errors)
 
     # -- drawing -----------------------------------------------------------------------------
