@@ -275,8 +275,14 @@ class Explorer:
     def _on_tap(self, event) -> None:
         if event.x is None or event.y is None:
             return
+        from sgdyn.theory.methods import get_method
         self.alpha.value = float(np.clip(event.x, self.alpha.step, self.alpha.end))
-        self.beta.value = float(np.clip(round(event.y, 2), self.beta.start, self.beta.end))
+        try:
+            momentum = get_method(self.method.value).has_momentum
+        except ValueError:
+            momentum = True      # the method's own error shows once the views update
+        if momentum:             # a method without momentum keeps beta = 0 (its one-row region)
+            self.beta.value = float(np.clip(round(event.y, 2), self.beta.start, self.beta.end))
 
     def _on_upload(self, event) -> None:
         if self.upload.value is None:

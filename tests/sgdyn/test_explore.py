@@ -164,6 +164,12 @@ def test_notebook_form_headless():
     e._on_tap(Tap(model=e.region_fig, x=0.5, y=-0.3))
     assert (e.settings.alpha, e.settings.beta) == (0.5, -0.3)
     assert list(e.point_src.data["x"]) == [0.5]
+    e.method.value = "sgd"                    # no momentum: beta 0, and a click keeps it
+    e.beta.value = 0.0
+    e._on_tap(Tap(model=e.region_fig, x=0.4, y=0.6))
+    assert (e.settings.alpha, e.settings.beta) == (0.4, 0.0) and not e.errors
+    e.method.value = "heavy-ball"
+    e.alpha.value, e.beta.value = 0.5, -0.3
     e.tau1.value = "abc"
     assert e.error_box.visible and "tau1 must be a number" in e.error_box.object
     e.tau1.value = ""
