@@ -22,7 +22,7 @@ import sys
 COMMAND_MODULES = ("loss", "derive", "critical_lr", "critical_batch", "rate", "optimize", "simulate",
                    "validate", "momentum_gap", "adaptive_batch", "sweep", "sam_edge", "edge", "eos",
                    "lr_sweep", "phase_diagram", "plot", "phases", "problem", "check_se", "methods",
-                   "schedule")
+                   "schedule", "explore")
 
 DESCRIPTION = ("sgdyn: the expected loss dynamics of mini-batch SGD / momentum on linear models "
                "(exact SE theory, stability, optima) and Monte Carlo runs to check them. "

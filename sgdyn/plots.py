@@ -98,6 +98,7 @@ class RegionData(Result):
     optimum_value: float        # rho* or L_T at the optimum
     batch: int = 0              # the batch size b
     boundary_values: np.ndarray | None = None   # (n_beta,) the objective at (alpha_crit, beta)
+    reference: tuple | None = None  # "horizon": (alpha, L_T) of the best beta = 0 point
 
     _dims = {"values": ("beta", "alpha"), "alpha_crit": ("beta",), "mode_edge": ("beta",),
              "boundary_values": ("beta",), "noise_boundary": ("boundary_point", "alpha_beta"),
@@ -143,6 +144,70 @@ def _row_ends(shade, default):
     return last, first
 
 
+def region_data(problem: Problem, batch, method="heavy-ball", noise: NoiseModel = GAUSSIAN,
+                objective: str = "rate", steps=None, betas=None, n_alpha: int = 120,
+                alpha_max=None, n_beta: int = 77, progress=None,
+                with_optimum: bool = True) -> RegionData:
+    """What ``convergence_region`` draws, without drawing it (arguments as there): the grids, the
+    objective on them and on the boundary, ``alpha_crit`` and the noiseless edge per beta, the
+    noise boundary ``U(1) = 1`` and the optimum. ``with_optimum=False`` skips the optimum (nan;
+    the momentum grid then spans ``DEFAULT_BETA_RANGE``): a quick first answer for
+    ``sgdyn.explore``, which shows the same data live."""
+    m = _setup(problem, method, noise)
+    bsz = checks.integer("batch", batch, 1)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    T = checks.integer("steps", steps, 1) if objective == "horizon" else None
+    n_alpha = checks.integer("n_alpha", n_alpha, 2)
+    rows = np.size(betas) if betas is not None else checks.integer("n_beta", n_beta, 2)
+    points = float(n_alpha) * rows
+    budget.memory("n_alpha", 8 * 8.0 * points, f"a {n_alpha} x {rows} grid")
+    # a rate is a root search over the modes (~2000 operations per mode); a horizon loss a
+    # recursion of T steps (~20 per mode and step)
+    per_mode = 2000.0 if objective == "rate" else 20.0 * T
+    budget.work("n_alpha", points * problem.n_modes * per_mode, f"a {n_alpha} x {rows} grid")
+    reference = None
+    if not with_optimum:
+        optimum, best = (np.nan, np.nan), np.nan
+    elif objective == "rate":
+        opt = optimal_rate(problem, bsz, m, noise)
+        optimum, best = (opt.alpha, opt.beta), opt.rate
+    else:
+        opt = optimal_hyperparameters_at_horizon(problem, bsz, T, m, noise, progress=progress)
+        optimum, best = (opt.alpha, opt.beta), opt.loss
+        reference = (opt.alpha_beta0, opt.loss_beta0)
+    if betas is None:
+        betas = np.zeros(1) if not m.has_momentum else \
+            default_betas(optimum[1], n_beta) if with_optimum else np.linspace(*DEFAULT_BETA_RANGE, n_beta)
+    betas = np.asarray([checks.momentum("betas", b) if m.has_momentum else m.check_params(1.0, b)[1]
+                        for b in np.atleast_1d(np.asarray(betas, float))])
+    g = batch_factor(bsz, problem.data_size)
+    lam = problem.eigenvalues
+    crit, edge = critical_learning_rate_curve(problem, betas, bsz, m, noise)
+    amax = 1.05 * float(np.nanmax([crit.max(), optimum[0]])) if alpha_max is None else \
+        checks.positive("alpha_max", alpha_max)
+    alphas = np.linspace(amax / n_alpha, amax, n_alpha)
+    if objective == "rate":
+        rho = np.stack([rate_arrays(m, lam, alphas, b, g, noise.tau1, noise.tau2,
+                                     problem.multiplicity)[0]
+                        for b in betas])
+        values = np.where(rho < 1.0, rho, np.nan)
+        boundary_values = np.ones(betas.size)         # rho = 1 on the boundary, by definition
+    else:
+        A, B = np.meshgrid(alphas, betas)
+        inside = A < crit[:, None]
+        L = np.full(A.shape, np.nan)
+        L[inside] = final_losses(problem, A[inside], B[inside], bsz, T, m, noise,
+                                 progress=progress)
+        values = np.where(np.isfinite(L), L, np.nan)
+        boundary_values = final_losses(problem, crit * (1 - 1e-12), betas, bsz, T, m, noise,
+                                       progress=False)
+    noise_side = crit < edge * (1.0 - 1e-9)
+    boundary = np.column_stack([crit[noise_side], betas[noise_side]])
+    return RegionData(alphas, betas, values, objective, T, crit, edge, boundary, optimum, best,
+                      bsz, boundary_values, reference)
+
+
 def convergence_region(problem: Problem, batch, method="heavy-ball", noise: NoiseModel = GAUSSIAN,
                        objective: str = "rate", steps=None, betas=None, n_alpha: int = 120,
                        alpha_max=None, ax=None, n_beta: int = 77,
@@ -165,42 +230,12 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
     (``theory.progress``).
     """
     from matplotlib.colors import BoundaryNorm
-    m = _setup(problem, method, noise)
-    bsz = checks.integer("batch", batch, 1)
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    T = checks.integer("steps", steps, 1) if objective == "horizon" else None
-    n_alpha = checks.integer("n_alpha", n_alpha, 2)
-    rows = np.size(betas) if betas is not None else checks.integer("n_beta", n_beta, 2)
-    points = float(n_alpha) * rows
-    budget.memory("n_alpha", 8 * 8.0 * points, f"a {n_alpha} x {rows} grid")
-    # a rate is a root search over the modes (~2000 operations per mode); a horizon loss a
-    # recursion of T steps (~20 per mode and step)
-    per_mode = 2000.0 if objective == "rate" else 20.0 * T
-    budget.work("n_alpha", points * problem.n_modes * per_mode, f"a {n_alpha} x {rows} grid")
+    d = region_data(problem, batch, method, noise, objective, steps, betas, n_alpha, alpha_max,
+                    n_beta, progress)
+    alphas, betas, values, crit, edge = d.alphas, d.betas, d.values, d.alpha_crit, d.mode_edge
+    optimum, best, boundary, bsz, T = d.optimum, d.optimum_value, d.noise_boundary, d.batch, d.steps
+    amax = float(alphas[-1])
     if objective == "rate":
-        opt = optimal_rate(problem, bsz, m, noise)
-        optimum, best = (opt.alpha, opt.beta), opt.rate
-    else:
-        opt = optimal_hyperparameters_at_horizon(problem, bsz, T, m, noise, progress=progress)
-        optimum, best = (opt.alpha, opt.beta), opt.loss
-        reference = (opt.alpha_beta0, opt.loss_beta0)
-    if betas is None:
-        betas = default_betas(optimum[1], n_beta) if m.has_momentum else np.zeros(1)
-    betas = np.asarray([checks.momentum("betas", b) if m.has_momentum else m.check_params(1.0, b)[1]
-                        for b in np.atleast_1d(np.asarray(betas, float))])
-    g = batch_factor(bsz, problem.data_size)
-    lam = problem.eigenvalues
-    crit, edge = critical_learning_rate_curve(problem, betas, bsz, m, noise)
-    amax = 1.05 * float(max(crit.max(), optimum[0])) if alpha_max is None else \
-        checks.positive("alpha_max", alpha_max)
-    alphas = np.linspace(amax / n_alpha, amax, n_alpha)
-    if objective == "rate":
-        rho = np.stack([rate_arrays(m, lam, alphas, b, g, noise.tau1, noise.tau2,
-                                     problem.multiplicity)[0]
-                        for b in betas])
-        values = np.where(rho < 1.0, rho, np.nan)
-        boundary_values = np.ones(betas.size)         # rho = 1 on the boundary, by definition
         with np.errstate(divide="ignore"):
             shade = np.log10(1.0 - values)
         finite = shade[np.isfinite(shade)]
@@ -210,21 +245,11 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
         edge_shade, zero_shade = _row_ends(shade, finite.min() if finite.size else 0.0)
         bar = r"$\log_{10}(1 - \rho)$,  $L_t \sim \rho^t$"
     else:
-        A, B = np.meshgrid(alphas, betas)
-        inside = A < crit[:, None]
-        L = np.full(A.shape, np.nan)
-        L[inside] = final_losses(problem, A[inside], B[inside], bsz, T, m, noise,
-                                 progress=progress)
-        values = np.where(np.isfinite(L), L, np.nan)
-        boundary_values = final_losses(problem, crit * (1 - 1e-12), betas, bsz, T, m, noise,
-                                       progress=False)
         # ratios to the optimum resolve the flat basin where the optimum sits
         shade = values / best
-        edge_shade = boundary_values / best
+        edge_shade = d.boundary_values / best
         zero_shade = np.full(betas.size, problem.initial_loss / best)   # L_T = L_0 at alpha = 0
         bar = rf"$L_T / L_T^*$ after T = {T} steps"
-    noise_side = crit < edge * (1.0 - 1e-9)
-    boundary = np.column_stack([crit[noise_side], betas[noise_side]])
 
     fig, ax = _axes(ax)
     X, Y, Z = _fill_grid(alphas, betas, shade, crit, edge_shade, zero_shade)
@@ -242,6 +267,7 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
             label=r"noise boundary $U(1) = 1$")
     ax.axhline(0.0, color=OKABE_ITO["grey"], lw=0.8, ls=":")
     if objective == "horizon":
+        reference = d.reference
         gain = 100 * (1 - best / reference[1])
         ax.plot(reference[0], 0.0, "o", ms=8, mfc="white", mec="k", ls="none",
                 label=rf"best $\beta = 0$: $\alpha = {reference[0]:.3g}$ (optimum {gain:.2g} % lower)")
@@ -255,9 +281,7 @@ def convergence_region(problem: Problem, batch, method="heavy-ball", noise: Nois
     ax.set_ylabel(BETA_LABEL)
     ax.set_title(f"{problem.name}\n{_batch_text(bsz, problem)}, {_noise_text(noise)}", fontsize=9)
     ax.legend(loc="lower right", fontsize=7.5, framealpha=0.9)
-    data = RegionData(alphas, betas, values, objective, T, crit, edge, boundary, optimum, best,
-                      bsz, boundary_values)
-    return fig, data
+    return fig, d
 
 
 def convergence_regions(problem: Problem, batches, method="heavy-ball",

@@ -353,12 +353,19 @@ def _critical_alphas(name, lam_, betas, g, t1, t2, w):
 
 def critical_learning_rate_curve(problem: Problem, betas, batch=1, method="heavy-ball",
                                  noise: NoiseModel = GAUSSIAN) -> tuple[np.ndarray, np.ndarray]:
-    """``(alpha_crit(beta), mode_edge(beta))`` for an array of momenta at one batch size: the
-    vectorised form of ``critical_learning_rate`` (same bisection, all betas at once), with the
-    noiseless edge (inf where no mode edge exists) beside it."""
+    """``(alpha_crit(beta), mode_edge(beta))`` for an array of momenta at one batch size (or an
+    array of batch sizes, broadcast against ``betas``): the vectorised form of
+    ``critical_learning_rate`` (same bisection, all points at once), with the noiseless edge (inf
+    where no mode edge exists) beside it."""
     m = _setup(problem, method, noise)
-    g = batch_factor(checks.integer("batch", batch, 1), problem.data_size)
-    betas = np.atleast_1d(np.asarray(betas, float))
+    if np.ndim(batch) == 0:
+        g = batch_factor(checks.integer("batch", batch, 1), problem.data_size)
+        betas = np.atleast_1d(np.asarray(betas, float))
+    else:
+        g = np.array([batch_factor(checks.integer("batch", b, 1), problem.data_size)
+                      for b in np.ravel(batch)]).reshape(np.shape(batch))
+        betas, g = np.broadcast_arrays(np.asarray(betas, float), g)
+        betas, g = np.atleast_1d(betas.ravel()), g.ravel()
     for b in betas:
         m.check_params(1.0, float(b))
         resolvable("betas", b)

@@ -12,7 +12,7 @@ from sgdyn.theory.methods import alpha, beta, get_method, lam
 from sgdyn.theory.noise import GAUSSIAN, RADEMACHER, NoiseModel
 from sgdyn.theory.problem import Problem
 from sgdyn.theory.stability import (asymptotic_rate, converges, critical_batch, critical_learning_rate,
-                              mode_stability_conditions, mode_stable, noise_feedback,
+                              critical_learning_rate_curve, mode_stability_conditions, mode_stable, noise_feedback,
                               noise_feedback_per_mode, optimal_rate, schur_cohn_conditions)
 from sgdyn.theory.symbolic import b as b_sym, derive, tau1, tau2
 from sgdyn.theory.system import ModeSystem
@@ -231,3 +231,18 @@ def test_bad_input_names_the_argument():
         optimal_rate("powerlaw", 1)
     with pytest.raises(ValueError, match="beta must be 0"):
         critical_learning_rate(SMALL, 0.5, 1, method=get_method("sgd"))
+
+
+def test_critical_curve_over_batch_sizes_is_the_one_point_function():
+    p = Problem.power_law(1.5, 3, 50)
+    batches = [1, 7, 64]
+    crit, edge = critical_learning_rate_curve(p, 0.3, batches)
+    crit2, _ = critical_learning_rate_curve(p, [0.3, -0.2, 0.5], batches)
+    for i, b in enumerate(batches):
+        one = critical_learning_rate(p, 0.3, b)
+        # one bisection for all points stops when every point is within 1e-15 (relative)
+        assert crit[i] == pytest.approx(one.alpha_crit, rel=4e-15, abs=0) and edge[i] == one.mode_edge
+        beta = (0.3, -0.2, 0.5)[i]
+        assert crit2[i] == pytest.approx(critical_learning_rate(p, beta, b).alpha_crit, rel=4e-15, abs=0)
+    with pytest.raises(ValueError, match="batch must be an integer >= 1"):
+        critical_learning_rate_curve(p, 0.3, [4, 0])
