@@ -108,3 +108,31 @@ def test_console_script_exit_code_and_flushed_output(tmp_path):
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 2 and proc.stderr.startswith("sgdyn: error:")
     assert proc.stderr.count("\n") == 1 and "nope.json" in proc.stderr
+
+
+def imported_modules(stderr: str) -> set:
+    """Every module a ``python -X importtime`` process imported (one stderr line each)."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_simulate_with_a_warm_cache_imports_no_sympy(tmp_path):
+    """Structural, not timed: once the method forms are cached (here by a process that only looks
+    the methods up), ``python -m sgdyn simulate`` with a shipped method or one written as text
+    imports neither sympy nor matplotlib nor scipy.optimize."""
+    env = dict(os.environ, SGDYN_CACHE_DIR=str(tmp_path), SGDYN_PROGRESS="0")
+    text = "v' = beta*v - alpha*g(w); w' = w + v'"
+    run_python(f"from sgdyn.theory.methods import get_method\n"
+               f"get_method('heavy-ball'), get_method({text!r})", env=env)
+    assert len(list(tmp_path.glob("method-form-*.json"))) == 2
+    for method in ("heavy-ball", text):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sgdyn",
+                               *SMALL["simulate"], "--method", method],
+                              capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "mean loss" in proc.stdout
+        mods = imported_modules(proc.stderr)
+        assert {"numpy", "numba", "sgdyn.simulate.cpu"} <= mods         # the list is complete
+        heavy = sorted(m for m in mods if m.split(".")[0] in ("sympy", "matplotlib")
+                       or m.startswith("scipy.optimize"))
+        assert heavy == [], (method, heavy)
