@@ -227,6 +227,11 @@ class Method:
                    sp.sympify(preconditioner),
                    references=tuple(references))
 
+    def __hash__(self):
+        # equal methods have equal plain fields: hashing those alone keeps a cached_method's
+        # sympy fields unbuilt when it keys a cache (the generated hash would read them all)
+        return hash((self.name, self.description, self.extra, self.values, self.text))
+
     def __getattr__(self, name):
         # reached only for an attribute not set yet: a cached_method's sympy fields, built on
         # first use (normal lookup finds them afterwards)
@@ -248,19 +253,36 @@ class Method:
             object.__setattr__(self, k, getattr(built, k))
         object.__setattr__(self, "_build", None)
 
+    def _known(self, name: str, derive):
+        """A structural fact: from the cached form when there is one, else ``derive()``."""
+        form = self.__dict__.get("_form")
+        return form[name] if form else derive()
+
     @property
     def dim(self) -> int:
-        form = self.__dict__.get("_form")
-        return form["dim"] if form else self.F.shape[0]
+        return self._known("dim", lambda: self.F.shape[0])
 
     @property
     def has_momentum(self) -> bool:
         """True when beta is one of the method's hyperparameters."""
-        form = self.__dict__.get("_form")
-        if form:
-            return form["has_momentum"]
-        return _symbols()[1] in (self.F.free_symbols | self.K.free_symbols | self.G.free_symbols
-                                 | self.x0.free_symbols)
+        return self._known("has_momentum", lambda: _symbols()[1] in (
+            self.F.free_symbols | self.K.free_symbols | self.G.free_symbols | self.x0.free_symbols))
+
+    @property
+    def preconditioned(self) -> bool:
+        """True when the method has a spectral preconditioner (``p(lambda)`` is not 1)."""
+        return self._known("preconditioned", lambda: self.preconditioner != 1)
+
+    @property
+    def sparsity(self) -> tuple[tuple, tuple]:
+        """Which entries of ``F`` and of ``K G`` the method can make nonzero (symbolically), as
+        nested tuples of bools: the pattern the generated recursion kernel is specialised to."""
+        def derive():
+            KG = self.K * self.G
+            d = self.dim
+            return (tuple(tuple(self.F[a, b] != 0 for b in range(d)) for a in range(d)),
+                    tuple(tuple(KG[a, b] != 0 for b in range(d)) for a in range(d)))
+        return self._known("sparsity", derive)
 
     @property
     def transition(self) -> sp.Matrix:
@@ -390,6 +412,7 @@ class Method:
 
 
 _SYMBOLIC = ("F", "K", "G", "x0", "preconditioner")     # what a cached_method builds on first use
+_STRUCTURAL = ("dim", "has_momentum", "preconditioned", "sparsity")   # what its form records
 
 
 def _numeric_functions(fns: dict) -> tuple:
@@ -399,12 +422,12 @@ def _numeric_functions(fns: dict) -> tuple:
 
 
 def _form_spec(m: Method) -> dict:
-    """What a cached_method keeps of ``m``: every field but the sympy ones, the dimension, whether
-    it has momentum, and the sources of its numeric functions."""
+    """What a cached_method keeps of ``m``: every field but the sympy ones, its structural facts
+    (dimension, momentum, preconditioner, sparsity) and the sources of its numeric functions."""
     return {"fields": {f.name: getattr(m, f.name) if f.name != "extra" else
                        [{g.name: getattr(p, g.name) for g in fields(p)} for p in m.extra]
                        for f in fields(m) if f.name not in _SYMBOLIC},
-            "dim": m.dim, "has_momentum": m.has_momentum, "numeric": m._numeric_sources()}
+            **{k: getattr(m, k) for k in _STRUCTURAL}, "numeric": m._numeric_sources()}
 
 
 def cached_method(description: str, build, modules: tuple[str, ...]) -> Method:
@@ -432,8 +455,9 @@ def cached_method(description: str, build, modules: tuple[str, ...]) -> Method:
             object.__setattr__(m, k, tuple(map(tuple, v)) if k == "values" else
                                tuple(v) if isinstance(v, list) else v)
         object.__setattr__(m, "_build", build)
-    object.__setattr__(m, "_form", {"dim": form["dim"], "has_momentum": form["has_momentum"],
-                                    "key": key})
+    known = {k: form[k] for k in _STRUCTURAL}
+    known["sparsity"] = tuple(tuple(tuple(row) for row in mask) for mask in known["sparsity"])
+    object.__setattr__(m, "_form", {**known, "key": key})
     object.__setattr__(m, "_numeric", _numeric_functions(form["numeric"]))
     return m
 

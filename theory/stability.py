@@ -324,7 +324,7 @@ def _critical_alphas(name, lam_, betas, g, t1, t2, w):
     """Vectorised bisection over betas: (alpha_crit, mode_edge, mode_share) arrays, computed at
     the normalised scale of ``Problem.normalized`` (exact power-of-two rescaling)."""
     s = normalizing_scale(lam_)
-    if s != 1.0 and name.preconditioner == 1:
+    if s != 1.0 and not name.preconditioned:
         lo, edge, share = _critical_alphas(name, lam_ / s, betas, g, t1, t2, w)
         return lo / s, edge / s, share
     betas = np.atleast_1d(np.asarray(betas, float))

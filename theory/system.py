@@ -39,7 +39,7 @@ class ModeSystem:
         m = get_method(method)
         a, bt = m.check_params(alpha, beta)
         bsz = checks.integer("batch", batch, 1)
-        if m.preconditioner == 1:    # a preconditioner p(lambda) need not respect the scaling
+        if not m.preconditioned:    # a preconditioner p(lambda) need not respect the scaling
             problem, scale = problem.normalized()
             a = a * scale
         return cls(problem, m, a, bt, bsz, noise, batch_factor(bsz, problem.data_size))
