@@ -1,6 +1,6 @@
 """A quick start: ``sgdyn --help`` imports no numerical package, the command modules import their
-numerics only when they run, small commands keep sympy's derivations, scipy.optimize and
-matplotlib off their path, and a warm form cache means no symbolic derivation at all
+numerics only when they run, small commands keep scipy.optimize and matplotlib off their path,
+and with a warm form cache ``loss``, ``critical-lr`` and ``simulate`` do not even import sympy
 (the times themselves: ``benchmarks/startup.py``)."""
 import json
 import os
