@@ -4,7 +4,8 @@ What a user waits for at the prompt: interpreter start, imports, loading the cac
 and numba kernels, the work, the output. Each command runs once to warm the caches (numba's
 ``cache=True`` files and ``sgdyn.theory.formcache``; a fresh checkout pays the compilation and
 the derivations once), then ``--repeat`` times; the table shows the median and the minimum,
-the median less the bare interpreter's, and the target of issue 19:
+the median less the bare interpreter's, the median CPU time (user + system, all threads: on a
+machine shared with other jobs it varies less than the wall time) and the target of issue 19:
 
 * ``sgdyn --help``: under 0.3 s;
 * a small ``loss`` (100 modes, 1000 steps), ``critical-lr`` (1000 modes) and ``simulate`` (400 runs
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,10 +51,14 @@ print(np.mean(loss[-1]))
 """
 
 
-def timed(argv, env) -> float:
-    t = time.perf_counter()
+def timed(argv, env) -> tuple[float, float]:
+    """Wall time and CPU time (user + system of the child, all its threads) of one process."""
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+    c, t = cpu(), time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, cpu() - c
 
 
 def main() -> None:
@@ -69,15 +75,18 @@ def main() -> None:
     load_before = os.getloadavg()
     results = []
     for name, argv, target in runs:
-        times = [timed(argv, env) for _ in range(args.repeat)]
-        results.append((name, statistics.median(times), min(times), target))
+        times, cpus = zip(*(timed(argv, env) for _ in range(args.repeat)))
+        results.append((name, statistics.median(times), min(times), statistics.median(cpus),
+                        target))
     load_after = os.getloadavg()
     base = results[0][1]
-    print(f"{'whole process':52s} {'median':>8s} {'min':>8s} {'- python':>9s} {'target':>7s}")
-    for name, med, low, target in results:
+    print(f"{'whole process':52s} {'median':>8s} {'min':>8s} {'- python':>9s} {'cpu':>8s} "
+          f"{'target':>7s}")
+    for name, med, low, cpu, target in results:
         verdict = "" if target is None else ("  ok" if med < target else "  OVER")
         tgt = "" if target is None else f"< {target:g}"
-        print(f"{name:52s} {med:7.3f}s {low:7.3f}s {med - base:8.3f}s {tgt:>7s}{verdict}")
+        print(f"{name:52s} {med:7.3f}s {low:7.3f}s {med - base:8.3f}s {cpu:7.3f}s "
+              f"{tgt:>7s}{verdict}")
     print(f"median of {args.repeat} runs each after one warm-up; {os.cpu_count()} CPUs; "
           f"load average (1, 5, 15 min) {load_before[0]:.2f} {load_before[1]:.2f} "
           f"{load_before[2]:.2f} before, {load_after[0]:.2f} {load_after[1]:.2f} "

@@ -117,9 +117,9 @@ def method_from_args(args, schedules: bool = False):
     """The method of ``--method`` / ``--method-file`` with ``--param`` values bound (numbers; with
     ``schedules`` the method comes back unbound and the parameters as a second value, text forms
     for ``run_from_args``)."""
-    from sgdyn.theory.method_text import load_method
     from sgdyn.theory.methods import get_method
     if getattr(args, "method_file", None):
+        from sgdyn.theory.method_text import load_method
         if args.method is not None:
             raise ValueError("--method and --method-file: give one of them")
         m = _named(f"--method-file {args.method_file}", load_method, args.method_file)

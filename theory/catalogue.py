@@ -12,10 +12,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import replace
 
-import sympy as sp
-
-from sgdyn.theory.method_text import parse_method
-from sgdyn.theory.methods import Method, Parameter
+from sgdyn.theory.methods import Method, Parameter, cached_method
 
 
 _SHIPPED: dict[str, tuple] = {}
@@ -29,8 +26,13 @@ def _shipped(name, text, references, identity) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _parsed(name: str) -> Method:
-    text, references, identity = _SHIPPED[name]
-    return replace(parse_method(text, name), references=references, identity=identity)
+    """The shipped method ``name``, parsed (sympy) only when something symbolic is asked of it
+    (``cached_method``; its numeric form comes from the form cache)."""
+    def build():
+        from sgdyn.theory.method_text import parse_method
+        text, references, identity = _SHIPPED[name]
+        return replace(parse_method(text, name), references=references, identity=identity)
+    return cached_method(f"catalogue\n{name}", build, (__name__, "sgdyn.theory.method_text"))
 
 
 SGD = _shipped(
@@ -80,6 +82,7 @@ def ema(base: Method) -> Method:
     """The exponential moving average of ``base``'s iterates, ``wbar' = decay*wbar + (1 -
     decay)*w'`` with ``wbar_0 = w_0``, as a method of its own whose reported iterate is ``wbar``
     (state ``(wbar, base state)``, one more dimension). ``decay = 0`` reports ``base``'s iterate."""
+    import sympy as sp
     if any(p.name == DECAY.name for p in base.extra):
         raise ValueError(f"method {base.name!r} already has a parameter named {DECAY.name!r}")
     c = DECAY.symbol
@@ -118,7 +121,8 @@ class _Catalogue(Mapping):
 
 @functools.lru_cache(maxsize=None)
 def _ema_of(name: str) -> Method:
-    return ema(_parsed(name))
+    return cached_method(f"catalogue\nema-{name}", lambda: ema(_parsed(name)),
+                         (__name__, "sgdyn.theory.method_text"))
 
 
 METHODS = _Catalogue()

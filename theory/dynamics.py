@@ -111,7 +111,7 @@ def moments(run: Run, inputs: ModeInputs | None = None) -> Moments:
     """The recursion of ``sgdyn.theory.recursion`` over ``run`` (its schedule and recorded steps)."""
     values = run.hyperparameters
     if inputs is None:
-        problem, scale = run.problem.normalized() if run.method.preconditioner == 1 else \
+        problem, scale = run.problem.normalized() if not run.method.preconditioned else \
             (run.problem, 1.0)
         inputs = mode_inputs(run.replace(problem=problem) if scale != 1.0 else run)
         if scale != 1.0:    # Problem.normalized: alpha s at lambda / s, every product exact

@@ -21,20 +21,24 @@ Methods are written in the text form of ``sgdyn.theory.method_text`` (the shippe
 ``sgdyn.theory.catalogue`` too) or given as matrices (``Method.from_matrices``). Invariants checked
 here: shapes, ``d <= MAX_STATE_DIM``, the free symbols of each matrix, and that the optimum is a
 fixed point of the gradient-free map (``F x0 = x0``: a run started at rest at ``w*`` stays there).
+
+The numeric routes need none of the algebra: a shipped method or one written as text
+(``get_method``) is a ``cached_method`` whose numeric form (dimension, parameters and the numpy
+functions of its matrices) loads from the disk cache of ``sgdyn.theory.formcache``, so a small
+Monte Carlo never imports sympy; its sympy matrices are built on first use (any symbolic question,
+equality, hashing) and are the ones the cached form was made from.
 """
 from __future__ import annotations
 
 import functools
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
-import sympy as sp
 
 from sgdyn.theory import checks
 
-alpha, beta, lam = sp.symbols("alpha beta lambda", real=True)
 MAX_STATE_DIM = 4
 # names with a meaning of their own in the derivation or the text form
 RESERVED = frozenset({"alpha", "beta", "lambda", "lam", "g", "z", "b", "gamma", "tau1", "tau2",
@@ -73,7 +77,9 @@ class Parameter:
         object.__setattr__(self, "default", self.check(self.default))
 
     @property
-    def symbol(self) -> sp.Symbol:
+    def symbol(self):
+        """The sympy symbol (real) standing for the parameter in the method's matrices."""
+        import sympy as sp
         return sp.Symbol(self.name, real=True)
 
     @property
@@ -100,7 +106,16 @@ class Parameter:
                              f"got {values[i]} at step {i}")
 
 
-def _immutable(name: str, value, shape=None) -> sp.ImmutableMatrix:
+@functools.cache
+def _symbols() -> tuple:
+    """``alpha, beta, lambda`` as sympy symbols (real): the module attributes ``alpha``, ``beta``,
+    ``lam``, made on first use so that importing this module does not import sympy."""
+    import sympy as sp
+    return sp.symbols("alpha beta lambda", real=True)
+
+
+def _immutable(name: str, value, shape=None):
+    import sympy as sp
     try:
         M = sp.ImmutableMatrix(sp.sympify(value))
     except (sp.SympifyError, TypeError, ValueError) as exc:
@@ -123,7 +138,7 @@ class Method:
     x0: sp.ImmutableMatrix
     description: str = ""
     extra: tuple = ()                      # Parameter, ...
-    preconditioner: sp.Expr = sp.Integer(1)
+    preconditioner: sp.Expr = 1            # a sympy expression once built
     values: tuple = ()                     # ((name, value), ...) bound extra parameters
     text: str = ""
     references: tuple = ()
@@ -131,6 +146,8 @@ class Method:
     state: tuple = field(default=(), compare=False)   # names of the state components
 
     def __post_init__(self):
+        import sympy as sp
+        alpha, beta, lam = _symbols()
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"method name must be a non-empty string, got {self.name!r}")
         F = _immutable("F", self.F)
@@ -195,6 +212,7 @@ class Method:
         """A method from its matrices (any nested sequences sympy accepts; symbols ``alpha``,
         ``beta`` and the ``extra`` parameters' names). ``output`` is the index of the reported
         iterate in the state; the state is reordered to put it first."""
+        import sympy as sp
         F = _immutable("F", F)
         d = F.shape[0]
         if F.shape != (d, d):
@@ -209,20 +227,67 @@ class Method:
                    sp.sympify(preconditioner),
                    references=tuple(references))
 
+    def __hash__(self):
+        # equal methods have equal plain fields: hashing those alone keeps a cached_method's
+        # sympy fields unbuilt when it keys a cache (the generated hash would read them all)
+        return hash((self.name, self.description, self.extra, self.values, self.text))
+
+    def __getattr__(self, name):
+        # reached only for an attribute not set yet: a cached_method's sympy fields, built on
+        # first use (normal lookup finds them afterwards)
+        build = self.__dict__.get("_build")
+        if build is None or name not in _SYMBOLIC:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self._materialize(build())
+        return self.__dict__[name]
+
+    def _materialize(self, built: "Method") -> None:
+        """Take the sympy fields of ``built`` (the method this cached form was made from)."""
+        mine = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _SYMBOLIC}
+        theirs = {f.name: getattr(built, f.name) for f in fields(built) if f.name not in _SYMBOLIC}
+        mine.pop("values"), theirs.pop("values")
+        if mine != theirs:
+            raise RuntimeError(f"the cached form of method {self.name!r} does not match its "
+                               "description (a stale or foreign file in the form cache?)")
+        for k in _SYMBOLIC:
+            object.__setattr__(self, k, getattr(built, k))
+        object.__setattr__(self, "_build", None)
+
+    def _known(self, name: str, derive):
+        """A structural fact: from the cached form when there is one, else ``derive()``."""
+        form = self.__dict__.get("_form")
+        return form[name] if form else derive()
+
     @property
     def dim(self) -> int:
-        return self.F.shape[0]
+        return self._known("dim", lambda: self.F.shape[0])
 
     @property
     def has_momentum(self) -> bool:
         """True when beta is one of the method's hyperparameters."""
-        return beta in (self.F.free_symbols | self.K.free_symbols | self.G.free_symbols
-                        | self.x0.free_symbols)
+        return self._known("has_momentum", lambda: _symbols()[1] in (
+            self.F.free_symbols | self.K.free_symbols | self.G.free_symbols | self.x0.free_symbols))
+
+    @property
+    def preconditioned(self) -> bool:
+        """True when the method has a spectral preconditioner (``p(lambda)`` is not 1)."""
+        return self._known("preconditioned", lambda: self.preconditioner != 1)
+
+    @property
+    def sparsity(self) -> tuple[tuple, tuple]:
+        """Which entries of ``F`` and of ``K G`` the method can make nonzero (symbolically), as
+        nested tuples of bools: the pattern the generated recursion kernel is specialised to."""
+        def derive():
+            KG = self.K * self.G
+            d = self.dim
+            return (tuple(tuple(self.F[a, b] != 0 for b in range(d)) for a in range(d)),
+                    tuple(tuple(KG[a, b] != 0 for b in range(d)) for a in range(d)))
+        return self._known("sparsity", derive)
 
     @property
     def transition(self) -> sp.Matrix:
         """Deterministic per-mode map ``M = F + lambda p(lambda) K G``."""
-        return self.F + lam * self.preconditioner * self.K * self.G
+        return self.F + _symbols()[2] * self.preconditioner * self.K * self.G
 
     @property
     def noise_input(self) -> sp.Matrix:
@@ -262,13 +327,20 @@ class Method:
     def structure(self) -> "Method":
         """The method with no parameter bound: what the symbolic derivation depends on (the cache
         key of ``sgdyn.theory.symbolic.derive``)."""
-        return replace(self, values=()) if self.values else self
+        return self._with_values(()) if self.values else self
 
     def bind(self, **values) -> "Method":
         """The same method with extra parameters fixed (``qhm.bind(nu=0.5)``)."""
         merged = dict(self.values)
         merged.update(self._checked_values(values))
-        return replace(self, values=tuple(merged.items()))
+        return self._with_values(tuple(merged.items()))
+
+    def _with_values(self, values: tuple) -> "Method":
+        """A copy with other (checked) parameter values; what it has built or loaded (sympy
+        fields, numeric functions, a cached form) does not depend on them and comes along."""
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__, values=values)
+        return out
 
     def _with_text(self, text: str, state) -> "Method":
         return replace(self, text=text, state=tuple(state))
@@ -282,14 +354,21 @@ class Method:
         return a, b
 
     # -- numeric evaluation ------------------------------------------------------------------
+    def _numeric_sources(self) -> dict:
+        """The entries of ``F, K, G, x0`` in ``(alpha, beta, extras)`` and the preconditioner in
+        ``(lambda, extras)``, as ``sgdyn.theory.formcache.Source``."""
+        from sgdyn.theory.formcache import Source
+        alpha, beta, lam = _symbols()
+        args = (alpha, beta) + self.extra_symbols
+        out = {k: [Source(args, v) for v in getattr(self, k)] for k in ("F", "K", "G", "x0")}
+        out["pre"] = Source((lam,) + self.extra_symbols, self.preconditioner)
+        return out
+
     @functools.cached_property
     def _numeric(self):
-        args = (alpha, beta) + self.extra_symbols
-        def entries(M):
-            return [_broadcasting(sp.lambdify(args, v, modules="numpy")) for v in M]
-        return (entries(self.F), entries(self.K), entries(self.G), entries(self.x0),
-                _broadcasting(sp.lambdify((lam,) + self.extra_symbols, self.preconditioner,
-                                          modules="numpy")))
+        # a cached_method has them from its form; the same source text either way
+        from sgdyn.theory.formcache import compiled
+        return _numeric_functions(compiled(self._numeric_sources()))
 
     def _parameter_arrays(self, values: dict) -> tuple:
         missing = [n for n in ("alpha",) if n not in values]
@@ -332,6 +411,57 @@ class Method:
         return p
 
 
+_SYMBOLIC = ("F", "K", "G", "x0", "preconditioner")     # what a cached_method builds on first use
+_STRUCTURAL = ("dim", "has_momentum", "preconditioned", "sparsity")   # what its form records
+
+
+def _numeric_functions(fns: dict) -> tuple:
+    """``(F entries, K entries, G entries, x0 entries, preconditioner)``, each broadcasting."""
+    return tuple([_broadcasting(f) for f in fns[k]] for k in ("F", "K", "G", "x0")) + \
+        (_broadcasting(fns["pre"]),)
+
+
+def _form_spec(m: Method) -> dict:
+    """What a cached_method keeps of ``m``: every field but the sympy ones, its structural facts
+    (dimension, momentum, preconditioner, sparsity) and the sources of its numeric functions."""
+    return {"fields": {f.name: getattr(m, f.name) if f.name != "extra" else
+                       [{g.name: getattr(p, g.name) for g in fields(p)} for p in m.extra]
+                       for f in fields(m) if f.name not in _SYMBOLIC},
+            **{k: getattr(m, k) for k in _STRUCTURAL}, "numeric": m._numeric_sources()}
+
+
+def cached_method(description: str, build, modules: tuple[str, ...]) -> Method:
+    """The method ``build()`` returns, with its numeric form from the disk cache
+    (``sgdyn.theory.formcache``, kind "method-form", keyed by ``description`` and the code of
+    ``modules``, which must together determine what ``build`` returns): on a hit, a method whose
+    sympy fields are built by ``build()`` on first use; on a miss (or with the cache off),
+    ``build()``'s method itself, its form stored for the next process."""
+    from sgdyn.theory import formcache
+    build = functools.cache(build)          # copies (bind, structure) share one build
+    built = []
+
+    def spec():
+        built.append(build())
+        return _form_spec(built[0])
+    form, key = formcache.load_or_build_described(
+        "method-form", description, modules + (__name__,), spec)
+    if built:
+        m = built[0]
+    else:
+        kw = dict(form["fields"])
+        kw["extra"] = tuple(Parameter(**p) for p in kw["extra"])
+        m = object.__new__(Method)
+        for k, v in kw.items():
+            object.__setattr__(m, k, tuple(map(tuple, v)) if k == "values" else
+                               tuple(v) if isinstance(v, list) else v)
+        object.__setattr__(m, "_build", build)
+    known = {k: form[k] for k in _STRUCTURAL}
+    known["sparsity"] = tuple(tuple(tuple(row) for row in mask) for mask in known["sparsity"])
+    object.__setattr__(m, "_form", {**known, "key": key})
+    object.__setattr__(m, "_numeric", _numeric_functions(form["numeric"]))
+    return m
+
+
 def _broadcasting(f):
     """A lambdified function whose output broadcasts against its inputs even when constant."""
     def call(*vals):
@@ -351,9 +481,16 @@ def get_method(method) -> Method:
         raise ValueError(f"method must be a Method, a method name or update equations, got {method!r}")
     from sgdyn.theory import catalogue
     if "'" in method or ";" in method or "\n" in method:
-        from sgdyn.theory.method_text import parse_method
-        return parse_method(method)
+        return _text_method(method)
     return catalogue.lookup(method)
+
+
+@functools.lru_cache(maxsize=256)
+def _text_method(text: str) -> Method:
+    def build():
+        from sgdyn.theory.method_text import parse_method
+        return parse_method(text)
+    return cached_method(f"text\n{text}", build, ("sgdyn.theory.method_text",))
 
 
 def __getattr__(name):
@@ -361,4 +498,6 @@ def __getattr__(name):
     if name == "METHODS":
         from sgdyn.theory.catalogue import METHODS
         return METHODS
+    if name in ("alpha", "beta", "lam"):
+        return _symbols()[("alpha", "beta", "lam").index(name)]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

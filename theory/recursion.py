@@ -50,12 +50,8 @@ def step_coefficients(F, K, G):
 
 def structure(method) -> tuple[tuple, tuple]:
     """Which entries of ``F`` and of ``K G`` the method can make nonzero (symbolically): the
-    sparsity the generated kernel is specialised to."""
-    KG = method.K * method.G
-    d = method.dim
-    f = tuple(tuple(method.F[a, b] != 0 for b in range(d)) for a in range(d))
-    h = tuple(tuple(KG[a, b] != 0 for b in range(d)) for a in range(d))
-    return f, h
+    sparsity the generated kernel is specialised to (``Method.sparsity``)."""
+    return method.sparsity
 
 
 def kernel_module(method, inputs: "ModeInputs | None" = None):

@@ -29,18 +29,17 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import sympy as sp
 
 from sgdyn.theory import checks
 from sgdyn.theory.display import Conditions, Result
-from sgdyn.theory.methods import alpha, beta, get_method, lam
+from sgdyn.theory.methods import get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem, normalizing_scale
-from sgdyn.theory.symbolic import derive, mu, z
 from sgdyn.theory.system import ModeSystem, extra_arguments
 from sgdyn.theory.transfer import Singularities, rate_arrays, singularities, transfer_polynomials
 
-_x = sp.Symbol("x", positive=True)   # alpha * lambda
+# The symbolic parts (the conditions, the sources of their numeric forms) import sympy where they
+# run: the numeric routes load those forms from the disk cache without it.
 
 
 # -- symbolic: Schur-Cohn ------------------------------------------------------------------------
@@ -53,6 +52,7 @@ def schur_cohn_conditions(coeffs) -> tuple[sp.Expr, ...]:
     contributes ``a_n^2 - a_0^2 > 0``. Degree 2, monic: ``1 - c0^2 > 0`` and
     ``(1 - c0)^2 ((1 + c0)^2 - c1^2) > 0``.
     """
+    import sympy as sp
     p = [sp.sympify(c) for c in coeffs]
     while len(p) > 1 and p[0] == 0:
         p = p[1:]
@@ -68,6 +68,7 @@ def schur_cohn_conditions(coeffs) -> tuple[sp.Expr, ...]:
 def _sign_part(expr: sp.Expr, implied_nonzero) -> sp.Expr:
     """``expr`` with squared factors and positive constants dropped: same sign wherever the
     dropped factors do not vanish (they are powers of expressions already known to be nonzero)."""
+    import sympy as sp
     const, factors = sp.factor_list(expr)
     keep = [f ** (m % 2) for f, m in factors]
     dropped = [f for f, m in factors if m % 2 == 0]
@@ -92,6 +93,9 @@ def mode_stability_conditions(method="heavy-ball") -> Conditions:
 
 @functools.lru_cache(maxsize=None)
 def _mode_stability_conditions(method) -> tuple[sp.Expr, ...]:
+    import sympy as sp
+
+    from sgdyn.theory.symbolic import derive, mu
     coeffs = sp.Poly(derive(method).char_poly, mu).all_coeffs()
     out = []
     for j, c in enumerate(schur_cohn_conditions(coeffs)):
@@ -110,6 +114,9 @@ def noise_feedback_per_mode(method="heavy-ball") -> sp.Expr:
 
 @functools.lru_cache(maxsize=None)
 def _noise_feedback_per_mode(method) -> sp.Expr:
+    import sympy as sp
+
+    from sgdyn.theory.symbolic import derive, z
     return sp.factor(sp.cancel(derive(method).u.subs(z, 1)))
 
 
@@ -119,7 +126,12 @@ def _forms_spec(method) -> dict:
     parameters stay arguments), in (alpha, beta, lambda, extras), and of their coefficients in
     ``x = alpha lambda`` as functions of (beta, extras) when they depend on alpha and lambda
     through x only (else None)."""
+    import sympy as sp
+
     from sgdyn.theory.formcache import Source
+    from sgdyn.theory.methods import alpha, beta, lam
+    from sgdyn.theory.symbolic import derive
+    _x = sp.Symbol("x", positive=True)   # alpha * lambda
     ne = derive(method).numeric_expr
     conds = [ne(c) for c in mode_stability_conditions(method)]
     extra = method.extra_symbols
@@ -143,7 +155,7 @@ class _Forms:
 
     def __init__(self, method):
         from sgdyn.theory.formcache import load_or_build
-        spec = load_or_build("stability-forms", method.structure, (__name__, derive.__module__),
+        spec = load_or_build("stability-forms", method.structure, (__name__, "sgdyn.theory.symbolic"),
                              lambda: _forms_spec(method.structure))
         extra = extra_arguments(method)
         self.conditions = [functools.partial(_with_extra, f, extra) for f in spec["conditions"]]
@@ -324,7 +336,7 @@ def _critical_alphas(name, lam_, betas, g, t1, t2, w):
     """Vectorised bisection over betas: (alpha_crit, mode_edge, mode_share) arrays, computed at
     the normalised scale of ``Problem.normalized`` (exact power-of-two rescaling)."""
     s = normalizing_scale(lam_)
-    if s != 1.0 and name.preconditioner == 1:
+    if s != 1.0 and not name.preconditioned:
         lo, edge, share = _critical_alphas(name, lam_ / s, betas, g, t1, t2, w)
         return lo / s, edge / s, share
     betas = np.atleast_1d(np.asarray(betas, float))

@@ -3,6 +3,7 @@ numeric arrays (from the symbolic derivation) that every numeric route shares.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,7 +11,9 @@ from sgdyn.theory import checks
 from sgdyn.theory.methods import Method, get_method
 from sgdyn.theory.noise import GAUSSIAN, NoiseModel, batch_factor
 from sgdyn.theory.problem import Problem
-from sgdyn.theory.symbolic import Derivation, derive
+
+if TYPE_CHECKING:           # the numeric routes load cached forms without importing sympy
+    from sgdyn.theory.symbolic import Derivation
 
 
 def extra_arguments(method: Method) -> tuple:
@@ -39,13 +42,14 @@ class ModeSystem:
         m = get_method(method)
         a, bt = m.check_params(alpha, beta)
         bsz = checks.integer("batch", batch, 1)
-        if m.preconditioner == 1:    # a preconditioner p(lambda) need not respect the scaling
+        if not m.preconditioned:    # a preconditioner p(lambda) need not respect the scaling
             problem, scale = problem.normalized()
             a = a * scale
         return cls(problem, m, a, bt, bsz, noise, batch_factor(bsz, problem.data_size))
 
     @property
     def derivation(self) -> Derivation:
+        from sgdyn.theory.symbolic import derive
         return derive(self.method)
 
     @property

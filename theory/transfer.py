@@ -18,8 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from sgdyn.theory.display import Result
-from sgdyn.theory.methods import MAX_STATE_DIM, Method, get_method, lam
-from sgdyn.theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, p_sym, z
+from sgdyn.theory.methods import MAX_STATE_DIM, Method, get_method
 from sgdyn.theory.system import ModeSystem, extra_arguments
 
 _CHUNK = 1 << 22   # complex evaluations per block (memory ~ 100 MB at most)
@@ -128,7 +127,8 @@ class TransferPolynomials:
         self.method = method
         self._extra = extra_arguments(method)
         spec = load_or_build("transfer-polynomials", method.structure,
-                             (__name__, derive.__module__), lambda: _transfer_spec(method.structure))
+                             (__name__, "sgdyn.theory.symbolic"),
+                             lambda: _transfer_spec(method.structure))
         self._num, self._den, self._char = spec["num"], spec["den"], spec["char"]
 
     def _stack(self, fns, args):
@@ -156,6 +156,8 @@ def _transfer_spec(method: Method) -> dict:
     import sympy as sp
 
     from sgdyn.theory.formcache import Source
+    from sgdyn.theory.methods import lam
+    from sgdyn.theory.symbolic import NUMERIC_ARGS, b, derive, gamma, mu, p_sym, z
     d = derive(method)
     num, den = sp.fraction(sp.cancel(sp.together(d.u.subs(b, 1 / gamma))))
     den0 = sp.Poly(den, z).all_coeffs()[-1]

@@ -1,6 +1,6 @@
 """A quick start: ``sgdyn --help`` imports no numerical package, the command modules import their
-numerics only when they run, small commands keep sympy's derivations, scipy.optimize and
-matplotlib off their path, and a warm form cache means no symbolic derivation at all
+numerics only when they run, small commands keep scipy.optimize and matplotlib off their path,
+and with a warm form cache ``loss``, ``critical-lr`` and ``simulate`` do not even import sympy
 (the times themselves: ``benchmarks/startup.py``)."""
 import json
 import os
@@ -61,35 +61,34 @@ SMALL = {
     "simulate": ["simulate", "--problem", "powerlaw:nu=1.5,kappa=1,n=20", "--alpha", "0.3",
                  "--beta", "0.5", "--batch", "2", "--steps", "50", "--runs", "64", "--seed", "1"],
 }
+SMALL["simulate-text-method"] = [*SMALL["simulate"], "--method",
+                                 "v' = beta*v - alpha*g(w); w' = w + v'"]
+
+
+def imported_modules(stderr: str) -> set:
+    """Every module a ``python -X importtime`` process imported (one stderr line each)."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines()
+            if line.startswith("import time:")}
 
 
 @pytest.mark.parametrize("command", sorted(SMALL))
-def test_small_commands_load_forms_without_deriving(command, tmp_path):
-    env = dict(os.environ, SGDYN_CACHE_DIR=str(tmp_path))
+def test_small_commands_with_a_warm_cache_import_no_sympy(command, tmp_path):
+    """Structural, not timed: once a first process has cached the forms (the method's own and
+    those derived from it), ``python -m sgdyn`` runs the command without importing sympy (so
+    without deriving anything), matplotlib or scipy.optimize."""
+    env = dict(os.environ, SGDYN_CACHE_DIR=str(tmp_path), SGDYN_PROGRESS="0")
     argv = SMALL[command]
-    code = f"""
-import sys, json
-from sgdyn.cli import main
-import sgdyn.theory.symbolic as symbolic
-if sys.argv[1:] == ["warm"]:
-    assert main({argv!r}) == 0
-else:
-    def derive_fields(method):
-        raise AssertionError("derived symbolically although the form cache is warm")
-    symbolic._derive_fields = derive_fields
-    import sgdyn.theory.stability as stability
-    stability._forms_spec = derive_fields
-    import sgdyn.theory.transfer as transfer
-    transfer._transfer_spec = derive_fields
-    assert main({argv!r}) == 0
-    print(json.dumps([m for m in ("matplotlib", "scipy.optimize", "pandas", "xarray", "tqdm")
-                      if m in sys.modules]), file=sys.stderr)
-"""
-    for mode in ("warm", "check"):
-        proc = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
-                              timeout=600, env=env)
-        assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
+    run_python(f"from sgdyn.cli import main\nassert main({argv!r}) == 0", env=env)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sgdyn", *argv],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    mods = imported_modules(proc.stderr)
+    assert {"numpy", "numba", "sgdyn.theory.methods"} <= mods        # the list is complete
+    heavy = sorted(m for m in mods if m.split(".")[0] in ("sympy", "matplotlib", "pandas",
+                                                           "xarray", "tqdm")
+                   or m.startswith("scipy.optimize"))
+    assert heavy == []
+    assert any(p.name.startswith("method-form-") for p in tmp_path.iterdir())
     # the loss curve needs no lambdified forms (its kernel forms each mode's map itself), only
     # the transfer polynomials of its rate: those came from the cache in the second process
     assert any(p.name.startswith("transfer-polynomials-") for p in tmp_path.iterdir()) or \

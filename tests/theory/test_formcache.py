@@ -8,8 +8,9 @@ import pytest
 import sympy as sp
 
 from sgdyn.theory import formcache
-from sgdyn.theory.formcache import Source, key, load_or_build
-from sgdyn.theory.methods import METHODS, Method, alpha, get_method, lam
+from sgdyn.theory.formcache import Source, described_key, key, load_or_build
+from sgdyn.theory.method_text import parse_method
+from sgdyn.theory.methods import METHODS, Method, alpha, beta, cached_method, get_method, lam
 from sgdyn.theory.symbolic import NUMERIC_ARGS, NumericForms, _derive_fields, b, derive, gamma, z
 
 HEAVY_BALL = get_method("heavy-ball")
@@ -117,3 +118,97 @@ def test_derivation_is_lazy():
     assert "_fields" not in vars(d)
     assert d.u == _derive_fields(HEAVY_BALL)["u"] and "_fields" in vars(d)
     assert Derivation(METHODS["nesterov"]).gradient_at_iterate is False
+
+
+# -- a method's own numeric form (methods.cached_method) ----------------------------------------
+def _shipped_build(name):
+    from sgdyn.theory.catalogue import _SHIPPED, ema
+    if name.startswith("ema-"):
+        return lambda: ema(parse_method(_SHIPPED[name[4:]][0], name[4:]))
+    return lambda: parse_method(_SHIPPED[name][0], name)
+
+
+def _loaded(description, build):
+    """``cached_method`` twice through the test's folder: built and stored, then read back."""
+    first = cached_method(description, build, ("sgdyn.theory.method_text",))
+    return first, cached_method(description, build, ("sgdyn.theory.method_text",))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_a_cached_method_evaluates_as_the_parsed_one_before_building_anything(name, tmp_path,
+                                                                            monkeypatch, rng):
+    """Its numbers are the eagerly parsed method's, bit for bit, and (independent route) the sympy
+    matrices' entries by substitution; its sympy fields are built only when asked for, and then
+    it equals the parsed method."""
+    monkeypatch.setenv("SGDYN_CACHE_DIR", str(tmp_path))
+    parsed = _shipped_build(name)()
+    calls = []
+
+    def build():
+        calls.append(1)
+        return _shipped_build(name)()
+    built, loaded = _loaded(f"test\n{name}", build)
+    assert calls == [1] and "F" not in vars(loaded)
+    a, b = rng.uniform(0.05, 0.9, 3), (rng.uniform(-0.9, 0.9, 3) if parsed.has_momentum else 0.0)
+    values = {"alpha": a, "beta": b, **{p.name: p.default for p in parsed.extra}}
+    lam_ = rng.uniform(0.01, 2.0, 5)
+    for m in (built, loaded):
+        assert (m.dim, m.has_momentum, m.label, m.extra) == \
+            (parsed.dim, parsed.has_momentum, parsed.label, parsed.extra)
+        for got, want in zip(m.numeric_matrices(values), parsed.numeric_matrices(values)):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(m.initial_state(values), parsed.initial_state(values))
+        np.testing.assert_array_equal(m.preconditioner_values(lam_), parsed.preconditioner_values(lam_))
+    subs = {alpha: a[0], beta: b[0] if parsed.has_momentum else 0.0,
+            **{p.symbol: p.default for p in parsed.extra}}
+    F = np.array(parsed.F.subs(subs), dtype=float)
+    np.testing.assert_allclose(loaded.numeric_matrices(values)[0][0], F, rtol=1e-15, atol=1e-15)
+    bound = loaded.bind(**{p.name: p.default for p in parsed.extra}).structure
+    assert "F" not in vars(bound) and "F" not in vars(loaded) and calls == [1]
+    assert loaded == parsed and loaded.F == parsed.F and calls == [1, 1]
+    assert bound == parsed and calls == [1, 1]     # the copy shares the build
+
+
+def test_the_method_form_key_follows_the_text_the_code_and_the_versions(monkeypatch):
+    k = described_key("method-form", "text\nw' = w - alpha*g(w)", ("sgdyn.theory.method_text",))
+    assert k == described_key("method-form", "text\nw' = w - alpha*g(w)",
+                              ("sgdyn.theory.method_text",))
+    assert k != described_key("method-form", "text\nw' = w - alpha*g(w) ",
+                              ("sgdyn.theory.method_text",))
+    assert k != described_key("method-form", "text\nw' = w - alpha*g(w)", ("sgdyn.theory.methods",))
+    monkeypatch.setattr(formcache, "_version", lambda d: "0.0.0" if d == "sgdyn" else "1.14.0")
+    assert k != described_key("method-form", "text\nw' = w - alpha*g(w)",
+                              ("sgdyn.theory.method_text",))
+    # forms derived from a cached method are keyed by its form's key (no sympy needed)
+    plain = _shipped_build("heavy-ball")()
+    assert formcache.method_description(HEAVY_BALL) == \
+        f"heavy-ball|method-form {vars(HEAVY_BALL)['_form']['key']}"
+    assert formcache.method_description(plain).startswith("heavy-ball|ImmutableDenseMatrix")
+
+
+def test_a_foreign_method_form_is_refused_when_the_matrices_are_built(tmp_path, monkeypatch):
+    monkeypatch.setenv("SGDYN_CACHE_DIR", str(tmp_path))
+    _loaded("test\nsgd", _shipped_build("sgd"))
+    sgd_file = next(tmp_path.glob("method-form-*.json"))
+    nesterov = _shipped_build("nesterov")
+    key = described_key("method-form", "test\nnesterov",
+                        ("sgdyn.theory.method_text", "sgdyn.theory.methods"))
+    (tmp_path / f"method-form-{key}.json").write_text(sgd_file.read_text())
+    m = cached_method("test\nnesterov", nesterov, ("sgdyn.theory.method_text",))
+    assert m.name == "sgd"            # what the file says, until the matrices are built
+    with pytest.raises(RuntimeError, match="does not match its description"):
+        m.F
+
+
+def test_concurrent_writers_leave_one_whole_file(tmp_path, monkeypatch):
+    """Each writer renames its own temporary file over the target: the file is always one whole
+    version, and no temporary file stays behind."""
+    from concurrent.futures import ThreadPoolExecutor
+    monkeypatch.setenv("SGDYN_CACHE_DIR", str(tmp_path))
+    big = {"x": list(range(20000))}
+    with ThreadPoolExecutor(8) as pool:
+        out = list(pool.map(lambda i: load_or_build("demo", HEAVY_BALL, (__name__,), lambda: big),
+                            range(32)))
+    assert all(o == big for o in out)
+    assert [p.name.startswith("demo-") for p in tmp_path.iterdir()] == [True]
+    assert json.loads(next(tmp_path.iterdir()).read_text()) == big
