@@ -100,6 +100,9 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
     if spec.features not in FEATURES + ("data",):
         raise ValueError(f"features must be one of {FEATURES} or 'data' for backend 'cuda', "
                          f"got {spec.features!r}")
+    if spec.synthetic:
+        raise ValueError("backend 'cuda' does not draw a synthetic data set per run yet; use "
+                         "backend='cpu'")
     data = spec.features == "data"
     if spec.sampling != "iid" and not data:
         raise ValueError(f"sampling {spec.sampling!r} needs a data set's rows")
