@@ -239,7 +239,6 @@ CASES: list[tuple[list[str], str]] = [
     (_with(SIM, data_size="5", synthetic="orthogonal"), "synthetic"),
     (_with(SIM, data_size="10", label_noise="0.1"), "synthetic"),
     (_with(SIM, data_size="50", synthetic="haar"), "synthetic"),
-    (_with(SIM, data_size="50", backend="cuda"), "cuda"),
     (_with(VAL, data_size="50", synthetic="gaussian", label_noise="0.1"), "synthetic"),
     (_with(SIM, problem="powerlaw:nu=1.5,kappa=1,n=1e8"), "n"),
     (_with(VAL, runs="0"), "runs"),
