@@ -8,7 +8,8 @@ numbers ``(F, K, G, x0)`` evaluated from its matrices (per step under a schedule
 never retypes an update rule and never runs another method than the one described. For Gaussian
 features with i.i.d. batches the default ``sampler="projected"`` draws ``g`` itself, exactly in
 law, from ``n + 2b`` normals (``simulate.features.projected_gradient``): a step costs about the
-same at any batch size.
+same at any batch size. A spectrum problem sampled from finite data sets draws its data set per
+run, first thing in the run's stream (``simulate.synthetic``; one ``N x d`` set per thread).
 
 Runs are independent: ``prange`` over runs, each with its own random stream keyed by
 ``(seed, run index)`` (``simulate.rng``), so the result does not depend on the thread count or on
