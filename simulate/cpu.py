@@ -8,7 +8,8 @@ numbers ``(F, K, G, x0)`` evaluated from its matrices (per step under a schedule
 never retypes an update rule and never runs another method than the one described. For Gaussian
 features with i.i.d. batches the default ``sampler="projected"`` draws ``g`` itself, exactly in
 law, from ``n + 2b`` normals (``simulate.features.projected_gradient``): a step costs about the
-same at any batch size.
+same at any batch size. A spectrum problem sampled from finite data sets draws its data set per
+run, first thing in the run's stream (``simulate.synthetic``; one ``N x d`` set per thread).
 
 Runs are independent: ``prange`` over runs, each with its own random stream keyed by
 ``(seed, run index)`` (``simulate.rng``), so the result does not depend on the thread count or on
@@ -20,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from sgdyn.simulate import rng
+from sgdyn.simulate import synthetic as synthetic_rows
 from sgdyn.simulate.features import draw_sample, projected_gradient, sampling_inputs
 from sgdyn.simulate.spec import SAMPLINGS, SimulationSpec
 from sgdyn.simulate.statistics import summarize
@@ -48,16 +50,23 @@ def _next_row(s, sampling, n, perm, pos, i):
 
 @njit(parallel=True, cache=True)
 def _kernel(first_run, seed, lam, e0, F, K, G, x0, stride, batch, pre, recorded, kind, sqrt_lam,
-            sigma, rows, residuals, sampling, projected, floor, guard, losses, valid):
+            sigma, rows, residuals, synthetic, n_data, sampling, projected, floor, guard, losses,
+            valid):
     """Runs ``first_run .. first_run + losses.shape[0] - 1``: ``losses[r, j]`` the loss at step
-    ``recorded[j]``, ``valid[r]`` how many entries are meaningful (fewer if the guard fired)."""
+    ``recorded[j]``, ``valid[r]`` how many entries are meaningful (fewer if the guard fired).
+    ``synthetic`` (not ``NONE``): each run first draws its own ``n_data`` rows
+    (``simulate.synthetic``) and samples them instead of ``rows``."""
     n_runs, n_rec = losses.shape
     n, d = lam.size, x0.size
     steps = recorded[n_rec - 1]
-    n_rows = rows.shape[0]
     for r in prange(n_runs):
         s = np.empty(4, np.uint64)
         rng.seed_stream(seed, first_run + r, s)
+        if synthetic == synthetic_rows.NONE:
+            data, labels = rows, residuals
+        else:
+            data, labels = synthetic_rows.draw(s, synthetic, n_data, sqrt_lam, sigma)
+        n_rows = data.shape[0]
         X = np.empty((n, d))
         for k in range(n):
             for j in range(d):
@@ -97,11 +106,11 @@ def _kernel(first_run, seed, lam, e0, F, K, G, x0, stride, batch, pre, recorded,
                 inv_b = 1.0 / b
                 for i in range(b):
                     if sampling == IID:
-                        eps = draw_sample(s, kind, sqrt_lam, sigma, rows, residuals, feat)
+                        eps = draw_sample(s, kind, sqrt_lam, sigma, data, labels, feat)
                     else:
                         row, pos = _next_row(s, sampling, n_rows, perm, pos, i)
-                        feat[:] = rows[row]
-                        eps = residuals[row]
+                        feat[:] = data[row]
+                        eps = labels[row]
                     res = -eps
                     for k in range(n):
                         res += feat[k] * point[k]
@@ -143,7 +152,9 @@ def per_run_losses(spec: SimulationSpec, progress=None) -> tuple[np.ndarray, np.
         _kernel(start, np.uint64(spec.seed), lam, e0, *arrays, spec.stride,
                 np.ascontiguousarray(spec.batch, dtype=np.int64),
                 np.ascontiguousarray(spec.preconditioner, dtype=np.float64), recorded,
-                kind, sqrt_lam, sigma, rows, residuals, _SAMPLING[spec.sampling],
+                kind, sqrt_lam, sigma, rows, residuals,
+                synthetic_rows.SYNTHETIC.get(spec.synthetic, synthetic_rows.NONE), spec.data_size,
+                _SAMPLING[spec.sampling],
                 spec.sampler == "projected", 0.5 * spec.label_noise,
                 OVERFLOW_GUARD, losses[start:stop], valid[start:stop])
         if progress is not None:

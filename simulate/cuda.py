@@ -9,7 +9,9 @@ mini-batch gradient drawn exactly in law from ``2b + n`` normals (``simulate.fea
 data set's rows (``spec.features == "data"``) sampled as ``spec.sampling`` says (i.i.d., without
 replacement within a batch, shuffled epochs), by the CPU backend's rules. Those two finite
 samplings keep a permutation of the rows per run on the device: ``4 n_rows`` bytes a run (60000
-rows x 10^5 runs would be 24 GB; split such a job into several seeds). Everything stays on the device (``simulate.cuda_kernels``):
+rows x 10^5 runs would be 24 GB; split such a job into several seeds). A synthetic data set per
+run (``spec.synthetic``, ``simulate.synthetic``) is drawn by each run's thread into its own slice
+of an ``(N, d, runs)`` array: ``8 N d`` bytes a run, all runs at once on a GPU. Everything stays on the device (``simulate.cuda_kernels``):
 only per-step statistics come back, never per-run losses:
 
 * mean and standard error: per block (count, mean, sqrt(M2)) by two passes over shared memory,
@@ -33,6 +35,7 @@ import numpy as np
 
 from sgdyn.simulate.sketch import LOG10_GUARD, LogHistogram
 from sgdyn.simulate.spec import FEATURES, SAMPLINGS, SimulationSpec
+from sgdyn.simulate.synthetic import NONE, SYNTHETIC
 from sgdyn.simulate.trajectories import Trajectories
 
 OVERFLOW_GUARD = 10.0 ** LOG10_GUARD
@@ -100,7 +103,7 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
     if spec.features not in FEATURES + ("data",):
         raise ValueError(f"features must be one of {FEATURES} or 'data' for backend 'cuda', "
                          f"got {spec.features!r}")
-    data = spec.features == "data"
+    data = spec.features == "data" or bool(spec.synthetic)
     if spec.sampling != "iid" and not data:
         raise ValueError(f"sampling {spec.sampling!r} needs a data set's rows")
     dev = _device()
@@ -117,11 +120,14 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
              dev.to_device(np.empty((lam.size, runs))), dev.to_device(np.empty((lam.size, runs)))]
     method = [dev.to_device(np.ascontiguousarray(a, dtype=np.float64))
               for a in (spec.x0, spec.F, spec.K, spec.G)]
-    if data:
-        rows = np.ascontiguousarray(spec.rows, dtype=np.float64)
-        residuals = np.ascontiguousarray(spec.residuals, dtype=np.float64)
+    if spec.synthetic:      # each run draws its own rows into its slice (on the device)
+        rows, residuals = (np.empty((spec.data_size, lam.size, runs)),
+                           np.empty((spec.data_size, runs)))
+    elif data:              # one data set, shared by the runs
+        rows = np.ascontiguousarray(spec.rows, dtype=np.float64)[:, :, None]
+        residuals = np.ascontiguousarray(spec.residuals, dtype=np.float64)[:, None]
     else:                   # placeholders: the kernel reads them only for data rows
-        rows, residuals = np.zeros((1, 1)), np.zeros(1)
+        rows, residuals = np.zeros((1, 1, 1)), np.zeros((1, 1))
     perm_shape = (rows.shape[0], runs) if data and spec.sampling != "iid" else (1, 1)
     dev.sgd_kernel[blocks, dev.THREADS](
         dev.to_device(dev.generator_states(runs, spec.seed)), dev.to_device(np.sqrt(lam)),
@@ -129,7 +135,7 @@ def simulate_cuda(spec: SimulationSpec) -> Trajectories:
         dev.to_device(np.ascontiguousarray(spec.batch, dtype=np.int64)),
         dev.to_device(np.ascontiguousarray(spec.preconditioner, dtype=np.float64)), sigma,
         spec.features == "rademacher", spec.sampler == "projected", data, dev.to_device(rows),
-        dev.to_device(residuals), SAMPLINGS.index(spec.sampling),
+        dev.to_device(residuals), SYNTHETIC.get(spec.synthetic, NONE), SAMPLINGS.index(spec.sampling),
         dev.to_device(np.zeros(perm_shape, dtype=np.int32)), dev.to_device(recorded), OVERFLOW_GUARD, *state, *stats.buffers, diverged)
     levels = np.asarray(spec.quantile_levels, dtype=np.float64)
     finite, mean, stderr, quantiles = stats.summarize(levels)

@@ -53,6 +53,7 @@ from numba import cuda, float32, float64, njit, uint32, uint64
 
 from sgdyn.simulate.cpu import EPOCHS, IID, WITHOUT_REPLACEMENT
 from sgdyn.simulate.sketch import bin_index
+from sgdyn.simulate.synthetic import GAUSSIAN_ROWS, NONE
 from sgdyn.theory.methods import MAX_STATE_DIM
 
 THREADS = 128          # threads per block (a compile-time constant: it sizes the shared array)
@@ -190,9 +191,11 @@ def _projected_gradient(s0, s1, r, sqrt_lam, batch, sigma, p, g):
 @cuda.jit(device=True)
 def _data_gradient(s0, s1, r, rows, residuals, sampling, perm, pos, batch, p, g):
     """``g[:, r] = (1/b) sum_i z_i (z_i . p - r_i)`` over the batch's rows (module docstring for how
-    the rows are drawn); returns the generator state and the epoch position."""
+    the rows are drawn; ``rows (n_rows, N, 1 or runs)``: one data set, or one per run); returns the
+    generator state and the epoch position."""
     n_rows = rows.shape[0]
     n = p.shape[0]
+    own = min(r, rows.shape[2] - 1)     # a shared data set (1 copy) or the run's own (synthetic)
     if sampling == EPOCHS and pos + batch > n_rows:
         for i in range(n_rows - 1, 0, -1):          # Fisher-Yates: a new epoch
             j, s0, s1 = index(s0, s1, i + 1)
@@ -212,12 +215,61 @@ def _data_gradient(s0, s1, r, rows, residuals, sampling, perm, pos, batch, p, g)
             pos += 1
         dot = 0.0
         for k in range(n):
-            dot += rows[row, k] * p[k, r]
-        res = (dot - residuals[row]) * inv_b
+            dot += rows[row, k, own] * p[k, r]
+        res = (dot - residuals[row, own]) * inv_b
         for k in range(n):
-            gk = rows[row, k] * res
+            gk = rows[row, k, own] * res
             g[k, r] = gk if i == 0 else g[k, r] + gk
     return s0, s1, pos
+
+
+@cuda.jit(device=True)
+def _synthetic_rows(s0, s1, r, kind, sqrt_lam, sigma, rows, residuals):
+    """Run ``r``'s own data set in ``rows[:, :, r]``, ``residuals[:, r]`` (``simulate.synthetic``,
+    with this backend's generator): ``n_rows x N`` normals then ``n_rows`` normals; Gaussian rows
+    are scaled, orthogonal rows are orthonormalised by Gram-Schmidt (each column twice, for
+    accuracy; ``R``'s diagonal comes out positive, so the frame is Haar) and scaled by
+    ``sqrt(n_rows lambda)``, the residual projected off the frame and scaled to ``sigma^2`` mean."""
+    n_rows, n = rows.shape[0], rows.shape[1]
+    for i in range(n_rows):
+        for k in range(n):
+            z, s0, s1 = normal(s0, s1)
+            rows[i, k, r] = z
+    for i in range(n_rows):
+        z, s0, s1 = normal(s0, s1)
+        residuals[i, r] = z
+    if kind == GAUSSIAN_ROWS:
+        for i in range(n_rows):
+            residuals[i, r] *= sigma
+            for k in range(n):
+                rows[i, k, r] *= sqrt_lam[k]
+        return s0, s1
+    for k in range(n + 1):          # column n: the residual direction
+        for _ in range(2):
+            for j in range(k):
+                c = 0.0
+                for i in range(n_rows):
+                    c += rows[i, j, r] * (rows[i, k, r] if k < n else residuals[i, r])
+                for i in range(n_rows):
+                    if k < n:
+                        rows[i, k, r] -= c * rows[i, j, r]
+                    else:
+                        residuals[i, r] -= c * rows[i, j, r]
+        norm = 0.0
+        for i in range(n_rows):
+            v = rows[i, k, r] if k < n else residuals[i, r]
+            norm += v * v
+        # unit columns while later ones are projected on them; rows scaled at the end
+        inv = 1.0 / math.sqrt(norm) if (k < n or sigma > 0.0) else 0.0
+        for i in range(n_rows):
+            if k < n:
+                rows[i, k, r] *= inv
+            else:
+                residuals[i, r] *= inv * math.sqrt(float64(n_rows)) * sigma
+    for i in range(n_rows):
+        for k in range(n):
+            rows[i, k, r] *= math.sqrt(float64(n_rows)) * sqrt_lam[k]
+    return s0, s1
 
 
 @cuda.jit(device=True)
@@ -326,13 +378,14 @@ def record(j, loss, live, blk_n, blk_mean, blk_root, log10_lo, bins_per_decade, 
 
 @cuda.jit
 def sgd_kernel(states, sqrt_lam, lam, e0, x0, F, K, G, stride, batch, pre, sigma, rademacher,
-               projected, data, rows, residuals, sampling, perm, recorded, guard, X, p, g, blk_n,
+               projected, data, rows, residuals, synthetic, sampling, perm, recorded, guard, X, p, g, blk_n,
                blk_mean, blk_root, log10_lo, bins_per_decade, hist, minimum, maximum, diverged):
     """Run ``recorded[-1]`` steps of every run and ``record`` the losses at the recorded steps. A
     run whose loss passes ``guard`` stops and is counted in ``diverged``; it takes no further part
     in the statistics. The method's matrices and the batch are read at step ``t * stride``.
     ``data``: samples are rows of ``rows`` (residuals ``residuals``) drawn as ``sampling`` says,
-    with ``perm`` ``(n_rows, runs)`` the runs' permutations (without replacement, epochs)."""
+    with ``perm`` ``(n_rows, runs)`` the runs' permutations (without replacement, epochs);
+    ``synthetic``: each run first draws its own rows into ``rows[:, :, r]`` (``_synthetic_rows``)."""
     r = cuda.grid(1)
     n_modes, d, runs = X.shape
     live = r < runs
@@ -342,6 +395,8 @@ def sgd_kernel(states, sqrt_lam, lam, e0, x0, F, K, G, stride, batch, pre, sigma
     if live:
         s0 = states[r, 0]
         s1 = states[r, 1]
+        if synthetic != NONE:
+            s0, s1 = _synthetic_rows(s0, s1, r, synthetic, sqrt_lam, sigma, rows, residuals)
         for k in range(n_modes):
             for i in range(d):
                 X[k, i, r] = x0[i] * e0[k]

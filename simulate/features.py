@@ -127,6 +127,8 @@ def sampling_inputs(spec):
     """The arrays ``draw_sample`` needs for a ``SimulationSpec``:
     ``(kind, sqrt_lam, sigma, rows, residuals)`` (empty rows/residuals unless ``"data"``)."""
     sqrt_lam = np.sqrt(np.ascontiguousarray(spec.eigenvalues, dtype=np.float64))
+    if spec.synthetic:          # rows drawn per run in the kernel; sigma scales their labels
+        return DATA, sqrt_lam, float(np.sqrt(spec.label_noise)), np.empty((0, 0)), np.empty(0)
     if spec.features == "data":
         return DATA, sqrt_lam, 0.0, np.ascontiguousarray(spec.rows), np.ascontiguousarray(spec.residuals)
     return KIND[spec.features], sqrt_lam, float(np.sqrt(spec.label_noise)), np.empty((0, 0)), np.empty(0)

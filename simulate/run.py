@@ -63,12 +63,14 @@ def method_arrays(run: Run):
 
 
 def spec_for(run: Run, runs, seed, data: DataSet | None = None,
-             quantile_levels=DEFAULT_QUANTILES, sampler="auto") -> SimulationSpec:
+             quantile_levels=DEFAULT_QUANTILES, sampler="auto", synthetic=None) -> SimulationSpec:
     """Validate a Monte Carlo request for ``run`` (ValueError naming the bad argument) and build
     the spec (``sampler="auto"`` resolved: ``"projected"`` for Gaussian features with i.i.d.
     batches). ``data``: a ``DataSet`` whose rows are sampled (``run.problem`` must be
     ``data.problem`` up to its ``data_size``); finite samplings (without replacement, epochs) need
-    one."""
+    rows: ``data``, a data problem's own, or ``synthetic`` (``"orthogonal"`` / ``"gaussian"``: every
+    run draws its own ``run.sampling.data_size`` rows from a spectrum problem's population,
+    ``simulate.synthetic``)."""
     if not isinstance(run, Run):
         raise ValueError(f"run must be a sgdyn.theory.Run, got {type(run).__name__}")
     problem = run.problem
@@ -93,35 +95,64 @@ def spec_for(run: Run, runs, seed, data: DataSet | None = None,
     elif problem.data is not None:           # a data problem samples its own rows
         d = problem.data
         rows = (d.rows, d.residuals, d.initial_error, problem.label_noise, problem.eigenvalues)
-    if rows is None and sampling.kind != "iid":
+    if synthetic is not None:
+        _check_synthetic(run, synthetic, rows is not None)
+    elif rows is None and sampling.kind != "iid":
         raise ValueError(f"sampling {sampling.kind!r}: the Monte Carlo draws batches from a finite "
                          "data set only with its rows (a data problem, or data=DataSet(X, y); "
-                         "DataSet.gaussian(problem, n, seed) gives synthetic rows)")
-    check_budget(run, runs)
-    common = common_args(run, runs, seed, levels, sampler, "data" if rows else sampling.features)
+                         "DataSet.gaussian(problem, n, seed) gives one synthetic data set, "
+                         "synthetic='orthogonal' or 'gaussian' a fresh one per run)")
+    check_budget(run, runs, data_rows=sampling.data_size if synthetic else 0)
+    common = common_args(run, runs, seed, levels, sampler,
+                         "data" if rows or synthetic else sampling.features)
     if rows is not None:
         return _spec_from_rows(run, *rows, common)
+    if synthetic is not None:
+        common.update(synthetic=synthetic, data_size=sampling.data_size)
     return SimulationSpec(eigenvalues=problem.eigenvalues, initial_error=np.sqrt(problem.initial),
                           features=sampling.features, label_noise=problem.label_noise, **common)
 
 
-def check_budget(run: Run, runs: int, threads: int | None = None) -> None:
+def check_budget(run: Run, runs: int, threads: int | None = None, data_rows: int = 0) -> None:
     """Refuse a Monte Carlo whose memory or work is absurd, before allocating it
     (``sgdyn.theory.budget``). Memory: the per-run losses at the recorded steps (about three
     copies while the statistics are taken), a state of ``d + 4`` numbers per mode per thread, the
-    per-step method matrices of a schedule. Work: per run and step, each mode is touched once per
-    sample of the batch (a projected draw: a few times)."""
+    per-step method matrices of a schedule, and (``data_rows`` > 0: a synthetic data set per run)
+    three ``data_rows x n`` arrays per thread. Work: per run and step, each mode is touched once
+    per sample of the batch (a projected draw: a few times); a synthetic data set costs a QR,
+    ``2 data_rows n^2`` per run."""
     from sgdyn.theory import budget
     import numba
     threads = numba.get_num_threads() if threads is None else threads
     n, d, steps = run.problem.n_modes, run.method.dim, run.steps
     n_rec = run.recorded_steps.size
     budget.memory("runs", 8.0 * (3 * runs * n_rec + threads * n * (d + 4) + 6 * n
+                                 + 3 * threads * data_rows * (n + 1)
                                  + (0 if run.is_constant else steps * (d * d + 2 * d + 2))),
                   f"a Monte Carlo of {runs} runs x {n_rec} recorded steps on {n} modes")
     per_step = n * (run.schedule.bounds()["batch"][1] + d * d)
-    budget.work("steps x runs", float(runs) * steps * per_step,
+    budget.work("steps x runs", float(runs) * (steps * per_step + 2.0 * data_rows * n * n),
                 f"{runs} runs x {steps} steps on {n} modes")
+
+
+def _check_synthetic(run: Run, synthetic, has_rows: bool) -> None:
+    """A synthetic data set per run: a spectrum problem sampled from finite data sets."""
+    from sgdyn.simulate import synthetic as synthetic_rows
+    if has_rows:
+        raise ValueError("synthetic: the run already samples a data set's rows (a data problem or "
+                         "data=...); synthetic data sets are for spectrum problems")
+    if run.sampling.kind == "iid":
+        raise ValueError("synthetic: i.i.d. batches draw from the population; a synthetic data "
+                         "set per run goes with sampling 'without-replacement' or 'epochs' "
+                         "(data_size N)")
+    if run.sampling.features != "gaussian":
+        raise ValueError(f"synthetic: the data sets are drawn from Gaussian features, got "
+                         f"features={run.sampling.features!r}")
+    synthetic_rows.check(synthetic, run.sampling.data_size, run.problem.n_modes,
+                         run.problem.label_noise)
+    if int(run.schedule.bounds()["batch"][1]) > run.sampling.data_size:
+        raise ValueError(f"batch must be <= the {run.sampling.data_size} rows of a synthetic "
+                         "data set")
 
 
 def common_args(run: Run, runs: int, seed: int, levels: tuple, sampler: str, features: str) -> dict:
@@ -215,7 +246,10 @@ def run(problem, *args, **kwargs) -> Trajectories:
     steps.
 
     ``run(r, runs, seed, *, data=None, backend="cpu", quantile_levels=..., progress=None,
-    sampler="auto")`` for a ``sgdyn.theory.Run`` ``r`` (its method, schedule, sampling and record);
+    sampler="auto", synthetic=None)`` for a ``sgdyn.theory.Run`` ``r`` (its method, schedule,
+    sampling and record; ``synthetic="orthogonal"`` or ``"gaussian"``: a spectrum problem sampled
+    without replacement or in epochs from a data set of ``data_size`` rows drawn afresh per run,
+    ``simulate.synthetic``);
     or ``run(problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",
     features="gaussian", label_noise=None, backend="cpu", every=1, quantile_levels=...,
     progress=None, sampler="auto")`` (i.i.d. batches; ``features`` a DataSet samples its rows).
@@ -236,8 +270,10 @@ def run(problem, *args, **kwargs) -> Trajectories:
 
 
 def _run_description(r: Run, runs, seed, *, data=None, backend="cpu",
-                     quantile_levels=DEFAULT_QUANTILES, progress=None, sampler="auto"):
-    return _simulate(spec_for(r, runs, seed, data, quantile_levels, sampler), backend, progress)
+                     quantile_levels=DEFAULT_QUANTILES, progress=None, sampler="auto",
+                     synthetic=None):
+    return _simulate(spec_for(r, runs, seed, data, quantile_levels, sampler, synthetic), backend,
+                     progress)
 
 
 def _positional(problem, alpha, beta, batch, steps, runs, seed, method="heavy-ball",

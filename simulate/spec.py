@@ -16,7 +16,8 @@ Finite data sets: ``features == "data"``, ``rows`` holds the data's rows in the 
 and ``residuals`` their label noise ``y - <w*, x>``; ``label_noise`` is then ``mean(residuals^2)``,
 the loss floor. ``sampling``: ``"iid"`` (rows with replacement), ``"without-replacement"`` (b
 distinct rows per step) or ``"epochs"`` (a fresh permutation per epoch cut into consecutive
-batches; an epoch's last incomplete batch is dropped).
+batches; an epoch's last incomplete batch is dropped). ``synthetic``: a spectrum problem sampled
+from finite data sets drawn afresh per run, ``data_size`` rows each (``simulate.synthetic``).
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ class SimulationSpec:
     sampler: str = "per-sample"   # "projected": Gaussian mini-batch gradients drawn exactly in law
                                   # from n + 2b normals (simulate.features.projected_gradient)
     sampling: str = "iid"         # one of SAMPLINGS (finite sampling needs rows)
+    synthetic: str = ""           # "orthogonal" / "gaussian": each run draws its own data_size
+    data_size: int = 0            # rows (simulate.synthetic) and samples them; "" : none
 
     @property
     def recorded_steps(self) -> np.ndarray:

@@ -24,6 +24,9 @@ def add_simulation_args(p):
                    help="Gaussian mini-batch gradients: per-sample draws, or 'projected' (exact in "
                         "law from n + 2b normals per step; the default for Gaussian i.i.d. batches)")
     p.add_argument("--every", type=float, default=None, help="record every K steps (default 1)")
+    p.add_argument("--synthetic", choices=("orthogonal", "gaussian"), default=None,
+                   help="a spectrum problem with --data-size N: each run draws its own N rows, "
+                        "orthogonal (default; their spectrum is the problem's) or i.i.d. Gaussian")
     add_run_args(p)
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (as sgdyn --no-progress; bars show only on a terminal)")
@@ -33,8 +36,23 @@ def common_args(args) -> dict:
     """The run description and the Monte Carlo's own numbers (validated)."""
     from sgdyn.theory import checks
     steps = checks.integer("steps", args.steps, 0)
-    return dict(run=run_from_args(args, steps), runs=checks.integer("runs", args.runs, 1),
-                seed=checks.integer("seed", args.seed, 0), sampler=args.sampler)
+    r = run_from_args(args, steps)
+    synthetic = args.synthetic
+    if synthetic is None and r.problem.data is None and r.sampling.kind != "iid":
+        synthetic = "orthogonal"
+    return dict(run=r, runs=checks.integer("runs", args.runs, 1),
+                seed=checks.integer("seed", args.seed, 0), sampler=args.sampler,
+                synthetic=synthetic)
+
+
+def features_text(r, synthetic) -> str:
+    """What the runs sample: a data problem's rows, a synthetic data set per run, or features."""
+    from sgdyn.simulate.synthetic import TEXT
+    if r.problem.data is not None:
+        return "its rows"
+    if synthetic is not None:
+        return f"a fresh data set per run of {r.sampling.data_size} {TEXT[synthetic]}"
+    return f"{r.sampling.features} features"
 
 
 def register(sub):
@@ -51,20 +69,21 @@ def run(args) -> int:
     kw = common_args(args)
     r = kw["run"]
     # progress: a bar after 2 s on a terminal; off with --quiet / --no-progress (sgdyn.cli.main)
-    tr = simulate_run(r, kw["runs"], kw["seed"], backend=args.backend, sampler=kw["sampler"])
+    tr = simulate_run(r, kw["runs"], kw["seed"], backend=args.backend, sampler=kw["sampler"],
+                      synthetic=kw["synthetic"])
     result = {"steps": tr.steps.tolist(), "mean": tr.mean.tolist(),
               "stderr": tr.stderr.tolist(), "diverged_runs": tr.diverged_runs,
               "finite_runs": tr.finite_runs.tolist(),
               "quantile_levels": tr.quantile_levels.tolist(),
               "quantiles": tr.quantiles.tolist(), "runs": tr.runs, "seed": tr.seed,
-              "backend": tr.backend}
+              "backend": tr.backend, "synthetic": kw["synthetic"]}
     table = {"step": tr.steps, "mean": tr.mean, "stderr": tr.stderr,
              "finite_runs": tr.finite_runs,
              **{f"q{q:g}": tr.quantiles[i] for i, q in enumerate(tr.quantile_levels)}}
     if print_result(args, result, table):
         return 0
     p = r.problem
-    feats = "its rows" if p.data is not None else f"{r.sampling.features} features"
+    feats = features_text(r, kw["synthetic"])
     sched = ", ".join(f"{k} = {v}" for k, v in r.schedule.text.items())
     print(f"problem {p.name}: {modes_text(p)}, {feats}, {r.method.label}, {sched}, "
           f"{r.sampling.text}")

@@ -3,7 +3,7 @@ run the flags describe (any method, schedules, sampling)."""
 from __future__ import annotations
 
 from sgdyn.cli import print_result
-from sgdyn.commands.simulate import add_simulation_args, common_args
+from sgdyn.commands.simulate import add_simulation_args, common_args, features_text
 
 COMMAND = "validate"
 HELP = "theory vs Monte Carlo per checkpoint, with a verdict"
@@ -34,7 +34,7 @@ def run(args) -> int:
         # the Monte Carlo draws this feature law: the theory takes its exact SE model
         r = r.replace(noise={"gaussian": GAUSSIAN, "rademacher": RADEMACHER}[r.sampling.features])
     rep = validate(r, kw["runs"], kw["seed"], z_threshold=args.z_threshold, sampler=kw["sampler"],
-                   route=args.route)
+                   route=args.route, synthetic=kw["synthetic"])
     code = 0 if rep.agrees else 1
     result = {"verdict": rep.verdict, "evidence": rep.evidence, "steps": rep.steps.tolist(),
               "theory": rep.theory.tolist(), "mean": rep.mean.tolist(),
@@ -44,13 +44,14 @@ def run(args) -> int:
               "diverged_runs": rep.trajectories.diverged_runs,
               "median": rep.median.tolist(), "markov_z": rep.markov_z.tolist(),
               "log_z": rep.log_z.tolist(), "above_initial": rep.above_initial.tolist(),
-              "tau1": rep.noise.tau1, "tau2": rep.noise.tau2, "route": args.route}
+              "tau1": rep.noise.tau1, "tau2": rep.noise.tau2, "route": args.route,
+              "synthetic": kw["synthetic"]}
     table = {"step": rep.steps, **{k: getattr(rep, k) for k in (
         "theory", "mean", "stderr", "z", "tail_index", "top_share", "heavy_tailed", "median",
         "markov_z", "log_z")}}
     if print_result(args, result, table):
         return code
-    feats = "its rows" if r.problem.data is not None else f"{r.sampling.features} features"
+    feats = features_text(r, kw["synthetic"])
     print(f"theory: {args.route}, SE noise tau = ({rep.noise.tau1:g}, {rep.noise.tau2:g}); Monte "
           f"Carlo: {kw['runs']} runs of {feats}, {r.method.label}, seed {kw['seed']}")
     print(f"{'t':>7} {'theory':>13} {'MC mean':>13} {'stderr':>10} {'z':>9} {'tail':>6} "

@@ -100,12 +100,28 @@ def test_validate_cli_exit_codes(capsys):
     assert code == 1 and json.loads(out)["verdict"] == "disagrees"
 
 
+def test_a_spectrum_problem_with_a_data_size_samples_a_synthetic_data_set_per_run(capsys):
+    from sgdyn import simulate
+    from sgdyn.theory import Run, Sampling
+    code, out, err = cli(capsys, "simulate", "--problem", SPEC, "--alpha", "0.3", "--batch", "2",
+                         "--steps", "20", "--runs", "100", "--seed", "3", "--data-size", "30",
+                         "--synthetic", "gaussian", "--json")
+    data = json.loads(out)
+    assert code == 0 and err == "" and data["synthetic"] == "gaussian"
+    r = Run.build(Problem.parse(SPEC), "heavy-ball", alpha=0.3, batch=2, steps=20,
+                  sampling=Sampling.without_replacement(30))
+    np.testing.assert_array_equal(data["mean"], simulate.run(r, 100, 3, synthetic="gaussian").mean)
+    code, out, _ = cli(capsys, "simulate", "--problem", SPEC, "--alpha", "0.3", "--batch", "2",
+                       "--steps", "20", "--runs", "100", "--data-size", "30", "--sampling", "epochs")
+    assert code == 0 and "a fresh data set per run of 30 orthogonal rows" in out
+    assert "shuffled epochs of 30 points" in out
+
+
 @pytest.mark.parametrize("extra,match", [
     (["--runs", "0"], "runs must be an integer >= 1"),
     (["--features", "laplace"], "invalid choice"),
     (["--tau2", "1"], "--tau1/--tau2"),
-    (["--data-size", "10"], "sampling 'without-replacement': the Monte Carlo draws batches from a "
-                            "finite data set only with its rows"),
+    (["--data-size", "8"], "synthetic 'orthogonal' needs data_size >= the 10 modes"),
 ])
 def test_simulate_cli_bad_input_is_one_line_exit_2(capsys, extra, match):
     argv = ["simulate", "--problem", SPEC, "--alpha", "0.3", "--batch", "2", "--steps", "5",

@@ -116,6 +116,32 @@ DATA_CASES = {
 }
 
 
+# A spectrum problem sampled from a synthetic data set per run (simulate.synthetic), 6 rows of 3
+# features: orthogonal and i.i.d. Gaussian rows without replacement within a batch, and the whole
+# (orthogonal) data set as the batch, where every run is the theory's gradient descent.
+SYNTHETIC_PROBLEM = dict(eigenvalues=[1.0, 0.5, 0.2], initial=[1.0, 1.0, 1.0], label_noise=0.1)
+SYNTHETIC_CASES = {
+    "synthetic_orthogonal": dict(synthetic="orthogonal", sampling="without-replacement", batch=2,
+                                 steps=16, runs=128, seed=41, every=4),
+    "synthetic_gaussian": dict(synthetic="gaussian", sampling="without-replacement", batch=2,
+                               steps=16, runs=128, seed=42, every=4),
+    "synthetic_full_batch": dict(synthetic="orthogonal", sampling="epochs", batch=6, steps=16,
+                                 runs=8, seed=43, every=4),
+}
+
+
+def synthetic_run(case):
+    """``(Run, runs, seed, synthetic)`` of a SYNTHETIC_CASES entry."""
+    from sgdyn.theory.record import Record
+    from sgdyn.theory.run import Run
+    from sgdyn.theory.sampling import Sampling
+    kw = dict(SYNTHETIC_CASES[case])
+    r = Run.build(Problem.from_arrays(**SYNTHETIC_PROBLEM), "heavy-ball", alpha=0.3, beta=0.4,
+                  batch=kw["batch"], steps=kw["steps"], sampling=Sampling(kw["sampling"], 6),
+                  record=Record.every(kw["every"]))
+    return r, kw["runs"], kw["seed"], kw["synthetic"]
+
+
 def data_rows():
     """``(X, y, w0)`` of DATA_ROWS."""
     d = DATA_ROWS
@@ -253,6 +279,12 @@ def main():
     for case in DATA_CASES:
         r, runs, seed = data_run(case)
         out[case] = trajectories_json(simulate.run(r, runs, seed, backend="cuda"))
+    out["synthetic_cases"] = SYNTHETIC_CASES
+    out["synthetic_problem"] = SYNTHETIC_PROBLEM
+    for case in SYNTHETIC_CASES:
+        r, runs, seed, synthetic = synthetic_run(case)
+        out[case] = trajectories_json(simulate.run(r, runs, seed, backend="cuda",
+                                                   synthetic=synthetic))
     out["small_again"] = run_case("small")
     out["small_other_seed"] = run_case("small", seed=15)
     out["record"] = check_record()
