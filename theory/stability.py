@@ -246,7 +246,8 @@ def _feedback(method, lam_, a, b, g, t1, t2, w):
     args = (a, b, lam_, g, t1, t2)
     den1 = tp.denominator(*args).sum(axis=-1)
     ok = _forms(method).stable(a, b, lam_).all(axis=-1) & (den1 > 0).all(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a subnormal den1 (a mode at its edge, beta ~ 1e-311) overflows to u = inf: unstable, as it is
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         u = np.where(den1 > 0, tp.numerator(*args).sum(axis=-1) / np.where(den1 > 0, den1, 1.0), 0.0)
     U1 = np.where(ok, u @ w, np.inf)
     with np.errstate(invalid="ignore", divide="ignore"):

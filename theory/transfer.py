@@ -350,7 +350,9 @@ def noise_feedback_at_one(method, lam, alpha, beta, gamma_, tau1_, tau2_, Z, wei
         tuple(v[..., None] for v in point[2:5])
     den1 = tp.denominator(*args).sum(axis=-1)
     ok = (point[5] > 1.0) & np.all(den1 > 0.0, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a mode at its edge (den1 = 0, or a subnormal remainder of it: beta = 2e-311 at alpha lam =
+    # 2) gives U(1) = inf, the unstable answer, not a warning
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         U1 = (tp.numerator(*args).sum(axis=-1) / den1) @ (
             np.ones(den1.shape[-1]) if weights is None else np.asarray(weights, float))
     return np.where(ok, U1, np.inf)

@@ -4,7 +4,7 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from sgdyn.theory.dynamics import loss_curve
@@ -186,6 +186,7 @@ def test_critical_batch_diverges_for_every_batch_beyond_the_mode_edge():
 @settings(max_examples=60, deadline=None)
 @given(a=st.floats(0.01, 3.0), bt=st.floats(-0.95, 0.95), batch=st.integers(1, 30),
        t2=st.sampled_from([-1.0, 0.0, 0.5, 1.0]))
+@example(a=2.0, bt=2.2e-311, batch=1, t2=-1.0)   # a subnormal momentum at a mode's edge: U(1) = inf
 def test_convergence_test_agrees_with_the_rate(a, bt, batch, t2):
     noise = NoiseModel(1.0, t2)
     rate = asymptotic_rate(SMALL, a, bt, batch, noise=noise).rate
