@@ -42,6 +42,9 @@ _ROW_KEYS = ("rows", "residuals", "initial_error")
 from sgdyn.theory.display import Result
 
 
+_ROUNDING = 1e-12      # a residual this small relative to y is the fit's rounding, not label noise
+
+
 def _kept_decreasing(eigenvalues, rtol: float) -> np.ndarray:
     """Indices of the eigenvalues above ``rtol * max``, largest first."""
     keep = np.nonzero(eigenvalues > rtol * eigenvalues.max())[0]
@@ -368,8 +371,14 @@ class Problem(Result):
                              f"(to fit the SE tau1 and tau2), got {Z.shape[1]}")
         n = Z.shape[0]
         lam = np.mean(Z ** 2, axis=0)
-        w_star = (Z.T @ y / n) / lam
-        res = y - Z @ w_star
+        w_star = np.zeros(lam.size)
+        res = y
+        for _ in range(2):   # one refinement: rounding left in res would fail DataRows' check
+            step = (Z.T @ res / n) / lam
+            w_star = w_star + step
+            res = res - Z @ step
+        if np.linalg.norm(res) <= _ROUNDING * np.linalg.norm(y):
+            res = np.zeros(n)    # y lies in the span of the rows (e.g. a full-rank kernel)
         e0 = w0 - w_star
         fit = fit_tau(Z)
         data = DataRows(Z, res, e0, standardized=standardized, features=features)
