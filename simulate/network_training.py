@@ -204,6 +204,16 @@ class NetworkTraining(Result):
     gap: Trajectories          # network - linearized, per run (runs where both are finite)
     ntk: np.ndarray            # Theta_0 = J J^T on the data (what the linearised model trains on)
     initial_outputs: np.ndarray  # f(x_i; theta_0)
+    network_final: np.ndarray  # per run: the network's loss at the last step (inf if stopped)
+    linearized_final: np.ndarray
+
+    def diverged_fraction(self, model: str = "network") -> float:
+        """Fraction of runs of ``model`` (``"network"`` or ``"linearized"``) whose loss ended above
+        the initial loss or was stopped by the overflow guard."""
+        if model not in ("network", "linearized"):
+            raise ValueError(f"model must be 'network' or 'linearized', got {model!r}")
+        final = getattr(self, f"{model}_final")
+        return float(np.mean(~(final <= getattr(self, model).mean[0])))
 
 
 def _layout(net: MLP):
@@ -274,4 +284,7 @@ def train(net: MLP, X, y, *, alpha, beta=0.0, batch=1, steps, runs, seed=0, samp
     stats = [summarize_losses(lo, va, recorded, quantile_levels, runs, seed, "cpu")
              for lo, va in ((net_losses, net_valid), (lin_losses, lin_valid),
                             (net_losses - lin_losses, both))]
-    return NetworkTraining(*stats, theta0, f0)
+    n_rec = recorded.size
+    finals = [np.where(va == n_rec, lo[:, -1], np.inf)
+              for lo, va in ((net_losses, net_valid), (lin_losses, lin_valid))]
+    return NetworkTraining(*stats, theta0, f0, *finals)
