@@ -12,10 +12,11 @@ Jacobian, so ``--rows`` lets the baseline run on fewer rows, both sides timed on
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from sklearn.datasets import load_digits
+
+from _timing import timed
 
 from sgdyn.simulate.mlp import MLP
 from sgdyn.theory.ntk import Architecture
@@ -43,15 +44,6 @@ def per_sample_jacobian_ntk(net: MLP, X: np.ndarray) -> np.ndarray:
     return J @ J.T
 
 
-def best_of(fn, repeats):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--width", type=int, default=512)
@@ -62,8 +54,8 @@ def main():
     X, _ = load_digits(return_X_y=True)
     X = X[:a.rows] / 16.0
     net = MLP.init(Architecture(a.depth, a.width, "relu"), X.shape[1], seed=0)
-    t_ours, K = best_of(lambda: net.ntk(X).ntk, a.repeats)
-    t_loop, K_loop = best_of(lambda: per_sample_jacobian_ntk(net, X), 1)
+    t_ours, K = timed(lambda: net.ntk(X).ntk, a.repeats)
+    t_loop, K_loop = timed(lambda: per_sample_jacobian_ntk(net, X), 1)
     err = float(np.abs(K - K_loop).max() / np.abs(K_loop).max())
     print(f"digits: n = {X.shape[0]} rows, ReLU depth {a.depth} x width {a.width} "
           f"({net.size} parameters)")

@@ -105,16 +105,23 @@ def _lines(problem) -> list[str]:
     return lines
 
 
-def run_from_data(args) -> int:
+def _matrix_and_targets(args, m_path: str, m_name: str, y_path: str, y_name: str):
+    """Check ``--out``, read the n-row matrix and the n targets; errors name the files."""
     from sgdyn.theory.checks import output_path
     from sgdyn.theory.data_problem import read_matrix
-    from sgdyn.theory.problem import Problem
     output_path("--out", args.out, (".npz", ".json"))
-    X = read_matrix(args.X, "X", 2)
-    y = read_matrix(args.y, "y", 1)
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"y file {args.y!r} has {y.shape[0]} targets but X file {args.X!r} has "
-                         f"{X.shape[0]} rows")
+    M = read_matrix(m_path, m_name, 2)
+    y = read_matrix(y_path, y_name, 1)
+    if y.shape[0] != M.shape[0]:
+        raise ValueError(f"{y_name} file {y_path!r} has {y.shape[0]} targets but {m_name} file "
+                         f"{m_path!r} has {M.shape[0]} rows")
+    return M, y
+
+
+def run_from_data(args) -> int:
+    from sgdyn.theory.data_problem import read_matrix
+    from sgdyn.theory.problem import Problem
+    X, y = _matrix_and_targets(args, args.X, "X", args.y, "y")
     w0 = None if args.w0 is None else read_matrix(args.w0, "w0", 1)
     name = args.name or os.path.splitext(os.path.basename(args.X))[0]
     problem = Problem.from_rows(X, y, standardize_data=args.standardize, w0=w0, name=name)
@@ -132,15 +139,9 @@ def _write(problem, out: str, as_json: bool, extra: dict) -> int:
 
 
 def run_from_kernel(args) -> int:
-    from sgdyn.theory.checks import output_path
     from sgdyn.theory.data_problem import read_matrix
     from sgdyn.theory.problem import Problem
-    output_path("--out", args.out, (".npz", ".json"))
-    K = read_matrix(args.K, "K", 2)
-    y = read_matrix(args.y, "y", 1)
-    if K.shape[0] != y.shape[0]:
-        raise ValueError(f"y file {args.y!r} has {y.shape[0]} targets but K file {args.K!r} has "
-                         f"{K.shape[0]} rows")
+    K, y = _matrix_and_targets(args, args.K, "K", args.y, "y")
     f0 = None if args.f0 is None else read_matrix(args.f0, "f0", 1)
     name = args.name or os.path.splitext(os.path.basename(args.K))[0]
     problem = Problem.from_kernel(K, y, f0=f0, psd_tol=args.psd_tol, name=name)
@@ -148,18 +149,11 @@ def run_from_kernel(args) -> int:
 
 
 def run_from_network(args) -> int:
-    from sgdyn.theory.checks import output_path
-    from sgdyn.theory.data_problem import read_matrix
     from sgdyn.theory.ntk import Architecture, analytic_kernels
     from sgdyn.theory.problem import Problem
-    output_path("--out", args.out, (".npz", ".json"))
     arch = Architecture(args.depth, args.width, args.activation, args.parametrization,
                         args.weight_std, args.bias_std)
-    X = read_matrix(args.data, "--data", 2)
-    y = read_matrix(args.target, "--target", 1)
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"--target file {args.target!r} has {y.shape[0]} targets but --data file "
-                         f"{args.data!r} has {X.shape[0]} rows")
+    X, y = _matrix_and_targets(args, args.data, "--data", args.target, "--target")
     label = (f"{args.activation}, depth {arch.depth}, width {arch.width}, "
              f"{arch.parametrization} parametrisation")
     if args.analytic:
