@@ -126,7 +126,7 @@ def _data_loss(p, X, y, lay, mw, mb, code, acts, slopes, out, rows):
 
 @njit(parallel=True, cache=True)
 def _train_kernel(seed, X, y, params0, lay, mw, mb, code, theta0, f0, alpha, beta, batch,
-                  sampling, recorded, guard, width, net_losses, lin_losses, net_valid, lin_valid):
+                  sampling, recorded, guard, span, net_losses, lin_losses, net_valid, lin_valid):
     n, P, nl = X.shape[0], params0.size, lay.shape[0]
     n_runs, n_rec = net_losses.shape
     steps = recorded[n_rec - 1]
@@ -137,11 +137,11 @@ def _train_kernel(seed, X, y, params0, lay, mw, mb, code, theta0, f0, alpha, bet
         p = params0.copy()
         v = np.zeros(P)
         g = np.empty(P)
-        acts = np.empty((nl, cap, width))
-        slopes = np.empty((max(nl - 1, 1), cap, width))
+        acts = np.empty((nl, cap, span))
+        slopes = np.empty((max(nl - 1, 1), cap, span))
         out = np.empty(cap)
-        dcur = np.empty((cap, width))
-        dnext = np.empty((cap, width))
+        dcur = np.empty((cap, span))
+        dnext = np.empty((cap, span))
         block = np.empty(cap, np.int64)
         fl = f0.copy()
         u = np.zeros(n)
@@ -262,7 +262,7 @@ def train(net: MLP, X, y, *, alpha, beta=0.0, batch=1, steps, runs, seed=0, samp
     if not isinstance(record, Record):
         raise ValueError(f"record must be a sgdyn.theory.Record, got {type(record).__name__}")
     recorded = record.steps_for(steps).astype(np.int64)
-    width = max(net.input_dim, net.architecture.width, 1)
+    span = max(net.input_dim, net.architecture.width)      # the widest layer input
     budget.memory("runs", 8.0 * (4 * runs * recorded.size + n * n) + 8.0 * 3 * net.size,
                   f"{runs} runs of a network of {net.size} parameters on {n} rows")
     budget.work("steps x runs", float(runs) * (steps * (3.0 * batch * net.size + n * batch)
@@ -278,7 +278,7 @@ def train(net: MLP, X, y, *, alpha, beta=0.0, batch=1, steps, runs, seed=0, samp
     _train_kernel(np.uint64(seed), np.ascontiguousarray(X), np.ascontiguousarray(y),
                   np.ascontiguousarray(net.params), lay, mw, mb,
                   ACTIVATIONS.index(net.architecture.activation), theta0, f0, alpha, beta, batch,
-                  _SAMPLING[sampling.kind], recorded, OVERFLOW_GUARD, width, net_losses,
+                  _SAMPLING[sampling.kind], recorded, OVERFLOW_GUARD, span, net_losses,
                   lin_losses, net_valid, lin_valid)
     both = np.minimum(net_valid, lin_valid)
     stats = [summarize_losses(lo, va, recorded, quantile_levels, runs, seed, "cpu")

@@ -41,6 +41,7 @@ def test_full_batch_training_is_gradient_descent_on_the_jacobian():
                          sampling=Sampling.without_replacement(N), record=Record.every(10)),
                "exact-data").loss
     np.testing.assert_allclose(res.linearized.mean, gd, rtol=1e-10)
+    assert res.diverged_fraction("network") == res.diverged_fraction("linearized") == 0.0
 
 
 @pytest.mark.parametrize("kind", ["iid", "without-replacement"])
@@ -97,3 +98,18 @@ def test_bad_training_arguments_name_the_argument():
         train(net, X, Y, alpha=0.1, steps=2, runs=2, sampling=Sampling.epochs(10))
     with pytest.raises(ValueError, match="beta"):
         train(net, X, Y, alpha=0.1, beta=1.0, steps=2, runs=2)
+    with pytest.raises(ValueError, match="model must be 'network' or 'linearized'"):
+        train(net, X, Y, alpha=0.1, steps=2, runs=2).diverged_fraction("real")
+
+
+def test_far_above_the_threshold_every_linearised_run_diverges():
+    """alpha = 3 x the exact critical learning rate: every linearised run overflows (or ends
+    above its start) and is reported as diverged, not as a NaN mean."""
+    net = MLP.init(Architecture(1, 16, "relu"), D, seed=0)
+    theta0 = net.ntk(X).ntk
+    kern = Problem.from_kernel(theta0, Y, f0=net.forward(X))
+    a_c = exact_critical_learning_rate(kern, 0.0, 4).alpha_crit
+    res = train(net, X, Y, alpha=3 * a_c, batch=4, steps=400, runs=8, seed=1,
+                record=Record.at([0, 400]))
+    assert res.diverged_fraction("linearized") == 1.0
+    assert np.all(np.isfinite(res.network.mean) | (res.network.finite_runs == 0))
