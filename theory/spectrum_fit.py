@@ -46,6 +46,8 @@ class SpectrumExponents(Result):
     kappa_uncertainty: float
     k_min: int
     k_max: int
+    eigenvalue_scale: float     # the fitted lambda_k = eigenvalue_scale * k^-nu
+    tail_scale: float           # the fitted T_k = tail_scale * k^-kappa
 
     @property
     def zeta(self) -> float:
@@ -75,8 +77,9 @@ class SpectrumExponents(Result):
         return "signal-dominated" if gap < 0 else "noise-dominated"
 
 
-def _slope(logk, logv) -> tuple[float, float, float]:
-    """Slope, its least-squares standard error and half the drift between the window's halves."""
+def _slope(logk, logv) -> tuple[float, float, float, float]:
+    """Slope, its least-squares standard error, half the drift between the window's halves, and
+    the fitted value at k = 1."""
     A = np.column_stack([np.ones_like(logk), logk])
     coef, *_ = np.linalg.lstsq(A, logv, rcond=None)
     res = logv - A @ coef
@@ -84,7 +87,7 @@ def _slope(logk, logv) -> tuple[float, float, float]:
     se = float(np.sqrt(res @ res / dof / np.sum((logk - logk.mean()) ** 2)))
     mid = 0.5 * (logk[0] + logk[-1])
     halves = [np.polyfit(logk[m], logv[m], 1)[0] for m in (logk <= mid, logk >= mid)]
-    return float(coef[1]), se, 0.5 * abs(halves[0] - halves[1])
+    return float(coef[1]), se, 0.5 * abs(halves[0] - halves[1]), float(np.exp(coef[0]))
 
 
 def fit_exponents(problem: Problem, k_min: int, k_max: int) -> SpectrumExponents:
@@ -104,6 +107,7 @@ def fit_exponents(problem: Problem, k_min: int, k_max: int) -> SpectrumExponents
         raise ValueError("problem must have a positive target weight beyond every mode of the "
                          "window (c_k > 0 somewhere past k_max)")
     logk = np.log(np.arange(k_min, k_max + 1, dtype=np.float64))
-    nu, se_nu, drift_nu = _slope(logk, np.log(lam[window]))
-    kappa, se_k, drift_k = _slope(logk, np.log(tails[window]))
-    return SpectrumExponents(-nu, max(se_nu, drift_nu), -kappa, max(se_k, drift_k), k_min, k_max)
+    nu, se_nu, drift_nu, s_nu = _slope(logk, np.log(lam[window]))
+    kappa, se_k, drift_k, s_k = _slope(logk, np.log(tails[window]))
+    return SpectrumExponents(-nu, max(se_nu, drift_nu), -kappa, max(se_k, drift_k), k_min, k_max,
+                             s_nu, s_k)

@@ -119,8 +119,8 @@ tails = np.cumsum((analytic.eigenvalues * analytic.initial)[::-1])[::-1]
 ax_c.loglog(k, analytic.eigenvalues, ".", ms=2, label="NTK eigenvalues lambda_k")
 ax_c.loglog(k, tails, ".", ms=2, label="tail sums of lambda_k c_k")
 kw = np.arange(window[0], window[1] + 1)
-ax_c.loglog(kw, analytic.eigenvalues[window[0] - 1] * (kw / window[0]) ** -fit.nu, "k-", lw=1)
-ax_c.loglog(kw, tails[window[0] - 1] * (kw / window[0]) ** -fit.kappa, "k-", lw=1)
+ax_c.loglog(kw, fit.eigenvalue_scale * kw ** -fit.nu, "k-", lw=1)
+ax_c.loglog(kw, fit.tail_scale * kw ** -fit.kappa, "k-", lw=1, label="fitted power laws")
 ax_c.set(xlabel="mode k", title=f"(c) analytic NTK, {spec_rows} digits: nu = {fit.nu:.2f} +- "
          f"{fit.nu_uncertainty:.2f}, kappa = {fit.kappa:.2f} +- {fit.kappa_uncertainty:.2f}")
 ax_c.legend(fontsize=8)

@@ -18,6 +18,7 @@ def test_exact_power_laws_are_recovered(nu, kappa, phase):
     assert fit.kappa_uncertainty < 0.05
     assert fit.phase == phase
     assert fit.zeta == pytest.approx(fit.kappa / fit.nu)
+    assert fit.eigenvalue_scale == pytest.approx(1.0, rel=1e-9)     # lambda_k = k^-nu
 
 
 def test_a_spectrum_that_bends_has_a_large_uncertainty():
