@@ -44,7 +44,8 @@ def test_full_batch_training_is_gradient_descent_on_the_jacobian():
     assert res.diverged_fraction("network") == res.diverged_fraction("linearized") == 0.0
 
 
-@pytest.mark.parametrize("kind", ["iid", "without-replacement"])
+@pytest.mark.parametrize("kind", ["iid", pytest.param("without-replacement",
+                                                        marks=pytest.mark.slow)])
 def test_linearised_network_agrees_with_the_theory_of_its_kernel(kind):
     """Mini-batches of 4, beta = -0.3 (negative momentum), alpha = 0.5, about 15 % of the exact
     critical learning rate: the linearised network's mean loss within 4 standard errors of the
