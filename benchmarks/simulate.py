@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
+
 
 import numba
 import numpy as np
-from _timing import timed
 
 from sgdyn import simulate
 from sgdyn.theory.problem import Problem
@@ -79,6 +80,16 @@ def normal_floor(count, seed):
     buf = np.empty(min(count, 1 << 23))
     for start in range(0, count, buf.size):
         rng.standard_normal(out=buf[: min(buf.size, count - start)])
+
+
+def timed(fn, repeats=1):
+    """Best wall time of ``repeats`` calls (the machine may be shared) and the last result."""
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
 
 
 def main():

@@ -46,31 +46,6 @@ def _next_row(s, sampling, n, perm, pos, i):
     return row, pos + 1
 
 
-@njit(cache=True, inline="always")
-def _shuffle(s, perm):
-    """Fisher-Yates: a uniform permutation of ``perm`` in place (a new epoch)."""
-    for i in range(perm.size - 1, 0, -1):
-        j = rng.index(s, i + 1)
-        perm[i], perm[j] = perm[j], perm[i]
-
-
-@njit(cache=True)
-def draw_batch(s, sampling, perm, pos, out):
-    """The rows of one batch of ``out.size`` from ``perm.size`` rows into ``out``, as the
-    kernel samples them (i.i.d., without replacement within the batch, or shuffled epochs);
-    returns the epoch position after it (``pos = perm.size`` starts with a shuffle)."""
-    n, b = perm.size, out.size
-    if sampling == EPOCHS and pos + b > n:
-        _shuffle(s, perm)
-        pos = 0
-    for i in range(b):
-        if sampling == IID:
-            out[i] = rng.index(s, n)
-        else:
-            out[i], pos = _next_row(s, sampling, n, perm, pos, i)
-    return pos
-
-
 @njit(parallel=True, cache=True)
 def _kernel(first_run, seed, lam, e0, F, K, G, x0, stride, batch, pre, recorded, kind, sqrt_lam,
             sigma, rows, residuals, sampling, projected, floor, guard, losses, valid):
@@ -115,7 +90,9 @@ def _kernel(first_run, seed, lam, e0, F, K, G, x0, stride, batch, pre, recorded,
                 projected_gradient(s, sqrt_lam, sigma, point, b, uhat, grad)
             else:
                 if sampling == EPOCHS and pos + b > n_rows:
-                    _shuffle(s, perm)
+                    for i in range(n_rows - 1, 0, -1):      # Fisher-Yates: a new epoch
+                        jj = rng.index(s, i + 1)
+                        perm[i], perm[jj] = perm[jj], perm[i]
                     pos = 0
                 inv_b = 1.0 / b
                 for i in range(b):

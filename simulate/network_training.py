@@ -5,7 +5,8 @@ Loss over the data set ``L(theta) = 1/2 mean_i (f(x_i; theta) - y_i)^2`` (the co
 ``Problem.from_kernel``), mini-batch gradient ``g_t = (1/b) sum_{i in B_t} (f(x_i) - y_i)
 grad_theta f(x_i)``, heavy ball ``v <- beta v - alpha g``, ``theta <- theta + v`` (``v_0 = 0``;
 ``beta = 0`` is SGD). Every run starts from the same network and draws its own batches
-(i.i.d., without replacement within a batch, or shuffled epochs: ``simulate.cpu.draw_batch``).
+(i.i.d., without replacement within a batch, or shuffled epochs: ``draw_batch``, the sampling of
+``simulate.cpu``).
 
 * **Network**: back-propagation through the layers of ``simulate.mlp`` (numba, one thread per
   run); the loss over all ``n`` rows at every recorded step.
@@ -29,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from sgdyn.simulate import rng
-from sgdyn.simulate.cpu import _SAMPLING, OVERFLOW_GUARD, draw_batch
+from sgdyn.simulate.cpu import _SAMPLING, EPOCHS, IID, OVERFLOW_GUARD, _next_row
 from sgdyn.simulate.mlp import MLP
 from sgdyn.simulate.statistics import summarize_losses
 from sgdyn.simulate.trajectories import Trajectories
@@ -41,6 +42,24 @@ from sgdyn.theory.sampling import Sampling
 
 _EVAL_ROWS = 128             # rows per block when the network's loss over the data is taken
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+@njit(cache=True)
+def draw_batch(s, sampling, perm, pos, out):
+    """The rows of one batch of ``out.size`` from ``perm.size`` rows into ``out``, sampled as the
+    CPU kernel of ``simulate.cpu`` samples them (i.i.d., without replacement within the batch, or
+    shuffled epochs); returns the epoch position after it (``pos = perm.size`` starts with a
+    shuffle)."""
+    n, b = perm.size, out.size
+    if sampling == EPOCHS and pos + b > n:
+        rng.shuffle(s, perm)
+        pos = 0
+    for i in range(b):
+        if sampling == IID:
+            out[i] = rng.index(s, n)
+        else:
+            out[i], pos = _next_row(s, sampling, n, perm, pos, i)
+    return pos
 
 
 @njit(cache=True, inline="always")
