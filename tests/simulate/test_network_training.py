@@ -18,14 +18,15 @@ Y = np.tanh(X[:, 0] + 0.5 * X[:, 1])
 REC = Record.at([0, 25, 50, 100])
 
 
-def test_full_batch_training_is_gradient_descent_on_the_jacobian():
-    """b = n without replacement: every run is the same deterministic heavy ball; the kernel's
-    network equals a numpy loop ``v <- beta v - alpha J^T r / n`` and its linearisation equals
+@pytest.mark.parametrize("kind", ["without-replacement", "epochs"])
+def test_full_batch_training_is_gradient_descent_on_the_jacobian(kind):
+    """b = n without replacement or in epochs: every run is the same deterministic heavy ball;
+    the kernel's network equals a numpy loop ``v <- beta v - alpha J^T r / n`` and its linearisation equals
     the exact route of the kernel problem (gamma = 0)."""
     net = MLP.init(Architecture(2, 12, "tanh", "standard"), D, seed=4)
     alpha, beta, steps = 0.02, 0.6, 30
     res = train(net, X, Y, alpha=alpha, beta=beta, batch=N, steps=steps, runs=3, seed=1,
-                sampling=Sampling.without_replacement(N), record=Record.every(10))
+                sampling=Sampling(kind, N), record=Record.every(10))
     p, v, ref = net.params.copy(), np.zeros(net.size), []
     for t in range(steps + 1):
         cur = MLP(net.architecture, D, p)
