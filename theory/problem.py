@@ -13,7 +13,8 @@ fitted to a data set's rows by ``theory.noise.estimate_tau``, and that fit's rel
 every command that reads a problem file uses them as its default noise model. ``data`` (optional,
 ``theory.data_problem.DataRows``): the rows themselves, in the eigenbasis, with their residuals
 and the signed initial error: what the exact finite-data route (``theory.exact_data``) needs
-(``Problem.from_rows``).
+(``Problem.from_rows``; ``Problem.from_kernel`` takes them from a Gram matrix, e.g. a network's
+NTK, ``theory.ntk``).
 
 ``multiplicity`` (optional, default all ones) lets entry ``k`` stand for ``w_k`` modes that share
 the eigenvalue ``lambda_k`` and the initial moment ``c_k``: every sum over modes carries the weight
