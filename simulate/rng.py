@@ -103,3 +103,11 @@ def fill_rademacher(s, out):
             bits = next_u64(s)
         out[k] = 1.0 - 2.0 * float(bits & np.uint64(1))
         bits >>= np.uint64(1)
+
+
+@njit(cache=True, inline="always")
+def shuffle(s, perm):
+    """Fisher-Yates: a uniform permutation of ``perm`` in place."""
+    for i in range(perm.size - 1, 0, -1):
+        j = index(s, i + 1)
+        perm[i], perm[j] = perm[j], perm[i]

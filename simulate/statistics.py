@@ -8,7 +8,14 @@ from sgdyn.simulate.trajectories import Trajectories
 
 
 def summarize(losses: np.ndarray, valid: np.ndarray, spec: SimulationSpec, backend: str) -> Trajectories:
-    """``losses[r, j]`` is run r's loss at ``spec.recorded_steps[j]``, meaningful for
+    """``summarize_losses`` at the spec's recorded steps, quantile levels, runs and seed."""
+    return summarize_losses(losses, valid, spec.recorded_steps, spec.quantile_levels, spec.runs,
+                            spec.seed, backend)
+
+
+def summarize_losses(losses: np.ndarray, valid: np.ndarray, steps: np.ndarray, quantile_levels,
+                     runs: int, seed: int, backend: str) -> Trajectories:
+    """``losses[r, j]`` is run r's loss at ``steps[j]``, meaningful for
     ``j < valid[r]`` (a run stopped by the overflow guard has ``valid[r] <`` the number of recorded
     steps; its later entries are ignored, whatever they hold).
 
@@ -30,13 +37,13 @@ def summarize(losses: np.ndarray, valid: np.ndarray, spec: SimulationSpec, backe
     two = n > 1
     var_s = np.divide(dev2, n - 1, out=np.full(n_rec, np.inf), where=two)
     stderr = np.where(two, scale * np.sqrt(np.where(two, var_s, 0.0) / np.maximum(n, 1)), np.inf)
-    levels = np.asarray(spec.quantile_levels, dtype=np.float64)
+    levels = np.asarray(quantile_levels, dtype=np.float64)
     quant = np.full((levels.size, n_rec), np.inf)
     if levels.size and has.any():
         cols = np.nonzero(has)[0]
         quant[:, cols] = np.nanquantile(np.where(live[:, cols], losses[:, cols], np.nan), levels, axis=0)
     return Trajectories(
-        steps=spec.recorded_steps, mean=np.where(has, scale * mean_s, np.inf), stderr=stderr,
+        steps=steps, mean=np.where(has, scale * mean_s, np.inf), stderr=stderr,
         quantile_levels=levels, quantiles=quant, finite_runs=n,
-        diverged_runs=int(np.count_nonzero(valid < n_rec)), runs=spec.runs, seed=spec.seed,
+        diverged_runs=int(np.count_nonzero(valid < n_rec)), runs=runs, seed=seed,
         backend=backend)

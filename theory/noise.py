@@ -110,14 +110,21 @@ def estimate_tau(X, rtol: float = 1e-10) -> TauFit:
         raise ValueError(f"X must be a 2-D array with at least 2 rows (samples x features), got shape {X.shape}")
     if not np.all(np.isfinite(X)):
         raise ValueError("X must not contain NaN or inf")
-    n = X.shape[0]
-    lam, U = np.linalg.eigh(X.T @ X / n)
+    lam, U = np.linalg.eigh(X.T @ X / X.shape[0])
     keep = lam > rtol * lam.max() if lam.max() > 0 else np.zeros(lam.shape, bool)
     if np.count_nonzero(keep) < 2:
         raise ValueError("X must have at least 2 directions with positive variance to identify "
                          f"tau1 and tau2 separately, got {np.count_nonzero(keep)}")
-    lam = lam[keep]
-    Z2 = (X @ U[:, keep]) ** 2
+    return fit_tau(X @ U[:, keep])
+
+
+def fit_tau(Z) -> TauFit:
+    """``estimate_tau`` on rows already in the eigenbasis of ``H`` (``Z^T Z / n`` diagonal, every
+    column of positive variance, at least two columns): the fit without the eigendecomposition,
+    for callers that hold such rows (``Problem.from_rows``, ``Problem.from_kernel``)."""
+    n = Z.shape[0]
+    lam = np.mean(Z ** 2, axis=0)
+    Z2 = Z ** 2
     Q = Z2.T @ Z2 / n
     l2, l4 = lam ** 2, lam ** 4
     # target Q - diag(lam^2) = tau1 * lam lam^T + tau2 * (-diag(lam^2)); normal equations:

@@ -13,7 +13,8 @@ fitted to a data set's rows by ``theory.noise.estimate_tau``, and that fit's rel
 every command that reads a problem file uses them as its default noise model. ``data`` (optional,
 ``theory.data_problem.DataRows``): the rows themselves, in the eigenbasis, with their residuals
 and the signed initial error: what the exact finite-data route (``theory.exact_data``) needs
-(``Problem.from_rows``).
+(``Problem.from_rows``; ``Problem.from_kernel`` takes them from a Gram matrix, e.g. a network's
+NTK, ``theory.ntk``).
 
 ``multiplicity`` (optional, default all ones) lets entry ``k`` stand for ``w_k`` modes that share
 the eigenvalue ``lambda_k`` and the initial moment ``c_k``: every sum over modes carries the weight
@@ -33,13 +34,22 @@ import numpy as np
 
 from sgdyn.theory import budget, checks
 from sgdyn.theory.data_problem import DataRows, standardize
-from sgdyn.theory.noise import NoiseModel, estimate_tau
+from sgdyn.theory.noise import NoiseModel, fit_tau
 
 FILE_KEYS = ("eigenvalues", "initial", "label_noise", "data_size", "multiplicity", "name",
              "tau1", "tau2", "tau_residual", "rows", "residuals", "initial_error", "standardized",
              "features")
 _ROW_KEYS = ("rows", "residuals", "initial_error")
 from sgdyn.theory.display import Result
+
+
+_ROUNDING = 1e-12      # a residual this small relative to y is the fit's rounding, not label noise
+
+
+def _kept_decreasing(eigenvalues, rtol: float) -> np.ndarray:
+    """Indices of the eigenvalues above ``rtol * max``, largest first."""
+    keep = np.nonzero(eigenvalues > rtol * eigenvalues.max())[0]
+    return keep[np.argsort(eigenvalues[keep])[::-1]]
 
 
 def normalizing_scale(eigenvalues) -> float:
@@ -296,16 +306,83 @@ class Problem(Result):
         lam, U = np.linalg.eigh(X.T @ X / n)
         if not lam.max() > 0:
             raise ValueError("X has no direction with positive variance")
-        keep = np.nonzero(lam > rtol * lam.max())[0]
-        keep = keep[np.argsort(lam[keep])[::-1]]
-        U = U[:, keep]
-        Z = X @ U
+        U = U[:, _kept_decreasing(lam, rtol)]
+        return cls._from_eigenrows(X @ U, y, U.T @ w0, "X", standardize_data, d, name)
+
+    @classmethod
+    def from_kernel(cls, K, y, *, f0=None, rtol: float = 1e-10, psd_tol: float = 1e-8,
+                    name: str = "kernel") -> "Problem":
+        """The function-space problem of kernel regression trained by SGD on the Gram matrix
+        ``K`` (n x n, ``K_ij = k(x_i, x_j)``) with targets ``y``: what a linearised network trains
+        on, with ``K`` its NTK on the data (``theory.ntk``) and ``f0`` its outputs at
+        initialisation (default 0).
+
+        Any factorisation ``K = Phi Phi^T`` gives the same predictions along training (gradients
+        ``Phi^T r`` keep ``w`` in the row space of ``Phi``, and ``f = Phi w`` moves by ``K r``),
+        so the rows are taken from the eigendecomposition ``K = V diag(mu) V^T``:
+        ``z_i = (sqrt(mu_k) V_ik)_k`` over the ``mu_k > rtol * mu_max`` (decreasing), and the
+        problem is ``from_rows`` of those rows with targets ``y - f0`` and ``w0 = 0``: eigenvalues
+        ``lambda_k = mu_k / n``, target projections ``w*_k = <v_k, y - f0> / sqrt(mu_k)``
+        (``lambda_k c_k = <v_k, y - f0>^2 / n``), label noise the mean square of ``y - f0``
+        outside the kept eigenvectors, the rows kept for the exact finite-data route and the
+        row-sampling Monte Carlo, and the SE tau fitted to them (as the core paper's NTK
+        experiments, Velikanov et al. 2023, section 6). ``K`` must be symmetric and positive
+        semi-definite within ``psd_tol`` relative to its largest entry / eigenvalue (rounding
+        of a computed kernel); the eigendecomposition costs ``O(n^3)``.
+        """
+        K = checks.real_values("K", K)
+        if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] < 2:
+            raise ValueError(f"K must be a square 2-D array with at least 2 rows, got shape {K.shape}")
+        n = K.shape[0]
+        y = checks.real_values("y", y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise ValueError(f"y must be 1-D with one target per row of K ({n}), got shape {y.shape}")
+        f0 = np.zeros(n) if f0 is None else checks.real_values("f0", f0)
+        if f0.shape != (n,):
+            raise ValueError(f"f0 must be 1-D with one output per row of K ({n}), got shape {f0.shape}")
+        for arg, arr in (("K", K), ("y", y), ("f0", f0)):
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{arg} must not contain NaN or inf")
+        if not 0.0 < rtol < 1.0:
+            raise ValueError(f"rtol must lie in (0, 1), got {rtol}")
+        if not 0.0 <= psd_tol < 1.0:
+            raise ValueError(f"psd_tol must lie in [0, 1), got {psd_tol}")
+        budget.memory("K", 8.0 * 6 * n * n, f"the eigendecomposition of a {n} x {n} kernel")
+        asym = float(np.abs(K - K.T).max())
+        if asym > psd_tol * float(np.abs(K).max()):
+            raise ValueError(f"K must be symmetric: max |K - K^T| = {asym:.3g} exceeds psd_tol "
+                             f"({psd_tol:g}) x max |K|")
+        mu, V = np.linalg.eigh(0.5 * (K + K.T))
+        if not mu.max() > 0:
+            raise ValueError("K must have a positive eigenvalue, got none")
+        if mu.min() < -psd_tol * mu.max():
+            raise ValueError(f"K must be positive semi-definite: eigenvalue {mu.min():.3g} is below "
+                             f"-psd_tol ({psd_tol:g}) x the largest {mu.max():.3g}")
+        keep = _kept_decreasing(mu, rtol)
+        Z = V[:, keep] * np.sqrt(mu[keep])
+        return cls._from_eigenrows(Z, y - f0, np.zeros(keep.size), "K", False, n, name)
+
+    @classmethod
+    def _from_eigenrows(cls, Z, y, w0, source: str, standardized: bool, features: int,
+                        name: str) -> "Problem":
+        """The data problem of rows ``Z`` already in the eigenbasis of ``Z^T Z / n`` (columns by
+        decreasing variance), targets ``y`` and initial weights ``w0`` in that basis."""
+        if Z.shape[1] < 2:
+            raise ValueError(f"{source} must have at least 2 directions with positive variance "
+                             f"(to fit the SE tau1 and tau2), got {Z.shape[1]}")
+        n = Z.shape[0]
         lam = np.mean(Z ** 2, axis=0)
-        w_star = (Z.T @ y / n) / lam
-        res = y - Z @ w_star
-        e0 = U.T @ w0 - w_star
-        fit = estimate_tau(X, rtol)
-        data = DataRows(Z, res, e0, standardized=standardize_data, features=d)
+        w_star = np.zeros(lam.size)
+        res = y
+        for _ in range(2):   # one refinement: rounding left in res would fail DataRows' check
+            step = (Z.T @ res / n) / lam
+            w_star = w_star + step
+            res = res - Z @ step
+        if np.linalg.norm(res) <= _ROUNDING * np.linalg.norm(y):
+            res = np.zeros(n)    # y lies in the span of the rows (e.g. a full-rank kernel)
+        e0 = w0 - w_star
+        fit = fit_tau(Z)
+        data = DataRows(Z, res, e0, standardized=standardized, features=features)
         return cls(lam, e0 ** 2, float(np.mean(res ** 2)), None, name, None, fit.model,
                    fit.residual, data)
 

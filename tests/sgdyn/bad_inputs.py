@@ -56,6 +56,10 @@ def write_files(folder) -> None:
     Problem.from_rows(rng.standard_normal((20, 3)), rng.standard_normal(20)).save(f("data.npz"))
     np.save(f("y.npy"), rng.standard_normal(20))
     np.save(f("y5.npy"), np.zeros(5))
+    A = np.random.default_rng(1).standard_normal((20, 4))
+    np.save(f("Kasym.npy"), A @ A.T + np.triu(np.ones((20, 20)), 1))
+    np.save(f("Knpsd.npy"), A @ A.T - np.eye(20))
+    np.save(f("Krect.npy"), A)
     np.save(f("Xstr.npy"), np.array([["a", "b"], ["c", "d"]]))
     np.save(f("Xnan.npy"), np.array([[1.0, np.nan], [0.0, 1.0]]))
     np.save(f("X1d.npy"), np.zeros(4))
@@ -342,6 +346,30 @@ CASES: list[tuple[list[str], str]] = [
     (["problem", "from-data", "X.npy", "y.npy", "--out", "outdir.png"], "out"),
     (["problem", "from-data", "X.npy", "y.npy", "--out", "plain/p.npz"], "out"),
     (["problem", "from-data", "X.npy", "y.npy", "--out", "p.bogus"], "out"),
+    (["problem", "from-kernel", "Kasym.npy", "y.npy", "--out", "p.npz"], "K must be symmetric"),
+    (["problem", "from-kernel", "Knpsd.npy", "y.npy", "--out", "p.npz"],
+     "K must be positive semi-definite"),
+    (["problem", "from-kernel", "Krect.npy", "y.npy", "--out", "p.npz"], "K must be a square"),
+    (["problem", "from-kernel", "Knpsd.npy", "y5.npy", "--out", "p.npz"], "y file"),
+    (["problem", "from-kernel", "Knpsd.npy", "y.npy", "--f0", "y5.npy", "--out", "p.npz"], "f0"),
+    (["problem", "from-kernel", "Knpsd.npy", "y.npy", "--psd-tol", "2", "--out", "p.npz"],
+     "--psd-tol"),
+    (["problem", "from-network", "--data", "X.npy", "--target", "y5.npy", "--depth", "1",
+      "--width", "4", "--activation", "relu", "--out", "p.npz"], "--target"),
+    (["problem", "from-network", "--data", "X.npy", "--target", "y.npy", "--depth", "0",
+      "--width", "4", "--activation", "relu", "--out", "p.npz"], "depth"),
+    (["problem", "from-network", "--data", "X.npy", "--target", "y.npy", "--depth", "1",
+      "--width", "100000", "--activation", "relu", "--out", "p.npz"], "width"),
+    (["problem", "from-network", "--data", "X.npy", "--target", "y.npy", "--depth", "1",
+      "--width", "4", "--activation", "gelu", "--out", "p.npz"], "activation"),
+    (["problem", "from-network", "--data", "X.npy", "--target", "y.npy", "--depth", "1",
+      "--width", "4", "--activation", "relu", "--parametrization", "mup", "--out", "p.npz"],
+     "parametrization"),
+    (["problem", "from-network", "--data", "X.npy", "--target", "y.npy", "--depth", "1",
+      "--width", "4", "--activation", "relu", "--weight-std", "0", "--out", "p.npz"],
+     "--weight-std"),
+    (["problem", "from-network", "--data", "Xnan.npy", "--target", "y.npy", "--depth", "1",
+      "--width", "4", "--activation", "relu", "--out", "p.npz"], "--data"),
     (["problem", "show", "corrupt.npz"], "corrupt.npz"),
     (["problem", "show", "missing.npz"], "missing.npz"),
     (_with(CSE, problem=P), "rows"),

@@ -12,7 +12,7 @@ SCRIPTS = sorted(p for p in GALLERY.glob("*.py") if not p.name.startswith("_"))
 def test_gallery_is_complete():
     names = {p.stem for p in SCRIPTS}
     assert names == {"negative_momentum", "critical_lr", "phases", "digits", "trust_se", "schedules",
-                     "sampling", "optimal_schedule"}
+                     "sampling", "optimal_schedule", "networks"}
     for p in SCRIPTS:     # every committed full-size figure has its script, and stays small
         png = p.with_suffix(".png")
         assert png.exists() and png.stat().st_size < 300_000
