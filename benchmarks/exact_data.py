@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 from sklearn.datasets import load_digits
+
+from _timing import timed
 
 from sgdyn.theory import exact_data as ed
 from sgdyn.theory.dynamics import loss_curve
@@ -25,15 +26,6 @@ from sgdyn.theory.q4_closure import q4_loss_curve
 from sgdyn.theory.stability import critical_learning_rate
 
 BETA, BATCH = 0.5, 8
-
-
-def timed(fn, repeats=1):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def synthetic(d=784, n=2000, seed=0):
