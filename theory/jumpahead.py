@@ -93,11 +93,13 @@ the error.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit, prange
 
+from sgdyn.theory import cauchy_tree
+from sgdyn.theory.cauchy_tree import far_value, traverse
 from sgdyn.theory.system import ModeArrays
 
 __all__ = ["JumpAhead", "CoupledSpectrum", "spectrum", "loss_at_steps", "state_at_step",
@@ -115,6 +117,8 @@ POLISH_RADIUS = 0.9             # roots at least this large get an accurate Newt
 POLISH_KAPPA = 100.0            # ... and so do roots with a condition number above this
 REFINE_COND = 1e6               # modes with a pole condition number above this use refined solves
 FREE_COND = 1e6                 # free blocks with poles this well conditioned use their eigenvalues
+TREE_MIN = 6000                 # from this many poles on, far modes are summed by multipoles ...
+TREE_COND = 1e4                 # ... except modes with a pole conditioned worse than this
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,6 +249,7 @@ class _Structure:
     dhat: np.ndarray       # Q^T d   (d^T Q as a vector)
     lhat: np.ndarray       # Q^T l
     free: bool             # coupling identically zero: no roots, every mode evolves freely
+    far: "_FarField | None" = None   # multipole data of the per-mode poles (``_far_field``)
 
     @property
     def poles(self) -> np.ndarray:
@@ -311,6 +316,103 @@ def _structure(arr: ModeArrays) -> _Structure:
                       np.ascontiguousarray(np.einsum("kij,kj->ki", QH, c)),
                       np.ascontiguousarray(np.einsum("kji,kj->ki", Q, d)),
                       np.ascontiguousarray(np.einsum("kji,kj->ki", Q, l)), free)
+
+
+@dataclass(frozen=True)
+class _FarField:
+    """The per-mode poles as point charges for the multipole sums (``theory.cauchy_tree``): each
+    pole ``lambda_g`` (mode k, Schur coordinate i) with right and left eigenvectors ``v_g, w_g`` of
+    R_k (``w_g^T v_g = 1``) contributes ``(dhat . v_g)(w_g . X) / (mu - lambda_g)`` to
+    ``d^T G(mu) X`` (partial fractions of the resolvent). Modes with a pole conditioned worse
+    than ``TREE_COND`` (nearly defective blocks, whose residues cancel) and modes with refined
+    solves are summed exactly at every point (``always``). Without a tree (fewer than
+    ``TREE_MIN`` poles) every mode is summed exactly, as one leaf."""
+
+    tree: cauchy_tree.Tree
+    xh: np.ndarray         # poles (hi, lo) in tree order
+    xl: np.ndarray
+    hi: np.ndarray         # poles (hi, lo), mode-major
+    lo: np.ndarray
+    always: np.ndarray     # modes summed exactly at every point
+    dv: np.ndarray         # (N q,) dhat . v_g
+    lv: np.ndarray         # (N q,) lhat . v_g
+    w: np.ndarray          # (N q, q) w_g
+    crude: np.ndarray      # (N q, 3) |w.chat|^2 |v|^2, |dhat.v|^2 |w|^2, |u residue| (monopoles)
+    agg: np.ndarray        # (nodes, 3) their sums per node
+
+    @property
+    def active(self) -> bool:
+        return self.tree.n_nodes > 1
+
+    def residues(self, *cols) -> np.ndarray:
+        """``rho[g, c] = row_c[g] (w_g . X_c)`` for pairs (row, X) given as ``("d" | "l", X)``."""
+        rho = np.zeros((self.dv.size, len(cols)), complex)
+        if self.active:
+            for c, (row, X) in enumerate(cols):
+                wx = np.einsum("gi,gi->g", self.w, np.repeat(X, X.shape[1], axis=0))
+                rho[:, c] = (self.dv if row == "d" else self.lv) * wx
+        return rho
+
+    def parts(self, rho) -> tuple:
+        t = self.tree
+        return (t.start, t.stop, t.left, t.right, t.centre, t.radius, t.perm, self.always,
+                self.hi, self.lo, np.ascontiguousarray(rho), self.agg)
+
+    def moments(self, rho) -> np.ndarray:
+        if not self.active:
+            return np.zeros((1, rho.shape[1], 1), complex)
+        t = self.tree
+        return cauchy_tree.moments(t.start, t.stop, t.centre, t.radius, self.xh, self.xl,
+                                   np.ascontiguousarray(rho[t.perm]), cauchy_tree.ORDER)
+
+
+def _far_field(st: _Structure) -> _FarField:
+    N, q = st.N, st.q
+    poles = st.poles
+    n = N * q
+    if n < TREE_MIN or st.free:
+        tree = cauchy_tree.build(poles, leaf=max(n, 1))
+        z = np.zeros(n, complex)
+        return _FarField(tree, st.hi[tree.perm], st.lo[tree.perm], st.hi, st.lo,
+                         np.zeros(0, np.int64), z, z,
+                         np.zeros((n, q), complex), np.zeros((n, 3)), np.zeros((1, 3)))
+    V = np.zeros((N, q, q), complex)           # V[k, :, i] = v_i
+    W = np.zeros((N, q, q), complex)           # W[k, i, :] = w_i
+    hi = st.hi.reshape(N, q)
+    lo = st.lo.reshape(N, q)
+    R = st.R
+    for i in range(q):
+        v = np.zeros((N, q), complex)
+        w = np.zeros((N, q), complex)
+        v[:, i] = 1.0
+        w[:, i] = 1.0
+        for j in range(i - 1, -1, -1):
+            d = (hi[:, i] - hi[:, j]) + (lo[:, i] - lo[:, j])
+            acc = np.einsum("kl,kl->k", R[:, j, j + 1:i + 1], v[:, j + 1:i + 1])
+            v[:, j] = acc / np.where(d != 0, d, np.inf)
+        for j in range(i + 1, q):
+            d = (hi[:, i] - hi[:, j]) + (lo[:, i] - lo[:, j])
+            acc = np.einsum("kl,kl->k", w[:, i:j], R[:, i:j, j])
+            w[:, j] = acc / np.where(d != 0, d, np.inf)
+        V[:, :, i] = v
+        W[:, i, :] = w
+    cond = np.linalg.norm(V, axis=1) * np.linalg.norm(W, axis=2)           # (N, q)
+    bad = st.refine | ~np.all(np.isfinite(cond) & (cond <= TREE_COND), axis=1)
+    dv = np.einsum("ki,kij->kj", st.dhat, V)
+    lv = np.einsum("ki,kij->kj", st.lhat, V)
+    wc = np.einsum("kij,kj->ki", W, st.chat)
+    dv[bad] = lv[bad] = wc[bad] = 0.0
+    W[bad] = 0.0
+    crude = np.stack([np.abs(wc) ** 2 * np.linalg.norm(V, axis=1) ** 2,
+                      np.abs(dv) ** 2 * np.linalg.norm(W, axis=2) ** 2,
+                      np.abs(dv * wc)], axis=-1).reshape(n, 3)
+    crude = np.where(np.isfinite(crude), crude, 0.0)
+    tree = cauchy_tree.build(poles)
+    xh, xl = (np.ascontiguousarray(a[tree.perm]) for a in (st.hi, st.lo))
+    agg = cauchy_tree.moments(tree.start, tree.stop, tree.centre, tree.radius, xh, xl,
+                              np.ascontiguousarray(crude[tree.perm].astype(complex)), 1)[:, :, 0].real
+    return _FarField(tree, xh, xl, st.hi, st.lo, np.nonzero(bad)[0].astype(np.int64), dv.reshape(n),
+                     lv.reshape(n), np.ascontiguousarray(W.reshape(n, q)), crude, np.ascontiguousarray(agg))
 
 
 def _separate_ties(hi: np.ndarray, lo: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -408,6 +510,76 @@ def _solve3(k, zh, zl, lop, hi, lo, R, chat, dhat):
     return x0, x1, x2, y0, y1, y2
 
 
+@njit(cache=True, error_model="numpy")
+def _split(zh, zl, mf, tag, stack, far, near, pstamp, mstamp, modes, q):
+    """The modes summed exactly at z: those with a pole in a near leaf of the pole tree, and the
+    ``always`` ones (stamped ``tag``, listed in ``modes``; their near poles stamped in ``pstamp``).
+    Without a tree (one node), every mode. Returns (far nodes, near modes)."""
+    start, stop, left, right, centre, radius, perm, always = mf[:8]
+    if start.size == 1:
+        for k in range(modes.size):
+            modes[k] = k
+        return 0, modes.size
+    nf, nn = traverse(zh, zl, left, right, centre, radius, cauchy_tree.THETA, stack, far, near)
+    cnt = 0
+    for a in range(nn):
+        b = near[a]
+        for t in range(start[b], stop[b]):
+            g = perm[t]
+            pstamp[g] = tag
+            k = g // q
+            if mstamp[k] != tag:
+                mstamp[k] = tag
+                modes[cnt] = k
+                cnt += 1
+    for a in range(always.size):
+        k = always[a]
+        if mstamp[k] != tag:
+            mstamp[k] = tag
+            modes[cnt] = k
+            cnt += 1
+    return nf, cnt
+
+
+@njit(cache=True, error_model="numpy")
+def _far_sums(zh, zl, mf, M, nf, far, k_list, nk, tag, pstamp, q, val, der, crude):
+    """Far field at ``z = zh + zl`` (unevaluated, as ``cauchy_tree.traverse``): ``val[c] = sum rho_c / (z - lambda)``, ``der[c] = sum rho_c / (z - lambda)^2``
+    over the poles of the far nodes (multipoles), less the poles of the exactly summed modes
+    ``k_list[:nk]`` that lie in far nodes (their modes are already summed in full);
+    ``crude = (sum ||G c||^2, sum ||d^T G||^2, sum |u_k|)`` of the far nodes (monopole terms:
+    condition numbers and residual scales only)."""
+    centre, radius, hi, lo, rho, agg = mf[4], mf[5], mf[8], mf[9], mf[10], mf[11]
+    nc = M.shape[1]
+    for c in range(nc):
+        val[c] = 0.0
+        der[c] = 0.0
+    for c in range(3):
+        crude[c] = 0.0
+    for a in range(nf):
+        b = far[a]
+        w = 0.0j
+        for c in range(nc):
+            S, T, w = far_value(M, b, c, zh, zl, centre, radius, cauchy_tree.TOL)
+            val[c] += w * S
+            der[c] += w * w * T
+        aw = abs(w)
+        crude[0] += agg[b, 0] * aw * aw
+        crude[1] += agg[b, 1] * aw * aw
+        crude[2] += agg[b, 2] * aw
+    if centre.size == 1:
+        return
+    for a in range(nk):
+        k = k_list[a]
+        for i in range(q):
+            g = k * q + i
+            if pstamp[g] != tag:
+                iv = 1.0 / ((zh - hi[g]) + (zl - lo[g]))
+                for c in range(nc):
+                    r = rho[g, c]
+                    val[c] -= r * iv
+                    der[c] -= r * iv * iv
+
+
 @njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def _pair_sum(zr, zi, wr, wi, hr, hm, lr, lm, er, ei, start, stop):
     """``sum_i -e_i / ((mu - lambda_i)(mu - mu_i))`` over i in [start, stop), in real arithmetic
@@ -428,74 +600,106 @@ def _pair_sum(zr, zi, wr, wi, hr, hm, lr, lm, er, ei, start, stop):
     return sr, si
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"}, error_model="numpy")
-def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, er, ei, dr, di,
-                  step, kappa, resid):
+def _chunks(n: int) -> int:
+    return max(1, min(n, 256))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, pf, Md, er, ei,
+                  hr, hm, lr, lm, step, kappa, resid, nchunk):
     """One Jacobi sweep of Aberth's method for the roots ``active`` (indices into anchor/delta):
     ``step_j = 1 / (f'/f + sum_i 1/(mu_j - lambda_i) - sum_{i != j} 1/(mu_j - mu_i))``, the pole
     and root sums paired (root i with pole apoles[i], ``e_i = mu_i - lambda_i`` = er + i ei):
     ``1/(mu_j - lambda_i) - 1/(mu_j - mu_i) = -e_i / ((mu_j - lambda_i)(mu_j - mu_i))``, with
-    ``mu_j - lambda_i = (hi_p - hi_i) + (lo_p - lo_i + delta_j)`` from dr + i di =
-    hi[apoles], lo[apoles]. ``kappa_j = ||G c|| ||d^T G|| / |f'|`` (the eigenvalue condition
-    number) and ``resid_j = |f| / (1 + sum_k |u_k|_1)`` at the point evaluated. Fast math is
-    limited to reassociation (vectorised sums); inf and NaN keep their meaning."""
+    ``mu_j - lambda_i = (hi_p - hi_i) + (lo_p - lo_i + delta_j)`` from the pairs' poles
+    ``hr + i hm``, ``lr + i lm`` (in the pair tree's order, ``pf``). Near modes and pairs exactly,
+    far ones by multipoles (``mf``, ``Mu``: moments of u; ``Md``: of the dipoles).
+    ``kappa_j = ||G c|| ||d^T G|| / |f'|`` (the eigenvalue condition number) and ``resid_j = |f| /
+    (1 + sum_k |u_k|_1)`` at the point evaluated."""
     N, q = chat.shape
-    n = anchor.size
-    hr = dr.real.copy()
-    hm = dr.imag.copy()
-    lr = di.real.copy()
-    lm = di.imag.copy()
-    for jj in prange(active.size):
-        j = active[jj]
-        p = anchor[j]
-        dj = delta[j]
-        zh = hi[p]
-        lop = lo[p]
-        f = 1.0 + 0.0j
-        fp = 0.0j
-        xn = 0.0
-        yn = 0.0
-        us = 1.0
-        if q == 3:
-            for k in range(N):
-                x0, x1, x2, y0, y1, y2 = _solve3(k, zh, dj, lop, hi, lo, R, chat, dhat)
-                u = y0 * chat[k, 0] + y1 * chat[k, 1] + y2 * chat[k, 2]
+    pstart, pstop, pleft, pright, pcentre, pradius, tpos = pf
+    nn_ = mf[0].size
+    for ch in prange(nchunk):
+        stack = np.empty(256, np.int64)
+        far = np.empty(max(nn_, pstart.size), np.int64)
+        near = np.empty(max(nn_, pstart.size), np.int64)
+        pstamp = np.full(N * q, -1, np.int64)
+        mstamp = np.full(N, -1, np.int64)
+        modes = np.empty(N, np.int64)
+        val = np.empty(Mu.shape[1], np.complex128)
+        der = np.empty(Mu.shape[1], np.complex128)
+        crude = np.empty(3)
+        x = np.empty(q, np.complex128)
+        y = np.empty(q, np.complex128)
+        inv = np.empty(q, np.complex128)
+        for jj in range(ch * active.size // nchunk, (ch + 1) * active.size // nchunk):
+            j = active[jj]
+            p = anchor[j]
+            dj = delta[j]
+            zh = hi[p]
+            lop = lo[p]
+            zl = lop + dj
+            nf, nk = _split(zh, zl, mf, jj, stack, far, near, pstamp, mstamp, modes, q)
+            _far_sums(zh, zl, mf, Mu, nf, far, modes, nk, jj, pstamp, q, val, der, crude)
+            f = 1.0 - val[0]
+            fp = der[0]
+            xn = crude[0]
+            yn = crude[1]
+            us = 1.0 + crude[2]
+            for a in range(nk):
+                k = modes[a]
+                if q == 3:
+                    x0, x1, x2, y0, y1, y2 = _solve3(k, zh, dj, lop, hi, lo, R, chat, dhat)
+                    u = y0 * chat[k, 0] + y1 * chat[k, 1] + y2 * chat[k, 2]
+                    fp += y0 * x0 + y1 * x1 + y2 * x2
+                    xn += (x0.real * x0.real + x0.imag * x0.imag + x1.real * x1.real
+                           + x1.imag * x1.imag + x2.real * x2.real + x2.imag * x2.imag)
+                    yn += (y0.real * y0.real + y0.imag * y0.imag + y1.real * y1.real
+                           + y1.imag * y1.imag + y2.real * y2.real + y2.imag * y2.imag)
+                else:
+                    _mode_solves(k, p, dj, hi, lo, R, chat, dhat, x, y, inv)
+                    u = 0.0j
+                    for i in range(q):
+                        u += y[i] * chat[k, i]
+                        fp += y[i] * x[i]
+                        xn += x[i].real * x[i].real + x[i].imag * x[i].imag
+                        yn += y[i].real * y[i].real + y[i].imag * y[i].imag
                 f -= u
-                fp += y0 * x0 + y1 * x1 + y2 * x2
-                xn += (x0.real * x0.real + x0.imag * x0.imag + x1.real * x1.real
-                       + x1.imag * x1.imag + x2.real * x2.real + x2.imag * x2.imag)
-                yn += (y0.real * y0.real + y0.imag * y0.imag + y1.real * y1.real
-                       + y1.imag * y1.imag + y2.real * y2.real + y2.imag * y2.imag)
                 us += abs(u.real) + abs(u.imag)
-        else:
-            x = np.empty(q, np.complex128)
-            y = np.empty(q, np.complex128)
-            inv = np.empty(q, np.complex128)
-            for k in range(N):
-                _mode_solves(k, p, dj, hi, lo, R, chat, dhat, x, y, inv)
-                u = 0.0j
-                for i in range(q):
-                    u += y[i] * chat[k, i]
-                    fp += y[i] * x[i]
-                    xn += x[i].real * x[i].real + x[i].imag * x[i].imag
-                    yn += y[i].real * y[i].real + y[i].imag * y[i].imag
-                f -= u
-                us += abs(u.real) + abs(u.imag)
-        kappa[j] = math.sqrt(xn * yn) / abs(fp) if fp != 0.0 else np.inf
-        resid[j] = abs(f) / us
-        # pole and root sums, paired; the self term is 1 / (mu_j - lambda_j)
-        s = 1.0 / _diff(hi, lo, p, apoles[j], dj)
-        zr = zh.real
-        zi = zh.imag
-        wr = lop.real + dj.real
-        wi = lop.imag + dj.imag
-        sr, si = _pair_sum(zr, zi, wr, wi, hr, hm, lr, lm, er, ei, 0, j)
-        tr, ti = _pair_sum(zr, zi, wr, wi, hr, hm, lr, lm, er, ei, j + 1, n)
-        sr += tr
-        si += ti
-        s += complex(sr, si)
-        den = fp / f + s if f != 0.0 else np.inf + 0.0j
-        step[j] = 1.0 / den if den != 0.0 else 0.0j
+            kappa[j] = math.sqrt(xn * yn) / abs(fp) if fp != 0.0 else np.inf
+            resid[j] = abs(f) / us
+            # pole and root sums, paired; the self term is 1 / (mu_j - lambda_j)
+            s = 1.0 / _diff(hi, lo, p, apoles[j], dj)
+            zr = zh.real
+            zi = zh.imag
+            wr = lop.real + dj.real
+            wi = lop.imag + dj.imag
+            if pstart.size == 1:
+                nf2, nn2 = 0, 1
+                near[0] = 0
+            else:
+                nf2, nn2 = traverse(zh, zl, pleft, pright, pcentre, pradius, cauchy_tree.THETA,
+                                    stack, far, near)
+            sr = 0.0
+            si = 0.0
+            own = tpos[j]
+            for a in range(nn2):
+                b = near[a]
+                lo_, hi_ = pstart[b], pstop[b]
+                if lo_ <= own < hi_:
+                    tr, ti = _pair_sum(zr, zi, wr, wi, hr, hm, lr, lm, er, ei, lo_, own)
+                    sr += tr
+                    si += ti
+                    lo_ = own + 1
+                tr, ti = _pair_sum(zr, zi, wr, wi, hr, hm, lr, lm, er, ei, lo_, hi_)
+                sr += tr
+                si += ti
+            s += complex(sr, si)
+            for a in range(nf2):
+                S, T, w = far_value(Md, far[a], 0, zh, zl, pcentre, pradius, cauchy_tree.TOL)
+                s += w * S
+            den = fp / f + s if f != 0.0 else np.inf + 0.0j
+            step[j] = 1.0 / den if den != 0.0 else 0.0j
 
 
 # -- double-double helpers (error-free transformations, no fast math) -------------------------
@@ -625,110 +829,141 @@ def _refined_sums(k, p, dj, hi, lo, A, Q, R, c, X0, S, dhat, lhat, v, xs, x, r, 
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _polish(anchor, delta, hi, lo, A, c, Q, R, chat, dhat, lhat, out):
-    """One Newton step on the secular equation with an accurate f (refined per-mode solves), and
-    the structural sums at the point: out[:, 0..7] = f (accurate), f', a, sum|u|, ||G c||^2,
+def _polish(anchor, delta, hi, lo, A, c, Q, R, chat, dhat, lhat, mf, M, out, nchunk):
+    """One Newton step on the secular equation with an accurate f (refined per-mode solves for the
+    exactly summed modes, ``_split``; multipoles ``M`` of (u, a) for the far ones), and the
+    structural sums at the point: out[:, 0..7] = f (accurate), f', a, sum|u|, ||G c||^2,
     ||d^T G||^2, Newton step f / f', f (plain double evaluation)."""
     N, q = chat.shape
-    for j in prange(anchor.size):
-        p = anchor[j]
-        dj = delta[j]
+    for ch in prange(nchunk):
+        stack = np.empty(256, np.int64)
+        far = np.empty(mf[0].size, np.int64)
+        near = np.empty(mf[0].size, np.int64)
+        pstamp = np.full(N * q, -1, np.int64)
+        mstamp = np.full(N, -1, np.int64)
+        modes = np.empty(N, np.int64)
+        val = np.empty(M.shape[1], np.complex128)
+        der = np.empty(M.shape[1], np.complex128)
+        crude = np.empty(3)
         x = np.empty(q, np.complex128)
         xs = np.empty(q, np.complex128)
         y = np.empty(q, np.complex128)
         r = np.empty(q, np.complex128)
         v = np.empty(q, np.complex128)
         inv = np.empty(q, np.complex128)
-        f_hi = 1.0
-        f_lo = 0.0
-        fi_hi = 0.0
-        fi_lo = 0.0
-        fp = 0.0j
-        a = 0.0j
-        us = 0.0
-        xn = 0.0
-        yn = 0.0
-        fd = 1.0 + 0.0j
-        for k in range(N):
-            _mode_solves(k, p, dj, hi, lo, R, chat, dhat, x, y, inv)
-            for i in range(q):
-                fd -= y[i] * chat[k, i]
-            for i in range(q):
-                v[i] = c[k, i]
-            _refined_solve(k, p, dj, hi, lo, A, Q, R, v, xs, x, r, inv)
-            u = 0.0j
-            for i in range(q):
-                u += dhat[k, i] * xs[i]
-                fp += y[i] * xs[i]
-                a += lhat[k, i] * xs[i]
-                xn += xs[i].real ** 2 + xs[i].imag ** 2
-                yn += y[i].real ** 2 + y[i].imag ** 2
-            f_hi, e = _two_sum(f_hi, -u.real)
-            f_lo += e
-            fi_hi, e = _two_sum(fi_hi, -u.imag)
-            fi_lo += e
-            us += abs(u)
-        f = complex(f_hi + f_lo, fi_hi + fi_lo)
-        out[j, 0] = f
-        out[j, 1] = fp
-        out[j, 2] = a
-        out[j, 3] = us
-        out[j, 4] = xn
-        out[j, 5] = yn
-        out[j, 6] = f / fp if fp != 0.0 else 0.0j
-        out[j, 7] = fd
+        for j in range(ch * anchor.size // nchunk, (ch + 1) * anchor.size // nchunk):
+            p = anchor[j]
+            dj = delta[j]
+            zh = hi[p]
+            zl = lo[p] + dj
+            nf, nk = _split(zh, zl, mf, j, stack, far, near, pstamp, mstamp, modes, q)
+            _far_sums(zh, zl, mf, M, nf, far, modes, nk, j, pstamp, q, val, der, crude)
+            f_hi, f_lo = _two_sum(1.0, -val[0].real)
+            fi_hi = -val[0].imag
+            fi_lo = 0.0
+            fp = der[0]
+            a = val[1]
+            us = crude[2]
+            xn = crude[0]
+            yn = crude[1]
+            fd = 1.0 - val[0]
+            for kk in range(nk):
+                k = modes[kk]
+                _mode_solves(k, p, dj, hi, lo, R, chat, dhat, x, y, inv)
+                for i in range(q):
+                    fd -= y[i] * chat[k, i]
+                for i in range(q):
+                    v[i] = c[k, i]
+                _refined_solve(k, p, dj, hi, lo, A, Q, R, v, xs, x, r, inv)
+                u = 0.0j
+                for i in range(q):
+                    u += dhat[k, i] * xs[i]
+                    fp += y[i] * xs[i]
+                    a += lhat[k, i] * xs[i]
+                    xn += xs[i].real ** 2 + xs[i].imag ** 2
+                    yn += y[i].real ** 2 + y[i].imag ** 2
+                f_hi, e = _two_sum(f_hi, -u.real)
+                f_lo += e
+                fi_hi, e = _two_sum(fi_hi, -u.imag)
+                fi_lo += e
+                us += abs(u)
+            f = complex(f_hi + f_lo, fi_hi + fi_lo)
+            out[j, 0] = f
+            out[j, 1] = fp
+            out[j, 2] = a
+            out[j, 3] = us
+            out[j, 4] = xn
+            out[j, 5] = yn
+            out[j, 6] = f / fp if fp != 0.0 else 0.0j
+            out[j, 7] = fd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _point_sums(anchor, delta, hi, lo, A, Q, R, c, X0, S, chat, dhat, lhat, X0hat, Shat, refine, out):
-    """At each point: out[:, 0..4] = f, f', a = l^T G c, b0 = d^T G X0, bS = d^T G S (modes with
-    ``refine`` set from refined solves)."""
+def _point_sums(anchor, delta, hi, lo, A, Q, R, c, X0, S, chat, dhat, lhat, X0hat, Shat, refine,
+                mf, M, out, nchunk):
+    """At each point: out[:, 0..4] = f, f', a = l^T G c, b0 = d^T G X0, bS = d^T G S (exactly
+    summed modes, ``_split``, with ``refine`` set from refined solves; far ones from the
+    multipoles ``M`` of (u, a, b0, bS))."""
     N, q = chat.shape
-    for j in prange(anchor.size):
-        p = anchor[j]
-        dj = delta[j]
-        f = 1.0 + 0.0j
-        fp = 0.0j
-        a = 0.0j
-        b0 = 0.0j
-        bS = 0.0j
+    for ch in prange(nchunk):
+        stack = np.empty(256, np.int64)
+        far = np.empty(mf[0].size, np.int64)
+        near = np.empty(mf[0].size, np.int64)
+        pstamp = np.full(N * q, -1, np.int64)
+        mstamp = np.full(N, -1, np.int64)
+        modes = np.empty(N, np.int64)
+        val = np.empty(M.shape[1], np.complex128)
+        der = np.empty(M.shape[1], np.complex128)
+        crude = np.empty(3)
         x = np.empty(q, np.complex128)
         y = np.empty(q, np.complex128)
         inv = np.empty(q, np.complex128)
         v = np.empty(q, np.complex128)
         xs = np.empty(q, np.complex128)
         r = np.empty(q, np.complex128)
-        zh = hi[p]
-        lop = lo[p]
-        for k in range(N):
-            if refine[k]:
-                u, fp1, a1, b01, bS1 = _refined_sums(k, p, dj, hi, lo, A, Q, R, c, X0, S, dhat, lhat,
-                                                     v, xs, x, r, inv)
-                f -= u
-                fp += fp1
-                a += a1
-                b0 += b01
-                bS += bS1
-            elif q == 3:
-                x0, x1, x2, y0, y1, y2 = _solve3(k, zh, dj, lop, hi, lo, R, chat, dhat)
-                f -= y0 * chat[k, 0] + y1 * chat[k, 1] + y2 * chat[k, 2]
-                fp += y0 * x0 + y1 * x1 + y2 * x2
-                a += lhat[k, 0] * x0 + lhat[k, 1] * x1 + lhat[k, 2] * x2
-                b0 += y0 * X0hat[k, 0] + y1 * X0hat[k, 1] + y2 * X0hat[k, 2]
-                bS += y0 * Shat[k, 0] + y1 * Shat[k, 1] + y2 * Shat[k, 2]
-            else:
-                _mode_solves(k, p, dj, hi, lo, R, chat, dhat, x, y, inv)
-                for i in range(q):
-                    f -= y[i] * chat[k, i]
-                    fp += y[i] * x[i]
-                    a += lhat[k, i] * x[i]
-                    b0 += y[i] * X0hat[k, i]
-                    bS += y[i] * Shat[k, i]
-        out[j, 0] = f
-        out[j, 1] = fp
-        out[j, 2] = a
-        out[j, 3] = b0
-        out[j, 4] = bS
+        for j in range(ch * anchor.size // nchunk, (ch + 1) * anchor.size // nchunk):
+            p = anchor[j]
+            dj = delta[j]
+            zh = hi[p]
+            lop = lo[p]
+            zl = lop + dj
+            nf, nk = _split(zh, zl, mf, j, stack, far, near, pstamp, mstamp, modes, q)
+            _far_sums(zh, zl, mf, M, nf, far, modes, nk, j, pstamp, q, val, der, crude)
+            f = 1.0 - val[0]
+            fp = der[0]
+            a = val[1]
+            b0 = val[2]
+            bS = val[3]
+            for kk in range(nk):
+                k = modes[kk]
+                if refine[k]:
+                    u, fp1, a1, b01, bS1 = _refined_sums(k, p, dj, hi, lo, A, Q, R, c, X0, S, dhat,
+                                                         lhat, v, xs, x, r, inv)
+                    f -= u
+                    fp += fp1
+                    a += a1
+                    b0 += b01
+                    bS += bS1
+                elif q == 3:
+                    x0, x1, x2, y0, y1, y2 = _solve3(k, zh, dj, lop, hi, lo, R, chat, dhat)
+                    f -= y0 * chat[k, 0] + y1 * chat[k, 1] + y2 * chat[k, 2]
+                    fp += y0 * x0 + y1 * x1 + y2 * x2
+                    a += lhat[k, 0] * x0 + lhat[k, 1] * x1 + lhat[k, 2] * x2
+                    b0 += y0 * X0hat[k, 0] + y1 * X0hat[k, 1] + y2 * X0hat[k, 2]
+                    bS += y0 * Shat[k, 0] + y1 * Shat[k, 1] + y2 * Shat[k, 2]
+                else:
+                    _mode_solves(k, p, dj, hi, lo, R, chat, dhat, x, y, inv)
+                    for i in range(q):
+                        f -= y[i] * chat[k, i]
+                        fp += y[i] * x[i]
+                        a += lhat[k, i] * x[i]
+                        b0 += y[i] * X0hat[k, i]
+                        bS += y[i] * Shat[k, i]
+            out[j, 0] = f
+            out[j, 1] = fp
+            out[j, 2] = a
+            out[j, 3] = b0
+            out[j, 4] = bS
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -1147,6 +1382,17 @@ def _find_roots(st: _Structure) -> tuple[np.ndarray, np.ndarray, int]:
     resid = np.zeros(n)
     last = np.full(n, np.inf)
     sweeps = 0
+    # far modes and far (pole, root) pairs by multipoles (``_FarField``; one leaf when small)
+    far = st.far
+    rho = far.residues(("d", st.chat))
+    mf = far.parts(rho)
+    Mu = far.moments(rho)
+    ptree = cauchy_tree.build(lam, leaf=cauchy_tree.LEAF if far.active else max(n, 1))
+    px = np.ascontiguousarray(lam[ptree.perm])
+    tpos = np.empty(n, np.int64)
+    tpos[ptree.perm] = np.arange(n)
+    hp, lp = st.hi[apoles][ptree.perm], st.lo[apoles][ptree.perm]
+    hr, hm, lr, lm = (np.ascontiguousarray(a) for a in (hp.real, hp.imag, lp.real, lp.imag))
 
     def iterate(converged, limit):
         nonlocal sweeps
@@ -1155,10 +1401,18 @@ def _find_roots(st: _Structure) -> tuple[np.ndarray, np.ndarray, int]:
             if active.size == 0:
                 break
             e = (st.hi[anchor] - st.hi[apoles]) + ((st.lo[anchor] - st.lo[apoles]) + delta)
+            et = e[ptree.perm]
+            if far.active:
+                prad = cauchy_tree.radii_with(*ptree.parts[:4], ptree.centre, ptree.radius, px + et)
+                Md = cauchy_tree.dipole_moments(ptree.start, ptree.stop, ptree.centre, prad, hp, lp,
+                                                et, cauchy_tree.ORDER)
+            else:
+                prad, Md = ptree.radius, np.zeros((1, 1, 1), complex)
             _aberth_sweep(active, anchor, delta, apoles, st.hi, st.lo, st.R, st.chat, st.dhat,
-                          np.ascontiguousarray(e.real), np.ascontiguousarray(e.imag),
-                          np.ascontiguousarray(st.hi[apoles]), np.ascontiguousarray(st.lo[apoles]),
-                          step, kappa, resid)
+                          mf, Mu, (ptree.start, ptree.stop, ptree.left, ptree.right, ptree.centre,
+                                   prad, tpos), Md,
+                          np.ascontiguousarray(et.real), np.ascontiguousarray(et.imag),
+                          hr, hm, lr, lm, step, kappa, resid, _chunks(active.size))
             sweeps += 1
             s = step[active]
             bad = ~np.isfinite(s) | ~np.isfinite(delta[active])
@@ -1241,8 +1495,10 @@ def _nodes_at(st, anchor, delta, X0, S, X0hat, Shat, kappa=None, weight=None):
     coordinates."""
     out = np.zeros((anchor.size, 5), complex)
     if anchor.size:
+        rho = st.far.residues(("d", st.chat), ("l", st.chat), ("d", X0hat), ("d", Shat))
         _point_sums(anchor, delta, st.hi, st.lo, st.A, st.Q, st.R, st.c, X0, S, st.chat, st.dhat,
-                    st.lhat, X0hat, Shat, st.refine, out)
+                    st.lhat, X0hat, Shat, st.refine, st.far.parts(rho), st.far.moments(rho), out,
+                    _chunks(anchor.size))
     logz, wm1 = _logs_of(st, anchor, delta)
     f, fp, a, b0, bS = (out[:, i] for i in range(5))
     if weight is None:
@@ -1411,7 +1667,8 @@ class CoupledSpectrum:
 
     def __init__(self, arrays: ModeArrays):
         self.arrays = _check_arrays(arrays)
-        st = self.structure = _structure(self.arrays)
+        st = _structure(self.arrays)
+        st = self.structure = replace(st, far=_far_field(st))
         anchor, delta, kappa, resid, self.sweeps = _find_roots(st)
         if anchor.size:
             # the accurate Newton step where a root's rounding would grow with t: slow roots
@@ -1426,11 +1683,13 @@ class CoupledSpectrum:
             sel = np.nonzero((((np.abs(z) >= POLISH_RADIUS) | (kappa >= POLISH_KAPPA)) &
                               (np.abs(delta) >= 1e-3 * nn[anchor]) | near_bad) & ~st.moved[anchor])[0]
             out = np.zeros((sel.size, 8), complex)
+            rho = st.far.residues(("d", st.chat), ("l", st.chat))
+            mf, Mua = st.far.parts(rho), st.far.moments(rho)
             for _ in range(2 if np.any(near_bad[sel]) else 1):
                 if not sel.size:
                     break
                 _polish(anchor[sel], delta[sel], st.hi, st.lo, st.A, st.c, st.Q, st.R, st.chat,
-                        st.dhat, st.lhat, out)
+                        st.dhat, st.lhat, mf, Mua, out, _chunks(sel.size))
                 step = out[:, 6]
                 ok = (np.abs(step) <= 1e-3 * np.maximum(np.abs(delta[sel]), 1e-300)) & np.isfinite(step)
                 delta[sel[ok]] -= step[ok]

@@ -1,0 +1,230 @@
+"""Far-field Cauchy sums ``sum_i rho_i / (z - x_i)`` over many points in the complex plane by
+multipole expansions on a kd-tree (a treecode: Barnes & Hut, Nature 1986, with the complex
+multipole expansions of Greengard & Rokhlin, J. Comput. Phys. 1987).
+
+**Expansion.** A node of the tree holds the points ``x_i`` of a disc (centre ``C``, radius ``r``).
+For a target with ``|z - C| >= r / THETA`` and ``w = 1 / (z - C)``, ``x = r w`` (``|x| <= THETA``)::
+
+    sum_i rho_i / (z - x_i) = w sum_p m_p x^p,       m_p = sum_i rho_i ((x_i - C) / r)^p,
+    d/dz of it              = -w^2 sum_p (p + 1) m_p x^p.
+
+The moments are scaled by ``r^p`` so that neither they nor the powers of ``x`` under- or
+overflow, whatever the node's size (poles of slow modes sit 1e-8 from 1 and 1e-12 apart). The
+series is cut one term after ``|x|^K`` falls below ``TOL`` (K <= P = ``ORDER``): the truncation
+error is at most ``TOL / (1 - THETA)`` times ``sum_i |rho_i| |w|`` (times ``|x|`` for dipoles,
+whose series starts at p = 1), i.e. at the level of the rounding of a direct sum of the same
+terms.
+
+**Dipoles.** A pair (pole ``lambda_i``, root ``mu_i = lambda_i + e_i``) contributes
+``1/(z - lambda_i) - 1/(z - mu_i)``; its moments ``a^p - b^p`` (``a, b`` the scaled offsets) are
+accumulated as ``D_p = a D_(p-1) + b^(p-1) (a - b)`` from the exact ``a - b = -e_i / r``, so a
+root 1e-20 from its pole does not lose its contribution to cancellation.
+
+Targets are evaluated one by one (``traverse``: the far nodes and the near leaves of a target);
+the near field is left to the caller, who knows how to sum it exactly (anchored differences,
+refined solves). Cost per target O(P log n + leaf work) for a tree built once in O(n log n).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["Tree", "build", "moments", "dipole_moments", "radii_with", "traverse", "far_value",
+           "LEAF", "THETA", "ORDER"]
+
+LEAF = 16          # points per leaf
+THETA = 0.5        # a node is far from z when r / |z - C| <= THETA
+ORDER = 56         # THETA^ORDER < 1e-17
+TOL = 1e-17        # truncation of the series, relative to sum |rho| |w|
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A kd-tree over complex points: ``perm`` lists the points in tree order; node ``b`` holds
+    ``perm[start[b]:stop[b]]``, its children are ``left[b], right[b]`` (-1 at leaves), its disc
+    ``centre[b], radius[b]`` (the centre of its bounding box and the largest distance from it)."""
+
+    perm: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    centre: np.ndarray
+    radius: np.ndarray
+
+    @property
+    def parts(self) -> tuple:
+        return self.start, self.stop, self.left, self.right, self.centre, self.radius
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.start.size)
+
+
+@njit(cache=True)
+def _build(xr, xi, leaf, perm, start, stop, left, right, centre, radius):
+    n = xr.size
+    for i in range(n):
+        perm[i] = i
+    start[0] = 0
+    stop[0] = n
+    count = 1
+    b = 0
+    while b < count:        # nodes are created in breadth-first order: children after parents
+        s, e = start[b], stop[b]
+        rmin, rmax, imin, imax = np.inf, -np.inf, np.inf, -np.inf
+        for t in range(s, e):
+            i = perm[t]
+            rmin = min(rmin, xr[i])
+            rmax = max(rmax, xr[i])
+            imin = min(imin, xi[i])
+            imax = max(imax, xi[i])
+        cr = 0.5 * (rmin + rmax)
+        ci = 0.5 * (imin + imax)
+        rad = 0.0
+        for t in range(s, e):
+            i = perm[t]
+            rad = max(rad, np.hypot(xr[i] - cr, xi[i] - ci))
+        centre[b] = complex(cr, ci)
+        radius[b] = rad
+        left[b] = -1
+        right[b] = -1
+        if e - s > leaf and rad > 0.0:
+            key = xr if rmax - rmin >= imax - imin else xi
+            sub = perm[s:e].copy()
+            order = np.argsort(key[sub], kind="mergesort")
+            for t in range(e - s):
+                perm[s + t] = sub[order[t]]
+            m = s + (e - s) // 2
+            left[b] = count
+            start[count], stop[count] = s, m
+            right[b] = count + 1
+            start[count + 1], stop[count + 1] = m, e
+            count += 2
+        b += 1
+    return count
+
+
+def build(points, leaf: int = LEAF) -> Tree:
+    """The kd-tree of ``points`` (complex, (n,)): median splits along the longer side of each
+    node's bounding box, down to ``leaf`` points (or coincident points)."""
+    z = np.asarray(points, dtype=complex).ravel()
+    n = z.size
+    cap = max(1, 4 * (n // max(leaf, 1) + 1))
+    perm = np.empty(n, np.int64)
+    start, stop, left, right = (np.empty(cap, np.int64) for _ in range(4))
+    centre = np.empty(cap, complex)
+    radius = np.empty(cap)
+    if n == 0:
+        return Tree(perm, start[:0], stop[:0], left[:0], right[:0], centre[:0], radius[:0])
+    m = _build(np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), leaf, perm, start,
+               stop, left, right, centre, radius)
+    return Tree(perm, start[:m].copy(), stop[:m].copy(), left[:m].copy(), right[:m].copy(),
+                centre[:m].copy(), radius[:m].copy())
+
+
+@njit(cache=True)
+def radii_with(start, stop, left, right, centre, radius, extra):
+    """Node radii that also cover the points ``extra`` (complex, in tree order): leaves directly,
+    parents as ``max(own, |C_child - C| + r_child)`` (bottom-up; children follow parents)."""
+    out = radius.copy()
+    for b in range(start.size - 1, -1, -1):
+        if left[b] < 0:
+            c = centre[b]
+            for t in range(start[b], stop[b]):
+                out[b] = max(out[b], abs(extra[t] - c))
+        else:
+            for ch in (left[b], right[b]):
+                out[b] = max(out[b], abs(centre[ch] - centre[b]) + out[ch])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def moments(start, stop, centre, radius, xh, xl, rho, order):
+    """``M[b, c, p] = sum_{i in b} rho[i, c] ((x_i - C_b) / r_b)^p`` (``x = xh + xl`` as an
+    unevaluated sum, ``x_i - C = (xh_i - C) + xl_i``; all in tree order)."""
+    nb = start.size
+    nc = rho.shape[1]
+    M = np.zeros((nb, nc, order), np.complex128)
+    for b in prange(nb):
+        c0 = centre[b]
+        s = 1.0 / radius[b] if radius[b] > 0.0 else 0.0
+        for t in range(start[b], stop[b]):
+            a = ((xh[t] - c0) + xl[t]) * s
+            for c in range(nc):
+                v = rho[t, c]
+                if v == 0.0:
+                    continue
+                for p in range(order):
+                    M[b, c, p] += v
+                    v *= a
+    return M
+
+
+@njit(cache=True, parallel=True)
+def dipole_moments(start, stop, centre, radius, xh, xl, e, order):
+    """Moments of the dipoles ``1/(z - x_i) - 1/(z - (x_i + e_i))``: ``M[b, 0, p] = sum
+    (a^p - b^p)``, ``a = (x_i - C) / r``, ``b = a + e_i / r``, by ``D_p = a D_(p-1) + b^(p-1) (a - b)``."""
+    nb = start.size
+    M = np.zeros((nb, 1, order), np.complex128)
+    for b in prange(nb):
+        c0 = centre[b]
+        s = 1.0 / radius[b] if radius[b] > 0.0 else 0.0
+        for t in range(start[b], stop[b]):
+            a = ((xh[t] - c0) + xl[t]) * s
+            amb = -e[t] * s
+            bb = a - amb
+            D = 0.0j
+            bp = 1.0 + 0.0j
+            for p in range(1, order):
+                D = a * D + bp * amb
+                bp *= bb
+                M[b, 0, p] += D
+    return M
+
+
+@njit(cache=True)
+def traverse(zh, zl, left, right, centre, radius, theta, stack, far, near):
+    """Split the tree for the target ``z = zh + zl`` (unevaluated: ``z - C = (zh - C) + zl``,
+    exact to rounding for a target next to the node): nodes with ``radius <= theta |z - C|`` go to ``far``,
+    the leaves of the rest to ``near``. Returns (number far, number near)."""
+    nf = 0
+    nn = 0
+    top = 1
+    stack[0] = 0
+    while top > 0:
+        top -= 1
+        b = stack[top]
+        if radius[b] <= theta * abs((zh - centre[b]) + zl):
+            far[nf] = b
+            nf += 1
+        elif left[b] < 0:
+            near[nn] = b
+            nn += 1
+        else:
+            stack[top] = left[b]
+            stack[top + 1] = right[b]
+            top += 2
+    return nf, nn
+
+
+@njit(cache=True, inline="always")
+def far_value(M, b, c, zh, zl, centre, radius, tol):
+    """``(S, T)`` of node b, charge c at ``z = zh + zl``: the sum is ``w S`` and its derivative
+    ``-w^2 T``, with ``w = 1 / ((zh - C_b) + zl)`` (returned third)."""
+    w = 1.0 / ((zh - centre[b]) + zl)
+    x = radius[b] * w
+    ax = abs(x)
+    order = M.shape[2]
+    K = order
+    if ax < 1.0:
+        # one term beyond |x|^K < tol: a dipole's series starts at p = 1
+        K = min(order, int(np.log(tol) / np.log(ax)) + 2) if ax > 0.0 else 2
+    s = 0.0j
+    t = 0.0j
+    for p in range(K - 1, -1, -1):
+        s = s * x + M[b, c, p]
+        t = t * x + (p + 1) * M[b, c, p]
+    return s, t, w
