@@ -107,9 +107,10 @@ def _build(xr, xi, leaf, perm, start, stop, left, right, centre, radius):
     return count
 
 
-def build(points, leaf: int = LEAF) -> Tree:
+def build(points, leaf: int | None = None) -> Tree:
     """The kd-tree of ``points`` (complex, (n,)): median splits along the longer side of each
-    node's bounding box, down to ``leaf`` points (or coincident points)."""
+    node's bounding box, down to ``leaf`` points (default ``LEAF``) or coincident points."""
+    leaf = LEAF if leaf is None else int(leaf)
     z = np.asarray(points, dtype=complex).ravel()
     n = z.size
     cap = max(1, 4 * (n // max(leaf, 1) + 1))

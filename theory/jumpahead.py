@@ -511,10 +511,12 @@ def _solve3(k, zh, zl, lop, hi, lo, R, chat, dhat):
 
 
 @njit(cache=True, error_model="numpy")
-def _split(zh, zl, mf, tag, stack, far, near, pstamp, mstamp, modes, q):
-    """The modes summed exactly at z: those with a pole in a near leaf of the pole tree, and the
-    ``always`` ones (stamped ``tag``, listed in ``modes``; their near poles stamped in ``pstamp``).
-    Without a tree (one node), every mode. Returns (far nodes, near modes)."""
+def _split(zh, zl, own, mf, tag, stack, far, near, pstamp, mstamp, modes, q):
+    """The modes summed exactly at z: those with a pole in a near leaf of the pole tree, the
+    mode ``own`` of the point's anchor pole (a leaf of coincident poles has radius 0 and is far
+    even from a point next to it) and the ``always`` ones (stamped ``tag``, listed in ``modes``;
+    their near poles stamped in ``pstamp``). Without a tree (one node), every mode. Returns
+    (far nodes, near modes)."""
     start, stop, left, right, centre, radius, perm, always = mf[:8]
     if start.size == 1:
         for k in range(modes.size):
@@ -532,8 +534,8 @@ def _split(zh, zl, mf, tag, stack, far, near, pstamp, mstamp, modes, q):
                 mstamp[k] = tag
                 modes[cnt] = k
                 cnt += 1
-    for a in range(always.size):
-        k = always[a]
+    for a in range(always.size + 1):
+        k = always[a] if a < always.size else own
         if mstamp[k] != tag:
             mstamp[k] = tag
             modes[cnt] = k
@@ -639,7 +641,7 @@ def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, 
             zh = hi[p]
             lop = lo[p]
             zl = lop + dj
-            nf, nk = _split(zh, zl, mf, jj, stack, far, near, pstamp, mstamp, modes, q)
+            nf, nk = _split(zh, zl, p // q, mf, jj, stack, far, near, pstamp, mstamp, modes, q)
             _far_sums(zh, zl, mf, Mu, nf, far, modes, nk, jj, pstamp, q, val, der, crude)
             f = 1.0 - val[0]
             fp = der[0]
@@ -856,7 +858,7 @@ def _polish(anchor, delta, hi, lo, A, c, Q, R, chat, dhat, lhat, mf, M, out, nch
             dj = delta[j]
             zh = hi[p]
             zl = lo[p] + dj
-            nf, nk = _split(zh, zl, mf, j, stack, far, near, pstamp, mstamp, modes, q)
+            nf, nk = _split(zh, zl, p // q, mf, j, stack, far, near, pstamp, mstamp, modes, q)
             _far_sums(zh, zl, mf, M, nf, far, modes, nk, j, pstamp, q, val, der, crude)
             f_hi, f_lo = _two_sum(1.0, -val[0].real)
             fi_hi = -val[0].imag
@@ -927,7 +929,7 @@ def _point_sums(anchor, delta, hi, lo, A, Q, R, c, X0, S, chat, dhat, lhat, X0ha
             zh = hi[p]
             lop = lo[p]
             zl = lop + dj
-            nf, nk = _split(zh, zl, mf, j, stack, far, near, pstamp, mstamp, modes, q)
+            nf, nk = _split(zh, zl, p // q, mf, j, stack, far, near, pstamp, mstamp, modes, q)
             _far_sums(zh, zl, mf, M, nf, far, modes, nk, j, pstamp, q, val, der, crude)
             f = 1.0 - val[0]
             fp = der[0]

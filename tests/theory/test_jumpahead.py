@@ -305,3 +305,48 @@ def test_jump_ahead_route_of_a_run_description():
     assert far.loss[0] == pytest.approx(near.loss[0], rel=RTOL) and not far.diverges
     from sgdyn.theory.equivalence import stationary_loss        # the fixed point, solved directly
     assert far.loss[-1] == pytest.approx(stationary_loss(p, 0.3 / (1 - 0.5), 0.5, 2), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_multipole_sums_equal_the_direct_sums(name, rng, monkeypatch):
+    """The far-field route (``TREE_MIN``: multipoles of far poles and far (pole, root) pairs on a
+    kd-tree with the default leaves of 16 poles) against the direct sums over every mode, on the
+    cases above with 300 modes: the same roots (to the rounding level
+    ``eps kappa |mu|`` of each), the same loss to 1e-11 at steps up to 10^6 (the route's
+    rounding level; the tests above bound both against 80-bit loops)."""
+    from sgdyn.theory import jumpahead
+    method, beta, alpha, batch, noise, sigma2, data_size, mult = CASES[name]
+    n = 300
+    w = None if mult is None else rng.integers(1, 5, n).astype(float)
+    p = random_problem(rng, n=n, label_noise=sigma2, data_size=data_size, multiplicity=w)
+    arr = ModeSystem.build(p, alpha / 3, beta, batch, method, noise).arrays()
+    steps = np.unique(np.geomspace(1, 1e6, 40).astype(np.int64))
+    direct = CoupledSpectrum(arr)
+    assert not direct.structure.far.active
+    monkeypatch.setattr(jumpahead, "TREE_MIN", 0)
+    tree = CoupledSpectrum(arr)
+    assert tree.structure.far.active and tree.structure.far.tree.n_nodes > 30
+    # the same roots (a strongly coupled root may end up anchored at another pole: match them)
+    z0, z1 = direct.roots, tree.roots
+    match = np.argmin(np.abs(z1[:, None] - z0[None, :]), axis=1)
+    assert np.array_equal(np.sort(match), np.arange(z0.size))
+    # to the rounding level of an eigenvalue of condition kappa (measured: at most 0.6 of it)
+    eps = np.finfo(float).eps
+    assert np.all(np.abs(z1 - z0[match]) <= 2 * eps * np.maximum(direct.kappa[match], 1) * np.abs(z0[match]))
+    a, b = direct.expansion().loss(steps), tree.expansion().loss(steps)
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-11)
+    assert b.rate == pytest.approx(a.rate, rel=1e-14)
+
+
+def test_multipole_route_on_a_power_law_with_a_tie_cluster(monkeypatch):
+    """Heavy ball's poles r1 r2 = beta are shared by every mode (spread 8 ulps apart): the roots
+    next to them are resolved through anchored far-field differences; the loss equals the direct
+    route's to 1e-12 up to 10^8 steps."""
+    from sgdyn.theory import jumpahead
+    arr = ModeSystem.build(Problem.power_law_continuum(2.0, 4.0, 10 ** 6, 600), 0.3, 0.3, 1).arrays()
+    steps = np.unique(np.geomspace(1, 1e8, 30).astype(np.int64))
+    a = CoupledSpectrum(arr).expansion().loss(steps)
+    monkeypatch.setattr(jumpahead, "TREE_MIN", 0)
+    spec = CoupledSpectrum(arr)
+    assert spec.structure.far.active
+    np.testing.assert_allclose(spec.expansion().loss(steps).loss, a.loss, rtol=1e-12)
