@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["Tree", "build", "moments", "dipole_moments", "radii_with", "traverse", "far_value",
+__all__ = ["Tree", "build", "moments", "dipole_moments", "radii_with", "traverse", "far_point",
+           "series", "far_value",
            "LEAF", "THETA", "ORDER"]
 
 LEAF = 16          # points per leaf
@@ -44,7 +45,8 @@ TOL = 1e-17        # truncation of the series, relative to sum |rho| |w|
 class Tree:
     """A kd-tree over complex points: ``perm`` lists the points in tree order; node ``b`` holds
     ``perm[start[b]:stop[b]]``, its children are ``left[b], right[b]`` (-1 at leaves), its disc
-    ``centre[b], radius[b]`` (the centre of its bounding box and the largest distance from it)."""
+    ``centre[b], radius[b]`` (the centre of its bounding box; the radius covers its points and
+    its children's discs). Nodes are numbered breadth first, a level after another."""
 
     perm: np.ndarray
     start: np.ndarray
@@ -53,6 +55,7 @@ class Tree:
     right: np.ndarray
     centre: np.ndarray
     radius: np.ndarray
+    levels: np.ndarray     # node b is at depth l for levels[l] <= b < levels[l + 1]
 
     @property
     def parts(self) -> tuple:
@@ -92,12 +95,27 @@ def _build(xr, xi, leaf, perm, start, stop, left, right, centre, radius):
         left[b] = -1
         right[b] = -1
         if e - s > leaf and rad > 0.0:
-            key = xr if rmax - rmin >= imax - imin else xi
+            # sliding midpoint: split the longer side at its middle (a leaf never straddles a
+            # gap between clusters, as a median split would); an empty side takes the median
+            wide = rmax - rmin >= imax - imin
+            key = xr if wide else xi
+            mid = 0.5 * (rmin + rmax) if wide else 0.5 * (imin + imax)
             sub = perm[s:e].copy()
-            order = np.argsort(key[sub], kind="mergesort")
+            m = s
             for t in range(e - s):
-                perm[s + t] = sub[order[t]]
-            m = s + (e - s) // 2
+                if key[sub[t]] < mid:
+                    perm[m] = sub[t]
+                    m += 1
+            r = m
+            for t in range(e - s):
+                if not key[sub[t]] < mid:
+                    perm[r] = sub[t]
+                    r += 1
+            if m == s or m == e:
+                order = np.argsort(key[sub], kind="mergesort")
+                for t in range(e - s):
+                    perm[s + t] = sub[order[t]]
+                m = s + (e - s) // 2
             left[b] = count
             start[count], stop[count] = s, m
             right[b] = count + 1
@@ -108,48 +126,113 @@ def _build(xr, xi, leaf, perm, start, stop, left, right, centre, radius):
 
 
 def build(points, leaf: int | None = None) -> Tree:
-    """The kd-tree of ``points`` (complex, (n,)): median splits along the longer side of each
-    node's bounding box, down to ``leaf`` points (default ``LEAF``) or coincident points."""
+    """The kd-tree of ``points`` (complex, (n,)): sliding-midpoint splits of the longer side of
+    each node's bounding box (Maneewongvatana & Mount 1999), down to ``leaf`` points (default
+    ``LEAF``) or coincident points."""
     leaf = LEAF if leaf is None else int(leaf)
     z = np.asarray(points, dtype=complex).ravel()
     n = z.size
-    cap = max(1, 4 * (n // max(leaf, 1) + 1))
+    cap = max(1, 2 * n + 1)          # a binary tree with non-empty nodes has at most 2n - 1
     perm = np.empty(n, np.int64)
     start, stop, left, right = (np.empty(cap, np.int64) for _ in range(4))
     centre = np.empty(cap, complex)
     radius = np.empty(cap)
     if n == 0:
-        return Tree(perm, start[:0], stop[:0], left[:0], right[:0], centre[:0], radius[:0])
+        return Tree(perm, start[:0], stop[:0], left[:0], right[:0], centre[:0], radius[:0],
+                    np.zeros(1, np.int64))
     m = _build(np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), leaf, perm, start,
                stop, left, right, centre, radius)
-    return Tree(perm, start[:m].copy(), stop[:m].copy(), left[:m].copy(), right[:m].copy(),
-                centre[:m].copy(), radius[:m].copy())
+    start, stop, left, right, centre = (a[:m].copy() for a in (start, stop, left, right, centre))
+    radius = radius[:m].copy()
+    _cover(left, right, centre, radius)
+    depth = np.zeros(m, np.int64)
+    inner = np.nonzero(left >= 0)[0]
+    for b in inner:                     # parents precede their children
+        depth[left[b]] = depth[right[b]] = depth[b] + 1
+    levels = np.searchsorted(depth, np.arange(depth.max() + 2)).astype(np.int64)
+    return Tree(perm, start, stop, left, right, centre, radius, levels)
 
 
 @njit(cache=True)
-def radii_with(start, stop, left, right, centre, radius, extra):
-    """Node radii that also cover the points ``extra`` (complex, in tree order): leaves directly,
-    parents as ``max(own, |C_child - C| + r_child)`` (bottom-up; children follow parents)."""
+def _cover(left, right, centre, radius):
+    """Parents' radii raised to cover their children's discs, ``max(own, |C_child - C| +
+    r_child)`` (bottom-up: children follow parents), in place."""
+    for b in range(left.size - 1, -1, -1):
+        if left[b] >= 0:
+            for ch in (left[b], right[b]):
+                radius[b] = max(radius[b], abs(centre[ch] - centre[b]) + radius[ch])
+
+
+@njit(cache=True)
+def radii_with(start, stop, left, right, centre, radius, xh, xl, e):
+    """Node radii that also cover the points ``x + e`` (``x = xh + xl`` unevaluated, all in tree
+    order; ``|x + e - C| = |(xh - C) + (xl + e)|`` keeps an offset e far below the ulp of x):
+    leaves directly, parents by ``_cover``."""
     out = radius.copy()
-    for b in range(start.size - 1, -1, -1):
+    for b in range(start.size):
         if left[b] < 0:
             c = centre[b]
             for t in range(start[b], stop[b]):
-                out[b] = max(out[b], abs(extra[t] - c))
-        else:
-            for ch in (left[b], right[b]):
-                out[b] = max(out[b], abs(centre[ch] - centre[b]) + out[ch])
+                out[b] = max(out[b], abs((xh[t] - c) + (xl[t] + e[t])))
+    _cover(left, right, centre, out)
     return out
 
 
+@njit(cache=True)
+def _binomials(order):
+    B = np.zeros((order, order))
+    for p in range(order):
+        B[p, 0] = 1.0
+        for k in range(1, p + 1):
+            B[p, k] = B[p - 1, k - 1] + (B[p - 1, k] if k < p else 0.0)
+    return B
+
+
 @njit(cache=True, parallel=True)
-def moments(start, stop, centre, radius, xh, xl, rho, order):
-    """``M[b, c, p] = sum_{i in b} rho[i, c] ((x_i - C_b) / r_b)^p`` (``x = xh + xl`` as an
-    unevaluated sum, ``x_i - C = (xh_i - C) + xl_i``; all in tree order)."""
+def _upward(M, left, right, centre, radius, levels):
+    """Moments of the internal nodes from their children's, level by level from the deepest
+    (M2M): ``m_p = sum_k C(p, k) z0^(p-k) s^k m'_k`` with ``z0 = (C' - C) / r``, ``s = r' / r``;
+    the radii cover the children's discs (``|C' - C| + r' <= r``), so every term is bounded by
+    the sum of |charges| and the shift loses nothing to cancellation."""
+    nc, order = M.shape[1], M.shape[2]
+    B = _binomials(order)
+    for lv in range(levels.size - 2, -1, -1):
+        for b in prange(levels[lv], levels[lv + 1]):
+            if left[b] < 0:
+                continue
+            r = radius[b]
+            zp = np.empty(order, np.complex128)
+            ck = np.empty(order, np.complex128)
+            for ch in (left[b], right[b]):
+                if r > 0.0:
+                    z0 = (centre[ch] - centre[b]) / r
+                    sc = radius[ch] / r
+                else:
+                    z0 = 0.0j
+                    sc = 0.0
+                zp[0] = 1.0
+                for p in range(1, order):
+                    zp[p] = zp[p - 1] * z0
+                for c in range(nc):
+                    sk = 1.0
+                    for k in range(order):
+                        ck[k] = M[ch, c, k] * sk
+                        sk *= sc
+                    for p in range(order):
+                        acc = 0.0j
+                        for k in range(p + 1):
+                            acc += B[p, k] * zp[p - k] * ck[k]
+                        M[b, c, p] += acc
+
+
+@njit(cache=True, parallel=True)
+def _leaf_moments(start, stop, left, centre, radius, xh, xl, rho, order):
     nb = start.size
     nc = rho.shape[1]
     M = np.zeros((nb, nc, order), np.complex128)
     for b in prange(nb):
+        if left[b] >= 0:
+            continue
         c0 = centre[b]
         s = 1.0 / radius[b] if radius[b] > 0.0 else 0.0
         for t in range(start[b], stop[b]):
@@ -165,12 +248,12 @@ def moments(start, stop, centre, radius, xh, xl, rho, order):
 
 
 @njit(cache=True, parallel=True)
-def dipole_moments(start, stop, centre, radius, xh, xl, e, order):
-    """Moments of the dipoles ``1/(z - x_i) - 1/(z - (x_i + e_i))``: ``M[b, 0, p] = sum
-    (a^p - b^p)``, ``a = (x_i - C) / r``, ``b = a + e_i / r``, by ``D_p = a D_(p-1) + b^(p-1) (a - b)``."""
+def _leaf_dipoles(start, stop, left, centre, radius, xh, xl, e, order):
     nb = start.size
     M = np.zeros((nb, 1, order), np.complex128)
     for b in prange(nb):
+        if left[b] >= 0:
+            continue
         c0 = centre[b]
         s = 1.0 / radius[b] if radius[b] > 0.0 else 0.0
         for t in range(start[b], stop[b]):
@@ -183,6 +266,27 @@ def dipole_moments(start, stop, centre, radius, xh, xl, e, order):
                 D = a * D + bp * amb
                 bp *= bb
                 M[b, 0, p] += D
+    return M
+
+
+def moments(tree: Tree, xh, xl, rho, order: int = ORDER, radius=None) -> np.ndarray:
+    """``M[b, c, p] = sum_{i in b} rho[i, c] ((x_i - C_b) / r_b)^p`` (``x = xh + xl`` as an
+    unevaluated sum, ``x_i - C = (xh_i - C) + xl_i``; all in tree order): leaves directly,
+    the rest by ``_upward``. ``radius`` defaults to the tree's."""
+    r = tree.radius if radius is None else radius
+    M = _leaf_moments(tree.start, tree.stop, tree.left, tree.centre, r, xh, xl,
+                      np.ascontiguousarray(rho, dtype=complex), order)
+    _upward(M, tree.left, tree.right, tree.centre, r, tree.levels)
+    return M
+
+
+def dipole_moments(tree: Tree, xh, xl, e, radius, order: int = ORDER) -> np.ndarray:
+    """Moments of the dipoles ``1/(z - x_i) - 1/(z - (x_i + e_i))`` for node radii ``radius``
+    that cover the ``x_i + e_i`` (``radii_with``): ``M[b, 0, p] = sum (a^p - b^p)``,
+    ``a = (x_i - C) / r``, ``b = a + e_i / r``, at the leaves by ``D_p = a D_(p-1) + b^(p-1)
+    (a - b)``; the rest by ``_upward``."""
+    M = _leaf_dipoles(tree.start, tree.stop, tree.left, tree.centre, radius, xh, xl, e, order)
+    _upward(M, tree.left, tree.right, tree.centre, radius, tree.levels)
     return M
 
 
@@ -212,20 +316,37 @@ def traverse(zh, zl, left, right, centre, radius, theta, stack, far, near):
 
 
 @njit(cache=True, inline="always")
-def far_value(M, b, c, zh, zl, centre, radius, tol):
-    """``(S, T)`` of node b, charge c at ``z = zh + zl``: the sum is ``w S`` and its derivative
-    ``-w^2 T``, with ``w = 1 / ((zh - C_b) + zl)`` (returned third)."""
+def far_point(b, zh, zl, centre, radius, tol, order):
+    """``(w, x, K)`` of node b at ``z = zh + zl``: ``w = 1 / ((zh - C_b) + zl)``, ``x = r_b w``
+    and the number of terms, one beyond ``|x|^K < tol`` (a dipole's series starts at p = 1)."""
     w = 1.0 / ((zh - centre[b]) + zl)
     x = radius[b] * w
     ax = abs(x)
-    order = M.shape[2]
     K = order
     if ax < 1.0:
-        # one term beyond |x|^K < tol: a dipole's series starts at p = 1
         K = min(order, int(np.log(tol) / np.log(ax)) + 2) if ax > 0.0 else 2
+    return w, x, K
+
+
+@njit(cache=True, inline="always")
+def series(M, b, c, x, K, deriv):
+    """``(S, T) = (sum_p M[b, c, p] x^p, sum_p (p + 1) M[b, c, p] x^p)`` over p < K (T = 0
+    unless ``deriv``): node b's sum is ``w S``, its derivative ``-w^2 T``."""
     s = 0.0j
     t = 0.0j
-    for p in range(K - 1, -1, -1):
-        s = s * x + M[b, c, p]
-        t = t * x + (p + 1) * M[b, c, p]
-    return s, t, w
+    if deriv:
+        for p in range(K - 1, -1, -1):
+            s = s * x + M[b, c, p]
+            t = t * x + (p + 1) * M[b, c, p]
+    else:
+        for p in range(K - 1, -1, -1):
+            s = s * x + M[b, c, p]
+    return s, t
+
+
+@njit(cache=True, inline="always")
+def far_value(M, b, c, zh, zl, centre, radius, tol, deriv=True):
+    """``(S, T, w)`` of node b, charge c at ``z = zh + zl`` (``far_point`` and ``series``)."""
+    w, x, K = far_point(b, zh, zl, centre, radius, tol, M.shape[2])
+    S, T = series(M, b, c, x, K, deriv)
+    return S, T, w

@@ -99,7 +99,7 @@ import numpy as np
 from numba import njit, prange
 
 from sgdyn.theory import cauchy_tree
-from sgdyn.theory.cauchy_tree import far_value, traverse
+from sgdyn.theory.cauchy_tree import far_point, far_value, series, traverse
 from sgdyn.theory.system import ModeArrays
 
 __all__ = ["JumpAhead", "CoupledSpectrum", "spectrum", "loss_at_steps", "state_at_step",
@@ -362,8 +362,7 @@ class _FarField:
         if not self.active:
             return np.zeros((1, rho.shape[1], 1), complex)
         t = self.tree
-        return cauchy_tree.moments(t.start, t.stop, t.centre, t.radius, self.xh, self.xl,
-                                   np.ascontiguousarray(rho[t.perm]), cauchy_tree.ORDER)
+        return cauchy_tree.moments(t, self.xh, self.xl, rho[t.perm])
 
 
 def _far_field(st: _Structure) -> _FarField:
@@ -409,8 +408,7 @@ def _far_field(st: _Structure) -> _FarField:
     crude = np.where(np.isfinite(crude), crude, 0.0)
     tree = cauchy_tree.build(poles)
     xh, xl = (np.ascontiguousarray(a[tree.perm]) for a in (st.hi, st.lo))
-    agg = cauchy_tree.moments(tree.start, tree.stop, tree.centre, tree.radius, xh, xl,
-                              np.ascontiguousarray(crude[tree.perm].astype(complex)), 1)[:, :, 0].real
+    agg = cauchy_tree.moments(tree, xh, xl, crude[tree.perm], order=1)[:, :, 0].real
     return _FarField(tree, xh, xl, st.hi, st.lo, np.nonzero(bad)[0].astype(np.int64), dv.reshape(n),
                      lv.reshape(n), np.ascontiguousarray(W.reshape(n, q)), crude, np.ascontiguousarray(agg))
 
@@ -545,7 +543,7 @@ def _split(zh, zl, own, mf, tag, stack, far, near, pstamp, mstamp, modes, q):
 
 @njit(cache=True, error_model="numpy")
 def _far_sums(zh, zl, mf, M, nf, far, k_list, nk, tag, pstamp, q, val, der, crude):
-    """Far field at ``z = zh + zl`` (unevaluated, as ``cauchy_tree.traverse``): ``val[c] = sum rho_c / (z - lambda)``, ``der[c] = sum rho_c / (z - lambda)^2``
+    """Far field at ``z = zh + zl`` (unevaluated, as ``cauchy_tree.traverse``): ``val[c] = sum rho_c / (z - lambda)``, ``der[0] = sum rho_0 / (z - lambda)^2``
     over the poles of the far nodes (multipoles), less the poles of the exactly summed modes
     ``k_list[:nk]`` that lie in far nodes (their modes are already summed in full);
     ``crude = (sum ||G c||^2, sum ||d^T G||^2, sum |u_k|)`` of the far nodes (monopole terms:
@@ -559,9 +557,9 @@ def _far_sums(zh, zl, mf, M, nf, far, k_list, nk, tag, pstamp, q, val, der, crud
         crude[c] = 0.0
     for a in range(nf):
         b = far[a]
-        w = 0.0j
+        w, x, K = far_point(b, zh, zl, centre, radius, cauchy_tree.TOL, M.shape[2])
         for c in range(nc):
-            S, T, w = far_value(M, b, c, zh, zl, centre, radius, cauchy_tree.TOL)
+            S, T = series(M, b, c, x, K, c == 0)
             val[c] += w * S
             der[c] += w * w * T
         aw = abs(w)
@@ -698,7 +696,7 @@ def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, 
                 si += ti
             s += complex(sr, si)
             for a in range(nf2):
-                S, T, w = far_value(Md, far[a], 0, zh, zl, pcentre, pradius, cauchy_tree.TOL)
+                S, T, w = far_value(Md, far[a], 0, zh, zl, pcentre, pradius, cauchy_tree.TOL, False)
                 s += w * S
             den = fp / f + s if f != 0.0 else np.inf + 0.0j
             step[j] = 1.0 / den if den != 0.0 else 0.0j
@@ -1390,7 +1388,6 @@ def _find_roots(st: _Structure) -> tuple[np.ndarray, np.ndarray, int]:
     mf = far.parts(rho)
     Mu = far.moments(rho)
     ptree = cauchy_tree.build(lam, leaf=cauchy_tree.LEAF if far.active else max(n, 1))
-    px = np.ascontiguousarray(lam[ptree.perm])
     tpos = np.empty(n, np.int64)
     tpos[ptree.perm] = np.arange(n)
     hp, lp = st.hi[apoles][ptree.perm], st.lo[apoles][ptree.perm]
@@ -1405,9 +1402,8 @@ def _find_roots(st: _Structure) -> tuple[np.ndarray, np.ndarray, int]:
             e = (st.hi[anchor] - st.hi[apoles]) + ((st.lo[anchor] - st.lo[apoles]) + delta)
             et = e[ptree.perm]
             if far.active:
-                prad = cauchy_tree.radii_with(*ptree.parts[:4], ptree.centre, ptree.radius, px + et)
-                Md = cauchy_tree.dipole_moments(ptree.start, ptree.stop, ptree.centre, prad, hp, lp,
-                                                et, cauchy_tree.ORDER)
+                prad = cauchy_tree.radii_with(*ptree.parts[:4], ptree.centre, ptree.radius, hp, lp, et)
+                Md = cauchy_tree.dipole_moments(ptree, hp, lp, et, prad)
             else:
                 prad, Md = ptree.radius, np.zeros((1, 1, 1), complex)
             _aberth_sweep(active, anchor, delta, apoles, st.hi, st.lo, st.R, st.chat, st.dhat,

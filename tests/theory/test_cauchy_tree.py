@@ -38,8 +38,7 @@ def test_sums_and_derivatives_equal_the_direct_sums(rng, leaf):
     rho = rng.normal(size=n) + 1j * rng.normal(size=n)
     tree = ct.build(x, leaf=leaf)
     xt, rt = x[tree.perm], rho[tree.perm]
-    M = ct.moments(tree.start, tree.stop, tree.centre, tree.radius, xt, np.zeros(n, complex),
-                   rt[:, None], ct.ORDER)
+    M = ct.moments(tree, xt, np.zeros(n, complex), rt[:, None])
     used_far = 0
     for g in list(rng.integers(0, n, 40)) + [n // 3 + 5]:
         zh, zl = x[g], 1e-17 + 3e-18j            # next to a point, offset below its ulp
@@ -64,11 +63,11 @@ def test_dipoles_with_tiny_offsets(rng):
     tree = ct.build(x)
     xt, et = x[tree.perm], e[tree.perm]
     rad = ct.radii_with(tree.start, tree.stop, tree.left, tree.right, tree.centre, tree.radius,
-                        xt + et)
+                        xt, np.zeros(n, complex), et)
     assert np.all(rad >= tree.radius)
-    M = ct.dipole_moments(tree.start, tree.stop, tree.centre, rad, xt, np.zeros(n, complex), et,
-                          ct.ORDER)
-    dtree = ct.Tree(tree.perm, tree.start, tree.stop, tree.left, tree.right, tree.centre, rad)
+    M = ct.dipole_moments(tree, xt, np.zeros(n, complex), et, rad)
+    dtree = ct.Tree(tree.perm, tree.start, tree.stop, tree.left, tree.right, tree.centre, rad,
+                    tree.levels)
     for z in [0.7 + 0.1j, 0.98 + 0.0j, 0.5 - 1e-9j, 1.2j]:
         terms = -e / ((z - x) * (z - x - e))
         got, nf, _ = tree_sum(dtree, M, z, 0j,
