@@ -56,6 +56,7 @@ class Tree:
     centre: np.ndarray
     radius: np.ndarray
     levels: np.ndarray     # node b is at depth l for levels[l] <= b < levels[l + 1]
+    parent: np.ndarray     # -1 at the root
 
     @property
     def parts(self) -> tuple:
@@ -139,18 +140,20 @@ def build(points, leaf: int | None = None) -> Tree:
     radius = np.empty(cap)
     if n == 0:
         return Tree(perm, start[:0], stop[:0], left[:0], right[:0], centre[:0], radius[:0],
-                    np.zeros(1, np.int64))
+                    np.zeros(1, np.int64), start[:0])
     m = _build(np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), leaf, perm, start,
                stop, left, right, centre, radius)
     start, stop, left, right, centre = (a[:m].copy() for a in (start, stop, left, right, centre))
     radius = radius[:m].copy()
     _cover(left, right, centre, radius)
     depth = np.zeros(m, np.int64)
+    parent = np.full(m, -1, np.int64)
     inner = np.nonzero(left >= 0)[0]
+    parent[left[inner]] = parent[right[inner]] = inner
     for b in inner:                     # parents precede their children
         depth[left[b]] = depth[right[b]] = depth[b] + 1
     levels = np.searchsorted(depth, np.arange(depth.max() + 2)).astype(np.int64)
-    return Tree(perm, start, stop, left, right, centre, radius, levels)
+    return Tree(perm, start, stop, left, right, centre, radius, levels, parent)
 
 
 @njit(cache=True)
@@ -189,7 +192,7 @@ def _binomials(order):
 
 
 @njit(cache=True, parallel=True)
-def _upward(M, left, right, centre, radius, levels):
+def _upward(M, left, right, centre, radius, levels, dirty):
     """Moments of the internal nodes from their children's, level by level from the deepest
     (M2M): ``m_p = sum_k C(p, k) z0^(p-k) s^k m'_k`` with ``z0 = (C' - C) / r``, ``s = r' / r``;
     the radii cover the children's discs (``|C' - C| + r' <= r``), so every term is bounded by
@@ -198,9 +201,12 @@ def _upward(M, left, right, centre, radius, levels):
     B = _binomials(order)
     for lv in range(levels.size - 2, -1, -1):
         for b in prange(levels[lv], levels[lv + 1]):
-            if left[b] < 0:
+            if left[b] < 0 or not dirty[b]:
                 continue
             r = radius[b]
+            for c in range(nc):
+                for p in range(order):
+                    M[b, c, p] = 0.0
             zp = np.empty(order, np.complex128)
             ck = np.empty(order, np.complex128)
             for ch in (left[b], right[b]):
@@ -248,12 +254,14 @@ def _leaf_moments(start, stop, left, centre, radius, xh, xl, rho, order):
 
 
 @njit(cache=True, parallel=True)
-def _leaf_dipoles(start, stop, left, centre, radius, xh, xl, e, order):
+def _leaf_dipoles(start, stop, left, centre, radius, xh, xl, e, M, dirty):
     nb = start.size
-    M = np.zeros((nb, 1, order), np.complex128)
+    order = M.shape[2]
     for b in prange(nb):
-        if left[b] >= 0:
+        if left[b] >= 0 or not dirty[b]:
             continue
+        for p in range(order):
+            M[b, 0, p] = 0.0
         c0 = centre[b]
         s = 1.0 / radius[b] if radius[b] > 0.0 else 0.0
         for t in range(start[b], stop[b]):
@@ -266,7 +274,6 @@ def _leaf_dipoles(start, stop, left, centre, radius, xh, xl, e, order):
                 D = a * D + bp * amb
                 bp *= bb
                 M[b, 0, p] += D
-    return M
 
 
 def moments(tree: Tree, xh, xl, rho, order: int = ORDER, radius=None) -> np.ndarray:
@@ -276,18 +283,41 @@ def moments(tree: Tree, xh, xl, rho, order: int = ORDER, radius=None) -> np.ndar
     r = tree.radius if radius is None else radius
     M = _leaf_moments(tree.start, tree.stop, tree.left, tree.centre, r, xh, xl,
                       np.ascontiguousarray(rho, dtype=complex), order)
-    _upward(M, tree.left, tree.right, tree.centre, r, tree.levels)
+    _upward(M, tree.left, tree.right, tree.centre, r, tree.levels, np.ones(tree.n_nodes, np.bool_))
     return M
 
 
-def dipole_moments(tree: Tree, xh, xl, e, radius, order: int = ORDER) -> np.ndarray:
+def dipole_moments(tree: Tree, xh, xl, e, radius, order: int = ORDER, update=None) -> np.ndarray:
     """Moments of the dipoles ``1/(z - x_i) - 1/(z - (x_i + e_i))`` for node radii ``radius``
     that cover the ``x_i + e_i`` (``radii_with``): ``M[b, 0, p] = sum (a^p - b^p)``,
     ``a = (x_i - C) / r``, ``b = a + e_i / r``, at the leaves by ``D_p = a D_(p-1) + b^(p-1)
-    (a - b)``; the rest by ``_upward``."""
-    M = _leaf_dipoles(tree.start, tree.stop, tree.left, tree.centre, radius, xh, xl, e, order)
-    _upward(M, tree.left, tree.right, tree.centre, radius, tree.levels)
+    (a - b)``; the rest by ``_upward``. ``update = (M, changed)`` recomputes, in place, only
+    the nodes holding a point with ``changed`` set (tree order) and their ancestors (the radii
+    of the others must be those ``M`` was computed with)."""
+    if update is None:
+        M = np.zeros((tree.n_nodes, 1, order), complex)
+        dirty = np.ones(tree.n_nodes, np.bool_)
+    else:
+        M, changed = update
+        dirty = _dirty(tree.start, tree.stop, tree.left, tree.parent, changed)
+    _leaf_dipoles(tree.start, tree.stop, tree.left, tree.centre, radius, xh, xl, e, M, dirty)
+    _upward(M, tree.left, tree.right, tree.centre, radius, tree.levels, dirty)
     return M
+
+
+@njit(cache=True)
+def _dirty(start, stop, left, parent, changed):
+    dirty = np.zeros(start.size, np.bool_)
+    for b in range(start.size):
+        if left[b] < 0:
+            for t in range(start[b], stop[b]):
+                if changed[t]:
+                    a = b
+                    while a >= 0 and not dirty[a]:
+                        dirty[a] = True
+                        a = parent[a]
+                    break
+    return dirty
 
 
 @njit(cache=True)

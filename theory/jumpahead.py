@@ -356,7 +356,7 @@ class _FarField:
     def parts(self, rho) -> tuple:
         t = self.tree
         return (t.start, t.stop, t.left, t.right, t.centre, t.radius, t.perm, self.always,
-                self.hi, self.lo, np.ascontiguousarray(rho), self.agg)
+                self.hi, self.lo, np.ascontiguousarray(rho), self.agg, np.any(rho != 0, axis=0))
 
     def moments(self, rho) -> np.ndarray:
         if not self.active:
@@ -548,7 +548,7 @@ def _far_sums(zh, zl, mf, M, nf, far, k_list, nk, tag, pstamp, q, val, der, crud
     ``k_list[:nk]`` that lie in far nodes (their modes are already summed in full);
     ``crude = (sum ||G c||^2, sum ||d^T G||^2, sum |u_k|)`` of the far nodes (monopole terms:
     condition numbers and residual scales only)."""
-    centre, radius, hi, lo, rho, agg = mf[4], mf[5], mf[8], mf[9], mf[10], mf[11]
+    centre, radius, hi, lo, rho, agg, live = mf[4], mf[5], mf[8], mf[9], mf[10], mf[11], mf[12]
     nc = M.shape[1]
     for c in range(nc):
         val[c] = 0.0
@@ -559,9 +559,10 @@ def _far_sums(zh, zl, mf, M, nf, far, k_list, nk, tag, pstamp, q, val, der, crud
         b = far[a]
         w, x, K = far_point(b, zh, zl, centre, radius, cauchy_tree.TOL, M.shape[2])
         for c in range(nc):
-            S, T = series(M, b, c, x, K, c == 0)
-            val[c] += w * S
-            der[c] += w * w * T
+            if live[c]:         # a charge that is zero everywhere (no label noise: S = 0)
+                S, T = series(M, b, c, x, K, c == 0)
+                val[c] += w * S
+                der[c] += w * w * T
         aw = abs(w)
         crude[0] += agg[b, 0] * aw * aw
         crude[1] += agg[b, 1] * aw * aw
@@ -606,7 +607,7 @@ def _chunks(n: int) -> int:
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, pf, Md, er, ei,
-                  hr, hm, lr, lm, step, kappa, resid, nchunk):
+                  hr, hm, lr, lm, step, kappa, resid, nchunk, pairs):
     """One Jacobi sweep of Aberth's method for the roots ``active`` (indices into anchor/delta):
     ``step_j = 1 / (f'/f + sum_i 1/(mu_j - lambda_i) - sum_{i != j} 1/(mu_j - mu_i))``, the pole
     and root sums paired (root i with pole apoles[i], ``e_i = mu_i - lambda_i`` = er + i ei):
@@ -615,7 +616,9 @@ def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, 
     ``hr + i hm``, ``lr + i lm`` (in the pair tree's order, ``pf``). Near modes and pairs exactly,
     far ones by multipoles (``mf``, ``Mu``: moments of u; ``Md``: of the dipoles).
     ``kappa_j = ||G c|| ||d^T G|| / |f'|`` (the eigenvalue condition number) and ``resid_j = |f| /
-    (1 + sum_k |u_k|_1)`` at the point evaluated."""
+    (1 + sum_k |u_k|_1)`` at the point evaluated. Without ``pairs`` (the first sweep, every root
+    still ``1e-8`` of a pole spacing from its pole: the pair terms are that small) it is a
+    Newton step on P."""
     N, q = chat.shape
     pstart, pstop, pleft, pright, pcentre, pradius, tpos = pf
     nn_ = mf[0].size
@@ -674,7 +677,9 @@ def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, 
             zi = zh.imag
             wr = lop.real + dj.real
             wi = lop.imag + dj.imag
-            if pstart.size == 1:
+            if not pairs:
+                nf2, nn2 = 0, 0
+            elif pstart.size == 1:
                 nf2, nn2 = 0, 1
                 near[0] = 0
             else:
@@ -1352,7 +1357,9 @@ def _nearest_distance(points: np.ndarray) -> np.ndarray:
     from scipy.spatial import cKDTree
     if points.size < 2:
         return np.full(points.size, np.inf)
-    dist, _ = cKDTree(_xy(points)).query(_xy(points), k=2)
+    # unbalanced, uncompacted nodes build and query faster on clustered spectra
+    xy = _xy(points)
+    dist, _ = cKDTree(xy, balanced_tree=False, compact_nodes=False).query(xy, k=2, workers=-1)
     return dist[:, 1]
 
 
@@ -1393,8 +1400,11 @@ def _find_roots(st: _Structure) -> tuple[np.ndarray, np.ndarray, int]:
     hp, lp = st.hi[apoles][ptree.perm], st.lo[apoles][ptree.perm]
     hr, hm, lr, lm = (np.ascontiguousarray(a) for a in (hp.real, hp.imag, lp.real, lp.imag))
 
+    Md = None
+    dipoles = [None]
+
     def iterate(converged, limit):
-        nonlocal sweeps
+        nonlocal sweeps, Md
         for _ in range(limit):
             active = np.nonzero(~converged)[0]
             if active.size == 0:
@@ -1402,15 +1412,18 @@ def _find_roots(st: _Structure) -> tuple[np.ndarray, np.ndarray, int]:
             e = (st.hi[anchor] - st.hi[apoles]) + ((st.lo[anchor] - st.lo[apoles]) + delta)
             et = e[ptree.perm]
             if far.active:
+                # only the nodes whose pairs moved since the last sweep are recomputed
                 prad = cauchy_tree.radii_with(*ptree.parts[:4], ptree.centre, ptree.radius, hp, lp, et)
-                Md = cauchy_tree.dipole_moments(ptree, hp, lp, et, prad)
+                Md = cauchy_tree.dipole_moments(ptree, hp, lp, et, prad, update=None if Md is None
+                                                else (Md, et != dipoles[0]))
+                dipoles[0] = et
             else:
                 prad, Md = ptree.radius, np.zeros((1, 1, 1), complex)
             _aberth_sweep(active, anchor, delta, apoles, st.hi, st.lo, st.R, st.chat, st.dhat,
                           mf, Mu, (ptree.start, ptree.stop, ptree.left, ptree.right, ptree.centre,
                                    prad, tpos), Md,
                           np.ascontiguousarray(et.real), np.ascontiguousarray(et.imag),
-                          hr, hm, lr, lm, step, kappa, resid, _chunks(active.size))
+                          hr, hm, lr, lm, step, kappa, resid, _chunks(active.size), sweeps > 0)
             sweeps += 1
             s = step[active]
             bad = ~np.isfinite(s) | ~np.isfinite(delta[active])

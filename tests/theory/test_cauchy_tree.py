@@ -67,7 +67,16 @@ def test_dipoles_with_tiny_offsets(rng):
     assert np.all(rad >= tree.radius)
     M = ct.dipole_moments(tree, xt, np.zeros(n, complex), et, rad)
     dtree = ct.Tree(tree.perm, tree.start, tree.stop, tree.left, tree.right, tree.centre, rad,
-                    tree.levels)
+                    tree.levels, tree.parent)
+    # an update of a few dipoles, in place, equals the moments computed afresh
+    moved = np.zeros(n, bool)
+    moved[::301] = True
+    et2 = np.where(moved, 2 * et + 1e-9, et)
+    rad2 = ct.radii_with(tree.start, tree.stop, tree.left, tree.right, tree.centre, tree.radius,
+                         xt, np.zeros(n, complex), et2)
+    fresh = ct.dipole_moments(tree, xt, np.zeros(n, complex), et2, rad2)
+    updated = ct.dipole_moments(tree, xt, np.zeros(n, complex), et2, rad2, update=(M.copy(), moved))
+    assert np.array_equal(updated, fresh)
     for z in [0.7 + 0.1j, 0.98 + 0.0j, 0.5 - 1e-9j, 1.2j]:
         terms = -e / ((z - x) * (z - x - e))
         got, nf, _ = tree_sum(dtree, M, z, 0j,
