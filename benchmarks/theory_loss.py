@@ -10,8 +10,8 @@ baselines measured in the same run:
 * a schedule (warm-up + cosine learning rate, linear momentum, batch doubling) against the
   constant run of the same size (target: within 1.5x);
 * the exact jump-ahead route (``sgdyn.theory.jumpahead``): 100 log-spaced checkpoints on the
-  grouped 10^6-mode power law to 10^8 and an ungrouped one to 10^6, against the recursion
-  measured in the same run.
+  grouped 10^6-mode power law to 10^8 and on the ungrouped 10^5-mode one to 10^6 (far modes by
+  multipoles, ``sgdyn.theory.cauchy_tree``), against the recursion measured in the same run.
 
     python benchmarks/theory_loss.py [--modes 10000] [--steps 10000] [--repeats 3]
                                      [--jump-ahead yes|no|only]
@@ -81,10 +81,11 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--jump-ahead", choices=("yes", "no", "only"), default="yes",
                     help="also time the jump-ahead route (or only it)")
-    ap.add_argument("--ja-modes", type=int, default=3000,
+    ap.add_argument("--ja-modes", type=int, default=100_000,
                     help="modes of the ungrouped power law in the jump-ahead section")
     ap.add_argument("--ja-recursion-steps", type=int, default=100_000,
-                    help="horizon of the recursion timed for comparison in that section")
+                    help="horizon of the recursion timed for comparison in that section (the "
+                         "ungrouped case: a tenth of it)")
     args = ap.parse_args()
     if args.jump_ahead == "only":
         jump_ahead_section(args)
@@ -162,24 +163,28 @@ def jump_ahead_section(args):
 
     warm = ModeSystem.build(Problem.power_law(1.5, 3.0, 40), 0.2, 0.5, 4).arrays()
     loss_at_steps(warm, [1, 10, 100])          # compile (or load the cache) outside the timing
-    cases = [("grouped", Problem.power_law_continuum(1.5, 3.0, 10 ** 6, groups=1000), 10 ** 8),
-             ("ungrouped", Problem.power_law(1.5, 3.0, args.ja_modes), 10 ** 6)]
+    cases = [("grouped", Problem.power_law_continuum(1.5, 3.0, 10 ** 6, groups=1000), 10 ** 8,
+              args.ja_recursion_steps),
+             ("ungrouped", Problem.power_law(1.5, 3.0, args.ja_modes), 10 ** 6,
+              args.ja_recursion_steps // 10)]
     print(f"jump-ahead, heavy ball alpha = 0.2, beta = 0.5, batch 4; 100 log-spaced checkpoints "
           f"(load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus)")
-    for label, problem, T in cases:
+    for label, problem, T, T_rec in cases:
         arrays = ModeSystem.build(problem, 0.2, 0.5, 4).arrays()
         steps = np.unique(np.round(np.geomspace(1, T, 100)).astype(np.int64))
         spec, t_set, c_set, m_set = _timed(lambda: spectrum(arrays))
         res, t_eval, c_eval, m_eval = _timed(lambda: spec.expansion().loss(steps))
         total = t_set + t_eval
-        T_rec = min(T, args.ja_recursion_steps)
+        T_rec = min(T, T_rec)
         run = Run.build(problem, "heavy-ball", alpha=0.2, beta=0.5, batch=4, steps=T_rec)
         moments(run.replace(record=Record.at([0, 10])))
         rec, t_rec, _, _ = _timed(lambda: moments(run).loss)
         inside = res.steps <= T_rec
         worst = float(np.max(np.abs(res.loss[inside] / rec[res.steps[inside]] - 1)))
+        far = spec.structure.far
         print(f"  {label}: {problem.name}, {problem.n_modes} entries, {spec.n_roots} roots, "
-              f"{spec.sweeps} Aberth sweeps, {len(spec.clusters)} clusters")
+              f"{spec.sweeps} Aberth sweeps, {len(spec.clusters)} clusters, far modes "
+              + (f"by multipoles ({far.tree.n_nodes} tree nodes)" if far.active else "summed directly"))
         print(f"    set-up          : {t_set:8.3f} s wall ({c_set:.3f} s cpu), peak {m_set / 2**20:.1f} MB")
         print(f"    100 checkpoints : {t_eval:8.3f} s wall ({c_eval:.3f} s cpu), peak {m_eval / 2**20:.1f} MB")
         print(f"    total to T = {T:.0e}: {total:8.3f} s;  L_T = {res.loss[-1]:.6e} "
@@ -188,9 +193,6 @@ def jump_ahead_section(args):
               f"{worst:.1e} at the {int(inside.sum())} shared checkpoints); to T = {T:.0e} "
               f"~{t_rec * T / T_rec:.3g} s extrapolated: {t_rec * T / T_rec / total:.3g}x the jump-ahead")
     print(f"  peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    n = args.ja_modes
-    print(f"  the set-up is O(N n) (n ~ 3 N roots): the ungrouped 10^5-mode spectrum would take "
-          f"~{t_set * (1e5 / n) ** 2:.3g} s extrapolated from N = {n}")
 
 
 if __name__ == "__main__":

@@ -80,10 +80,23 @@ are rounded to eps), so every root is computed to a few ulps of itself, not to `
   number and ``1 + t |log mu|``), over ``|L_t|``; it is pessimistic by orders of magnitude in
   the tests, except where the roots of a degenerate cluster are used (below).
 
-**Limits.** The set-up is O(N n): 0.7 s for N = 1000 entries (n = 3000 roots), N^2 beyond
-(an ungrouped 10^5-mode spectrum needs a fast multipole evaluation of the Cauchy sums, not
-implemented; group the spectrum instead, ``Problem.power_law_continuum``). An eigenvalue seen by
-the drive but not excited by the coupling (impossible for the shipped methods unless the
+**Far modes by multipoles.** From ``TREE_MIN`` poles on, the sums over modes at a point are
+split (``_FarField``, ``theory.cauchy_tree``): the modes with a pole in a near leaf of a kd-tree
+of the poles, the point's own mode and the modes with a pole conditioned worse than
+``TREE_COND`` are summed exactly as above; every other pole enters through the multipole moments
+of its node as the partial fraction ``(dhat . v)(w . X) / (mu - lambda)`` (v, w its right and left
+eigenvectors in R_k), the far poles of exactly summed modes being subtracted again. Aberth's
+(pole, root) pairs are dipoles on a second tree over the observable poles (moments updated
+where roots moved). Points and centres are differenced as ``(hi - C) + (lo + delta)``, so a
+root 1e-19 from its pole in a cluster of poles 8 ulps apart is resolved as before. The series
+are cut below 1e-17 of the sum of their terms' magnitudes; the condition-number and residual
+scales of far modes use monopole terms (factors of order one: they only choose thresholds).
+
+**Limits.** The set-up is O(N n) below ``TREE_MIN`` poles (0.7 s for N = 1000 entries, n = 3000
+roots), about O(n log n) above (an ungrouped 10^5-mode spectrum: ~30 s on 2 cores); the state
+of every mode (``state_at_step``, hence schedules' segments) and the free parts of modes with a
+drive-unobservable block (heavy ball at beta = 0) are still summed directly, O(N n). An
+eigenvalue seen by the drive but not excited by the coupling (impossible for the shipped methods unless the
 coupling is zero everywhere, which is handled) is refused with a ``ValueError``. A cluster in
 which a defective block's eigenvalue coincides exactly with other modes' eigenvalues (tau2 = 0
 and a critically damped mode: every heavy-ball mode then has the eigenvalue beta) is exact only
@@ -1670,7 +1683,8 @@ def _free_eigen(st, modes, r0, rS, dims, visible):
 class CoupledSpectrum:
     """The set-up of the jump-ahead route for one ``ModeArrays``: per-mode Schur forms, the n
     roots of the secular equation (n = number of drive-observable per-mode eigenvalues, N q in
-    general), their condition numbers and clusters. O(N n) time, O(N q^2 + n) memory.
+    general), their condition numbers and clusters. O(N n) time below ``TREE_MIN`` poles,
+    about O(n log n) above (far modes by multipoles); O(N q^2 + n) memory.
 
     ``expansion(X0, S)`` gives the coefficients for an initial state X0 (N, q) and a source S
     (default: the arrays' own), whose ``loss(steps)`` and ``state(t)`` evaluate in O(n) per step.
