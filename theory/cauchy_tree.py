@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = ["Tree", "build", "moments", "dipole_moments", "radii_with", "traverse", "far_point",
-           "series", "far_value",
+           "series", "far_value", "terms_table",
            "LEAF", "THETA", "ORDER"]
 
 LEAF = 16          # points per leaf
@@ -345,16 +345,24 @@ def traverse(zh, zl, left, right, centre, radius, theta, stack, far, near):
     return nf, nn
 
 
+BINS = 1024        # terms tables over |x| in (0, THETA]
+
+
+def terms_table(tol: float, order: int = ORDER) -> np.ndarray:
+    """``K[i]``: terms for ``|x| <= (i + 1) THETA / BINS``, one beyond ``|x|^K < tol`` (a
+    dipole's series starts at p = 1); a lookup instead of two logarithms per node."""
+    top = (np.arange(BINS) + 1) * THETA / BINS
+    return np.minimum(order, np.floor(np.log(tol) / np.log(top)).astype(np.int64) + 2)
+
+
 @njit(cache=True, inline="always")
-def far_point(b, zh, zl, centre, radius, tol, order):
+def far_point(b, zh, zl, centre, radius, table, order):
     """``(w, x, K)`` of node b at ``z = zh + zl``: ``w = 1 / ((zh - C_b) + zl)``, ``x = r_b w``
-    and the number of terms, one beyond ``|x|^K < tol`` (a dipole's series starts at p = 1)."""
+    and the number of terms from ``table`` (``terms_table``; all of ``order`` beyond THETA)."""
     w = 1.0 / ((zh - centre[b]) + zl)
     x = radius[b] * w
-    ax = abs(x)
-    K = order
-    if ax < 1.0:
-        K = min(order, int(np.log(tol) / np.log(ax)) + 2) if ax > 0.0 else 2
+    i = int(abs(x) * (BINS / THETA))
+    K = table[i] if i < BINS else order
     return w, x, K
 
 
@@ -375,8 +383,8 @@ def series(M, b, c, x, K, deriv):
 
 
 @njit(cache=True, inline="always")
-def far_value(M, b, c, zh, zl, centre, radius, tol, deriv=True):
+def far_value(M, b, c, zh, zl, centre, radius, table, deriv=True):
     """``(S, T, w)`` of node b, charge c at ``z = zh + zl`` (``far_point`` and ``series``)."""
-    w, x, K = far_point(b, zh, zl, centre, radius, tol, M.shape[2])
+    w, x, K = far_point(b, zh, zl, centre, radius, table, M.shape[2])
     S, T = series(M, b, c, x, K, deriv)
     return S, T, w

@@ -132,6 +132,11 @@ REFINE_COND = 1e6               # modes with a pole condition number above this 
 FREE_COND = 1e6                 # free blocks with poles this well conditioned use their eigenvalues
 TREE_MIN = 6000                 # from this many poles on, far modes are summed by multipoles ...
 TREE_COND = 1e4                 # ... except modes with a pole conditioned worse than this
+# truncation of the far sums (``cauchy_tree.terms_table``): the modes' at the rounding level,
+# Aberth's (pole, root) pairs' looser: they only steer the iteration, whose fixed point
+# f(mu) = 0 does not depend on them
+TERMS = cauchy_tree.terms_table(cauchy_tree.TOL)
+PAIR_TERMS = cauchy_tree.terms_table(1e-8)
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,7 +575,7 @@ def _far_sums(zh, zl, mf, M, nf, far, k_list, nk, tag, pstamp, q, val, der, crud
         crude[c] = 0.0
     for a in range(nf):
         b = far[a]
-        w, x, K = far_point(b, zh, zl, centre, radius, cauchy_tree.TOL, M.shape[2])
+        w, x, K = far_point(b, zh, zl, centre, radius, TERMS, M.shape[2])
         for c in range(nc):
             if live[c]:         # a charge that is zero everywhere (no label noise: S = 0)
                 S, T = series(M, b, c, x, K, c == 0)
@@ -615,7 +620,9 @@ def _pair_sum(zr, zi, wr, wi, hr, hm, lr, lm, er, ei, start, stop):
 
 
 def _chunks(n: int) -> int:
-    return max(1, min(n, 256))
+    """Chunks of points per kernel call: each allocates its scratch (stamps over every pole) once,
+    and numba hands a thread a contiguous run of chunks."""
+    return max(1, min(n, 16))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -714,7 +721,7 @@ def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, 
                 si += ti
             s += complex(sr, si)
             for a in range(nf2):
-                S, T, w = far_value(Md, far[a], 0, zh, zl, pcentre, pradius, cauchy_tree.TOL, False)
+                S, T, w = far_value(Md, far[a], 0, zh, zl, pcentre, pradius, PAIR_TERMS, False)
                 s += w * S
             den = fp / f + s if f != 0.0 else np.inf + 0.0j
             step[j] = 1.0 / den if den != 0.0 else 0.0j

@@ -7,6 +7,8 @@ import pytest
 
 from sgdyn.theory import cauchy_tree as ct
 
+TERMS = ct.terms_table(ct.TOL)
+
 
 def tree_sum(tree, M, zh, zl, direct, derivative=False):
     """Far nodes by multipoles, near leaves by ``direct(tree positions)``."""
@@ -17,7 +19,7 @@ def tree_sum(tree, M, zh, zl, direct, derivative=False):
                          stack, far, near)
     s = 0j
     for b in far[:nf]:
-        S, T, w = ct.far_value(M, b, 0, zh, zl, tree.centre, tree.radius, ct.TOL)
+        S, T, w = ct.far_value(M, b, 0, zh, zl, tree.centre, tree.radius, TERMS)
         s += -w * w * T if derivative else w * S
     idx = np.concatenate([np.arange(tree.start[b], tree.stop[b]) for b in near[:nn]] or [[]]).astype(int)
     return s + direct(idx), nf, nn
