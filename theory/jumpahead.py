@@ -1383,13 +1383,14 @@ def _nearest_distance(points: np.ndarray) -> np.ndarray:
     return dist[:, 1]
 
 
-def _find_roots(st: _Structure) -> tuple[np.ndarray, np.ndarray, int]:
+def _find_roots(st: _Structure, nn: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """All n roots of ``P = f prod (mu - lambda_i)`` by Aberth's method, anchored at the poles,
     then one Newton step each with an accurate f (``_polish``).
 
-    Start: ``delta_j = 1e-3 nn_j e^{i theta_j}`` (nn: distance to the nearest other pole, theta on
-    a golden-angle sequence); a weakly coupled root is then reached in one Newton step (P is
-    linear in delta near its pole), strongly coupled ones move away under Aberth's repulsion.
+    Start: ``delta_j = START nn_j e^{i theta_j}`` (``nn``: distance from each drive-observable pole
+    to the nearest other one, theta on a golden-angle sequence); the first sweep is a Newton step
+    (the pair terms are START small), after which a weakly coupled root is close (P is nearly
+    linear in delta near its pole); strongly coupled ones move away under Aberth's repulsion.
     A root stops when its step is below 4 ulps of its offset delta, or below 1e-10 of it and no
     longer shrinking (rounding level). Roots that end nearer another pole than their own are
     re-anchored there. Returns (anchor, delta, sweeps)."""
@@ -1399,7 +1400,6 @@ def _find_roots(st: _Structure) -> tuple[np.ndarray, np.ndarray, int]:
         return np.zeros(0, np.int64), np.zeros(0, complex), np.zeros(0), np.zeros(0), 0
     lam = st.poles[apoles]
     scale = max(float(np.abs(lam).max()), 1e-300)
-    nn = _nearest_distance(lam)
     nn0 = np.where(np.isfinite(nn) & (nn > 0), np.minimum(nn, scale), scale)
     theta = 2 * np.pi * ((np.arange(n) * 0.6180339887498949) % 1.0) + 0.3
     delta = START * nn0 * np.exp(1j * theta)
@@ -1701,7 +1701,9 @@ class CoupledSpectrum:
         self.arrays = _check_arrays(arrays)
         st = _structure(self.arrays)
         st = self.structure = replace(st, far=_far_field(st))
-        anchor, delta, kappa, resid, self.sweeps = _find_roots(st)
+        # distance from each drive-observable pole to the nearest other one
+        near_pole = _nearest_distance(st.poles[st.anchors])
+        anchor, delta, kappa, resid, self.sweeps = _find_roots(st, near_pole)
         if anchor.size:
             # the accurate Newton step where a root's rounding would grow with t: slow roots
             # (|mu| >= 0.9) and ill-conditioned ones, that have moved away from their pole (a
@@ -1710,7 +1712,7 @@ class CoupledSpectrum:
             # to a mode whose Schur form is not accurate (twice); not next to moved poles
             z = st.hi[anchor] + (st.lo[anchor] + delta)
             nn = np.full(st.hi.size, np.inf)
-            nn[st.anchors] = _nearest_distance(st.poles[st.anchors])
+            nn[st.anchors] = near_pole
             near_bad = st.refine[anchor // st.q]
             sel = np.nonzero((((np.abs(z) >= POLISH_RADIUS) | (kappa >= POLISH_KAPPA)) &
                               (np.abs(delta) >= 1e-3 * nn[anchor]) | near_bad) & ~st.moved[anchor])[0]
