@@ -23,16 +23,76 @@ of steps, so memory is ``O(N + chunk + checkpoints)`` whatever the horizon.
 """
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from sgdyn.theory import kernel_source
+from sgdyn.theory import kernel_source, spin
 from sgdyn.theory.kernel_source import vech_pairs
 from sgdyn.theory.methods import MAX_STATE_DIM
 
 OVERFLOW_GUARD = 1e200
 CHUNK = 4096          # steps per evaluation of a non-constant schedule
+MODES_PER_THREAD = 4096   # fewer modes per thread than this, and the per-step barrier costs more
+                          # than the thread saves (benchmarks/theory_loss.py prints the break-even)
+THREADS_VARIABLE = "SGDYN_RECURSION_THREADS"
+_ALONE, _ALONE_PARTS = np.zeros(1, np.int64), np.zeros(1)   # never touched by a team of one
+
+
+def team_size(n_modes: int) -> int:
+    """How many threads step the recursion's ``n_modes`` modes: ``SGDYN_RECURSION_THREADS`` when
+    set (any size, for tests and benchmarks), else one per ``MODES_PER_THREAD`` modes, at most the
+    cores this process may use and ``numba.get_num_threads()``."""
+    forced = os.environ.get(THREADS_VARIABLE)
+    if forced is not None:
+        try:
+            team = int(forced)
+        except ValueError:
+            team = 0
+        if team < 1:
+            raise ValueError(f"{THREADS_VARIABLE} must be a positive integer, got {forced!r}")
+        return team if spin.AVAILABLE else 1
+    if n_modes < 2 * MODES_PER_THREAD or not spin.AVAILABLE:
+        return 1
+    import numba
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, numba.get_num_threads(), n_modes // MODES_PER_THREAD))
+
+
+def run_team(kernel, team: int, args: tuple):
+    """``kernel(*args, lo, hi, tid, team, counts, parts)`` on ``team`` OS threads at once, thread
+    ``tid`` stepping modes ``lo..hi-1`` (slices cut at multiples of 8 modes, so no two threads
+    write one cache line of the state), the calling thread being thread 0; its result.
+
+    Real threads (not numba's ``prange``, which may run the slices one after another) so that
+    every thread of a team is running while the others wait for it; a thread that fails releases
+    the others' waits (``spin.RELEASE``) before its error is raised here."""
+    n = args[0].size
+    if team == 1:
+        return kernel(*args, 0, n, 0, 1, _ALONE, _ALONE_PARTS)
+    counts = np.zeros(team * spin.STRIDE, np.int64)
+    parts = np.zeros(2 * team * spin.STRIDE)
+    cut = [min(n, (n * j // team + 7) // 8 * 8) for j in range(team)] + [n]
+    results, errors = [None] * team, []
+
+    def member(tid):
+        try:
+            results[tid] = kernel(*args, cut[tid], cut[tid + 1], tid, team, counts, parts)
+        except BaseException as exc:        # noqa: B902 - re-raised by the calling thread
+            errors.append(exc)
+            counts[:] = spin.RELEASE
+
+    others = [threading.Thread(target=member, args=(tid,), daemon=True) for tid in range(1, team)]
+    for t in others:
+        t.start()
+    member(0)
+    for t in others:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 def step_coefficients(F, K, G):
@@ -120,6 +180,7 @@ def run_moments(inputs: ModeInputs, method, schedule_values, gamma_of, steps: in
     if method.dim > MAX_STATE_DIM:
         raise ValueError(f"the recursion handles per-mode states up to dimension {MAX_STATE_DIM}")
     kernel = kernel_module(method, inputs).kernel
+    team = team_size(inputs.lam.size)
     Z = np.empty((2,) + inputs.X0.shape)
     Z[0] = inputs.X0
     parity = 0
@@ -152,9 +213,9 @@ def run_moments(inputs: ModeInputs, method, schedule_values, gamma_of, steps: in
                 vals = {k: np.append(v, v[-1]) for k, v in vals.items()}
             coeffs, stride = _coefficients(method, vals, gamma_of, False), 1
         buf_L, buf_D = np.empty(local.size + 1), np.empty(local.size + 1)
-        done, parity, D = kernel(*args, Z, parity, *coeffs, stride, *consts, D,
-                                 np.ascontiguousarray(local, dtype=np.int64), buf_L, buf_D,
-                                 OVERFLOW_GUARD)
+        done, parity, D = run_team(kernel, team, (*args, Z, parity, *coeffs, stride, *consts, D,
+                                   np.ascontiguousarray(local, dtype=np.int64), buf_L, buf_D,
+                                   OVERFLOW_GUARD))
         if done < t1 - t0:
             # the guard fired: keep the checkpoints before it and the loss where it fired
             m = int(np.searchsorted(local, done, side="left")) + 1

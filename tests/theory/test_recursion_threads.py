@@ -31,7 +31,7 @@ def cases() -> dict:
     every = Record.every(3)
     return {
         "heavy-ball-0.99": Run.build(PL, "heavy-ball", alpha=0.01, beta=0.99, batch=2,
-                                     steps=1500, record=every),
+                                     steps=1000, record=every),
         "heavy-ball--0.9": Run.build(PL, "heavy-ball", alpha=0.05, beta=-0.9, batch=3,
                                      steps=1500, record=every),
         "sgd": Run.build(PL, "sgd", alpha=0.5, batch=1, steps=1500, record=every),
@@ -57,6 +57,21 @@ def curves() -> dict:
         out[f"{name}/steps"], out[f"{name}/loss"], out[f"{name}/drive"] = m.steps, m.loss, m.drive
         out[f"{name}/stopped"] = np.array([m.completed, m.stopped], dtype=np.int64)
     return out
+
+
+STORE = np.load(STORED)
+
+
+@pytest.mark.parametrize("team", [1, 2, 3])
+def test_every_team_size_gives_the_stored_curves(monkeypatch, team):
+    monkeypatch.setenv("SGDYN_RECURSION_THREADS", str(team))
+    for name, m in zip(cases(), map(moments, cases().values())):
+        np.testing.assert_array_equal(m.steps, STORE[f"{name}/steps"], err_msg=name)
+        np.testing.assert_array_equal([m.completed, m.stopped], STORE[f"{name}/stopped"],
+                                      err_msg=name)
+        np.testing.assert_allclose(m.loss, STORE[f"{name}/loss"], rtol=1e-12, atol=0, err_msg=name)
+        np.testing.assert_allclose(m.drive, STORE[f"{name}/drive"], rtol=1e-12, atol=0,
+                                   err_msg=name)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
