@@ -34,6 +34,9 @@ from sgdyn.theory.spin import reduce
 @njit(cache=True, fastmath=True, inline="always")
 def _steps(lam, lp, pp, wl, src, Z, parity, F, KG, kk, g, gam, stride, tau1, tau2, floor, D,
            rec, out_L, out_D, guard, c, lo, hi, tid, team, counts, parts):
+    # unsigned mode indices: no wrap-around of negative indices to select, so the loop vectorises
+    first = np.uint64(lo)
+    end = np.uint64(hi)
     j = 0
     for i in range(c):
         ii = i * stride
@@ -110,7 +113,7 @@ _STEP = '''        gm = gam[ii]
 {step_loads}
         Dn = 0.0
         Ln = 0.0
-        for k in range(lo, hi):
+        for k in range(first, end):
 {mode_loads}
 {mode_body}'''
 
