@@ -35,8 +35,9 @@ from sgdyn.theory.methods import MAX_STATE_DIM
 
 OVERFLOW_GUARD = 1e200
 CHUNK = 4096          # steps per evaluation of a non-constant schedule
-MODES_PER_THREAD = 4096   # fewer modes per thread than this, and the per-step barrier costs more
-                          # than the thread saves (benchmarks/theory_loss.py prints the break-even)
+MODES_PER_THREAD = 2048   # about twice the break-even of heavy ball, where a second thread's half
+                          # of the modes saves as much as the per-step barrier costs (~0.5 us);
+                          # benchmarks/theory_loss.py measures it
 THREADS_VARIABLE = "SGDYN_RECURSION_THREADS"
 _ALONE, _ALONE_PARTS = np.zeros(1, np.int64), np.zeros(1)   # never touched by a team of one
 

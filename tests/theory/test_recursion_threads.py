@@ -6,12 +6,15 @@ The stored curves are written by ``python tests/theory/test_recursion_threads.py
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
+from sgdyn.theory import recursion, spin
 from sgdyn.theory.dynamics import moments
 from sgdyn.theory.noise import NoiseModel
 from sgdyn.theory.problem import Problem
@@ -64,7 +67,9 @@ STORE = np.load(STORED)
 
 @pytest.mark.parametrize("team", [1, 2, 3])
 def test_every_team_size_gives_the_stored_curves(monkeypatch, team):
+    """Three threads on the 2-core CI machine: oversubscribed, the waits yield their core."""
     monkeypatch.setenv("SGDYN_RECURSION_THREADS", str(team))
+    monkeypatch.setattr(recursion, "CHUNK", 97)     # the schedule in chunks, one team each
     for name, m in zip(cases(), map(moments, cases().values())):
         np.testing.assert_array_equal(m.steps, STORE[f"{name}/steps"], err_msg=name)
         np.testing.assert_array_equal([m.completed, m.stopped], STORE[f"{name}/stopped"],
@@ -73,6 +78,49 @@ def test_every_team_size_gives_the_stored_curves(monkeypatch, team):
         np.testing.assert_allclose(m.drive, STORE[f"{name}/drive"], rtol=1e-12, atol=0,
                                    err_msg=name)
 
+
+def test_the_team_size_follows_the_modes_and_the_variable(monkeypatch):
+    monkeypatch.delenv("SGDYN_RECURSION_THREADS", raising=False)
+    assert recursion.team_size(2 * recursion.MODES_PER_THREAD - 1) == 1
+    big = recursion.team_size(10 ** 7)
+    assert 1 <= big <= min(len(os.sched_getaffinity(0)), numba.get_num_threads())
+    monkeypatch.setenv("SGDYN_RECURSION_THREADS", "5")
+    assert recursion.team_size(10) == 5
+    for bad in ("0", "two", ""):
+        monkeypatch.setenv("SGDYN_RECURSION_THREADS", bad)
+        with pytest.raises(ValueError, match="SGDYN_RECURSION_THREADS"):
+            recursion.team_size(10)
+
+
+@numba.njit(nogil=True)
+def _fails_in_thread_one(x, lo, hi, tid, team, counts, parts):
+    if tid == 1:
+        raise FloatingPointError("member one failed")
+    total = 0.0
+    for step in range(x.size):
+        total += spin.reduce(counts, parts, tid, team, step, x[step], 0.0)[0]
+    return total
+
+
+def test_a_failing_thread_releases_the_others_and_its_error_is_raised():
+    with pytest.raises(FloatingPointError, match="member one failed"):
+        recursion.run_team(_fails_in_thread_one, 3, (np.ones(1000),))
+
+
+@numba.njit(nogil=True)
+def _slice_sums(x, steps, lo, hi, tid, team, counts, parts):
+    total = np.zeros(2)
+    for step in range(steps):
+        a, b = spin.reduce(counts, parts, tid, team, step, (step + 1.0) * x[lo:hi].sum(), 1.0)
+        total += np.array([a, b])
+    return total
+
+
+@pytest.mark.parametrize("team", [2, 3])
+def test_the_slices_cover_every_mode_once_and_every_step_sums_the_team(team):
+    x = np.arange(1.0, 102.0)           # 101 modes: slices cut at multiples of 8, the last short
+    got = recursion.run_team(_slice_sums, team, (x, 200))
+    np.testing.assert_array_equal(got, [x.sum() * 200 * 201 / 2, 200.0 * team])
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     np.savez_compressed(STORED, **curves())
