@@ -20,6 +20,18 @@ state as a structure of arrays ``(q, N)`` and reads per mode only its state and 
 instead of loaded, and the loop over modes has no branches, so LLVM vectorises it. A constant
 schedule is one kernel call over the whole horizon; otherwise the schedule is evaluated in chunks
 of steps, so memory is ``O(N + chunk + checkpoints)`` whatever the horizon.
+
+From ``2 * MODES_PER_THREAD`` modes on, each call runs on several threads (``team_size``,
+``run_team``): each owns a contiguous slice of the modes for the whole call and the threads
+meet once per step to add their partial ``D`` and loss (``sgdyn.theory.spin``). Every mode's
+arithmetic is the same as on one thread; only the order in which ``D_t`` and ``L_t`` are summed
+changes (slices, then the partials in thread order, the same in every thread, so the result does
+not depend on timing). ``D_t`` is a sum of nonnegative terms, so a different order changes it by
+a few ulps, and the curve by those ulps carried through the map: measured on the stored curves of
+``tests/theory/test_recursion_threads.py``, at most 2.4e-13 relative after 1000 steps at
+``beta = 0.99`` (where rounding differences grow about linearly in t, as between any two
+summation orders, the one-thread kernel's included) and ~1e-14 elsewhere, below the 1e-12 the
+tests ask.
 """
 from __future__ import annotations
 
