@@ -113,7 +113,7 @@ _STEP = '''        gm = gam[ii]
 {step_loads}
         Dn = 0.0
         Ln = 0.0
-        for k in range(first, end):
+        for k in {modes}:
 {mode_loads}
 {mode_body}'''
 
@@ -124,17 +124,18 @@ def render(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple = (True, True, 
     multiplicity, label noise)`` says which per-mode arrays are read: without a preconditioner
     ``x = lambda`` and ``p^2 = 1``, without multiplicities ``w lambda = lambda``, without label noise
     no source, so the common case streams the state and ``lambda`` only."""
-    step, pattern = step_block(d, f_mask, h_mask, per_mode)
+    step, pattern = step_block(d, f_mask, h_mask, per_mode, "range(first, end)")
     return "import numpy as np\n" + _TEMPLATE.format(d=d, pattern=pattern, step=step)
 
 
-def step_block(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple[str, str]:
-    """One step over every mode as straight-line code (``step_source``'s pieces in their loop:
-    from ``X`` into ``Y``, ``Dn`` and ``Ln`` accumulated; ``ii`` this step, ``nx`` the next),
-    and the pattern's name."""
+def step_block(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple,
+               modes: str = "range(n)") -> tuple[str, str]:
+    """One step over the modes ``modes`` (every mode by default; a thread's slice in ``render``)
+    as straight-line code (``step_source``'s pieces in their loop: from ``X`` into ``Y``, ``Dn``
+    and ``Ln`` accumulated; ``ii`` this step, ``nx`` the next), and the pattern's name."""
     step_loads, mode_loads, body, pattern = step_source(d, f_mask, h_mask, per_mode)
     return _STEP.format(step_loads="\n".join(step_loads), mode_loads="\n".join(mode_loads),
-                        mode_body="\n".join(body)), pattern
+                        mode_body="\n".join(body), modes=modes), pattern
 
 
 def step_source(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple:
