@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sgdyn.theory import kernel_source, spin
+from sgdyn.theory import kernel_source
 from sgdyn.theory.kernel_source import vech_pairs
 from sgdyn.theory.methods import MAX_STATE_DIM
 
@@ -60,18 +60,17 @@ def team_size(n_modes: int) -> int:
     cores this process may use and ``numba.get_num_threads()``."""
     forced = os.environ.get(THREADS_VARIABLE)
     if forced is not None:
-        try:
-            team = int(forced)
-        except ValueError:
-            team = 0
+        team = int(forced) if forced.strip().isdigit() else 0
         if team < 1:
             raise ValueError(f"{THREADS_VARIABLE} must be a positive integer, got {forced!r}")
-        return team if spin.AVAILABLE else 1
-    if n_modes < 2 * MODES_PER_THREAD or not spin.AVAILABLE:
+    elif n_modes < 2 * MODES_PER_THREAD:
         return 1
-    import numba
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, numba.get_num_threads(), n_modes // MODES_PER_THREAD))
+    else:
+        import numba
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        team = max(1, min(cores or 1, numba.get_num_threads(), n_modes // MODES_PER_THREAD))
+    from sgdyn.theory import spin       # numba: imported where a kernel runs, not with the module
+    return team if spin.AVAILABLE else 1
 
 
 def run_team(kernel, team: int, args: tuple):
@@ -82,6 +81,7 @@ def run_team(kernel, team: int, args: tuple):
     Real threads (not numba's ``prange``, which may run the slices one after another) so that
     every thread of a team is running while the others wait for it; a thread that fails releases
     the others' waits (``spin.RELEASE``) before its error is raised here."""
+    from sgdyn.theory import spin
     n = args[0].size
     if team == 1:
         return kernel(*args, 0, n, 0, 1, _ALONE, _ALONE_PARTS)
@@ -93,7 +93,7 @@ def run_team(kernel, team: int, args: tuple):
     def member(tid):
         try:
             results[tid] = kernel(*args, cut[tid], cut[tid + 1], tid, team, counts, parts)
-        except BaseException as exc:        # noqa: B902 - re-raised by the calling thread
+        except BaseException as exc:        # re-raised by the calling thread
             errors.append(exc)
             counts[:] = spin.RELEASE
 
