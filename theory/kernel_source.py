@@ -160,8 +160,9 @@ def step_source(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple:
     ind = " " * 12
     mode_loads = [f"{ind}lk = lam[k]", f"{ind}x = lp[k]" if pre else f"{ind}x = lk",
                   f"{ind}wk = wl[k]" if mult else f"{ind}wk = lk"]
+    kk_on, g_on = noise_masks(d, h_mask)
     body += [f"{ind}p{r} = X[{r}, k]" for r in range(len(pairs))]
-    body.append(f"{ind}gx = {_sum([f'g{r} * p{r}' for r in range(len(pairs))])}")
+    body.append(f"{ind}gx = {_sum([f'g{r} * p{r}' for r in range(len(pairs)) if g_on[r]])}")
     noise_terms = "tau1 * lk * D - tau2 * lk * lk * gx" + (" + src[k]" if noise else "")
     body.append(f"{ind}s = {'pp[k] * ' if pre else ''}gm * ({noise_terms})")
     m = m_entries(d, f_mask, h_mask)
@@ -177,14 +178,26 @@ def step_source(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple:
                 body.append(f"{ind}t{a}{b} = {_sum(terms)}")
     for r, (a, b) in enumerate(pairs):
         terms = [f"t{a}{e} * m{b}{e}" for e in range(d) if (a, e) in t and (b, e) in m]
-        body.append(f"{ind}y{r} = {_sum(terms + [f'kk{r} * s'])}")
+        body.append(f"{ind}y{r} = {_sum(terms + [f'kk{r} * s'] * kk_on[r])}")
         body.append(f"{ind}Y[{r}, k] = y{r}")
-    body.append(f"{ind}Dn += wk * ({_sum([f'gn{r} * y{r}' for r in range(len(pairs))])})")
+    body.append(f"{ind}Dn += wk * ({_sum([f'gn{r} * y{r}' for r in range(len(pairs)) if g_on[r]])})")
     body.append(f"{ind}Ln += wk * y0")
     pattern = "".join("".join("1" if v else "0" for v in row) for row in f_mask) + "-" + \
         "".join("".join("1" if v else "0" for v in row) for row in h_mask) + "-" + \
         "".join("1" if v else "0" for v in per_mode)
     return loads, mode_loads, body, pattern
+
+
+def noise_masks(d: int, h_mask: tuple) -> tuple[list, list]:
+    """Which entries of ``kk = vech(K K^T)`` and of ``g`` (``g . vech(P) = G P G^T``) can be
+    nonzero: a product ``K_a G_b`` of symbolic entries is nonzero exactly where both are, so K's
+    pattern is the rows of K G's and G's its columns (where K G has none, every entry may be)."""
+    pairs = vech_pairs(d)
+    if not any(map(any, h_mask)):
+        return [True] * len(pairs), [True] * len(pairs)
+    k = [any(h_mask[a]) for a in range(d)]
+    g = [any(h_mask[a][b] for a in range(d)) for b in range(d)]
+    return [k[a] and k[b] for a, b in pairs], [g[a] and g[b] for a, b in pairs]
 
 
 def pair_index(d: int) -> dict:
