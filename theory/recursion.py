@@ -57,7 +57,8 @@ _ALONE, _ALONE_PARTS = np.zeros(1, np.int64), np.zeros(1)   # never touched by a
 def team_size(n_modes: int) -> int:
     """How many threads step the recursion's ``n_modes`` modes: ``SGDYN_RECURSION_THREADS`` when
     set (any size, for tests and benchmarks), else one per ``MODES_PER_THREAD`` modes, at most the
-    cores this process may use and ``numba.get_num_threads()``."""
+    cores this process may use less those busy at the call (``running_elsewhere``) and
+    ``numba.get_num_threads()``."""
     forced = os.environ.get(THREADS_VARIABLE)
     if forced is not None:
         team = int(forced) if forced.strip().isdigit() else 0
@@ -68,9 +69,22 @@ def team_size(n_modes: int) -> int:
     else:
         import numba
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        team = max(1, min(cores or 1, numba.get_num_threads(), n_modes // MODES_PER_THREAD))
+        team = max(1, min((cores or 1) - running_elsewhere(), numba.get_num_threads(),
+                          n_modes // MODES_PER_THREAD))
     from sgdyn.theory import spin       # numba: imported where a kernel runs, not with the module
     return team if spin.AVAILABLE else 1
+
+
+def running_elsewhere() -> int:
+    """Threads running or ready to run right now besides the caller (Linux ``/proc/loadavg``; 0
+    where it cannot be read). A team steps in lockstep, so a core taken by another process slows
+    every step: measured on 2 cores with one busy, heavy ball at N = 10^4 took 1.1 ns per
+    mode-step on two threads against 0.74 on one."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return max(0, int(fh.read().split()[3].split("/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def run_team(kernel, team: int, args: tuple):

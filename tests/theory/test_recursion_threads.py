@@ -82,8 +82,13 @@ def test_every_team_size_gives_the_stored_curves(monkeypatch, team):
 def test_the_team_size_follows_the_modes_and_the_variable(monkeypatch):
     monkeypatch.delenv("SGDYN_RECURSION_THREADS", raising=False)
     assert recursion.team_size(2 * recursion.MODES_PER_THREAD - 1) == 1
+    assert recursion.running_elsewhere() >= 0
     big = recursion.team_size(10 ** 7)
     assert 1 <= big <= min(len(os.sched_getaffinity(0)), numba.get_num_threads())
+    monkeypatch.setattr(recursion, "running_elsewhere", lambda: 0)
+    assert recursion.team_size(10 ** 7) == min(len(os.sched_getaffinity(0)), numba.get_num_threads())
+    monkeypatch.setattr(recursion, "running_elsewhere", lambda: 99)
+    assert recursion.team_size(10 ** 7) == 1
     monkeypatch.setenv("SGDYN_RECURSION_THREADS", "5")
     assert recursion.team_size(10) == 5
     for bad in ("0", "two", ""):
