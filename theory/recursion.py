@@ -126,7 +126,7 @@ def on_cache_lines(shape, values=None) -> np.ndarray:
     """A float64 array of ``shape`` (holding ``values`` if given) whose data starts on a 64-byte
     cache line. numpy's large blocks start 16 bytes past one, and then half the kernel's vector
     loads and stores straddle two lines (heavy ball at N = 10^4, the same kernel alternating in
-    one process: 0.73 ns per mode-step on cache lines, 1.1-1.7 off them)."""
+    one process: 0.73 ns per mode-step on cache lines, 1.1-1.9 off them)."""
     size = int(np.prod(shape))
     block = np.empty(size + 8)
     start = (-block.ctypes.data % 64) // 8
