@@ -7,14 +7,15 @@ takes the same decisions (the overflow guard) and the result does not depend on 
 
 The wait is a spin on per-thread step counters with acquire loads and release stores (LLVM
 atomics through ``numba.extending.intrinsic``: numba has no CPU atomics, and with plain loads
-LLVM may hoist the load out of the spin loop). After ``SPINS`` polls a waiting thread yields its
-core (``sched_yield``), so more threads than cores (a loaded or oversubscribed machine) still make
-progress. A thread may run at most one step ahead of the slowest (it waits for the step's
+LLVM may hoist the load out of the spin loop), with x86's ``pause`` between polls. After ``SPINS``
+polls a waiting thread yields its core (``sched_yield``), so more threads than cores (a loaded or
+oversubscribed machine) still make progress. A thread may run at most one step ahead of the slowest (it waits for the step's
 partials before it starts the next), so two slots per thread hold every partial still being read.
 """
 from __future__ import annotations
 
 import ctypes
+import platform
 
 from llvmlite import binding as llvm_binding
 from llvmlite import ir
@@ -23,7 +24,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 STRIDE = 8            # 64-bit words per cache line: a thread's counter and partials share none
-SPINS = 4000          # polls (a few microseconds) before yielding the core
+SPINS = 64            # polls (a few microseconds with the pause between them) before a yield
 RELEASE = 1 << 62     # a counter past every step: writing it lets every waiter through
 
 
@@ -39,6 +40,7 @@ def _register_yield() -> bool:
 
 
 AVAILABLE = _register_yield()
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 
 
 @intrinsic
@@ -56,6 +58,22 @@ def _store_release(typingctx, arr, i, value):
         builder.store_atomic(args[2], builder.gep(data, [args[1]]), "release", 8)
         return context.get_dummy_value()
     return types.void(arr, types.intp, arr.dtype), codegen
+
+
+@intrinsic
+def _pause(typingctx):
+    """x86's spin-wait hint (other processors: nothing): the poll leaves the pipeline and the
+    partner's cache line alone for a few dozen cycles. Measured on the 2-core machine while
+    others ran, the barrier alone per step, with it and without (polling 4000 times before a
+    yield): 2 threads 0.5-1.3 against 1.0-2.7 us in 7 rounds of 8; 3 threads 3.9-4.5 against
+    6.0-12.6 us."""
+    def codegen(context, builder, sig, args):
+        if _X86:
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                "llvm.x86.sse2.pause")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+    return types.void(), codegen
 
 
 @intrinsic
@@ -82,6 +100,7 @@ def reduce(counts, parts, tid, team, step, a, b):
         polls = 0
         while _load_acquire(counts, j * STRIDE) <= step:
             polls += 1
+            _pause()
             if polls == SPINS:
                 _sched_yield()
                 polls = 0
