@@ -1,6 +1,8 @@
 """The recursion kernel split over threads (``sgdyn.theory.recursion``, ``theory.spin``) against
 curves stored from the one-thread kernel (commit c8f2e58, before the split): the same loss and
-drive to 1e-12 relative at every recorded step, the guard stopping at the same step.
+drive to 1e-12 relative at every recorded step, the guard stopping at the same step. Only the
+order of the sums over modes differs; at beta = 0.99 the rounding differences that makes grow
+about linearly in t (2.4e-13 at step 1000), elsewhere they stay near 1e-14.
 
 The stored curves are written by ``python tests/theory/test_recursion_threads.py --write``.
 """
@@ -126,6 +128,7 @@ def test_the_slices_cover_every_mode_once_and_every_step_sums_the_team(team):
     x = np.arange(1.0, 102.0)           # 101 modes: slices cut at multiples of 8, the last short
     got = recursion.run_team(_slice_sums, team, (x, 200))
     np.testing.assert_array_equal(got, [x.sum() * 200 * 201 / 2, 200.0 * team])
+
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     np.savez_compressed(STORED, **curves())
