@@ -180,7 +180,8 @@ def step_source(d: int, f_mask: tuple, h_mask: tuple, per_mode: tuple) -> tuple:
         terms = [f"t{a}{e} * m{b}{e}" for e in range(d) if (a, e) in t and (b, e) in m]
         body.append(f"{ind}y{r} = {_sum(terms + [f'kk{r} * s'] * kk_on[r])}")
         body.append(f"{ind}Y[{r}, k] = y{r}")
-    body.append(f"{ind}Dn += wk * ({_sum([f'gn{r} * y{r}' for r in range(len(pairs)) if g_on[r]])})")
+    drive = [f"gn{r} * y{r}" for r in range(len(pairs)) if g_on[r]]
+    body.append(f"{ind}Dn += wk * ({_sum(drive)})")
     body.append(f"{ind}Ln += wk * y0")
     pattern = "".join("".join("1" if v else "0" for v in row) for row in f_mask) + "-" + \
         "".join("".join("1" if v else "0" for v in row) for row in h_mask) + "-" + \

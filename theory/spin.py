@@ -9,8 +9,9 @@ The wait is a spin on per-thread step counters with acquire loads and release st
 atomics through ``numba.extending.intrinsic``: numba has no CPU atomics, and with plain loads
 LLVM may hoist the load out of the spin loop), with x86's ``pause`` between polls. After ``SPINS``
 polls a waiting thread yields its core (``sched_yield``), so more threads than cores (a loaded or
-oversubscribed machine) still make progress. A thread may run at most one step ahead of the slowest (it waits for the step's
-partials before it starts the next), so two slots per thread hold every partial still being read.
+oversubscribed machine) still make progress. A thread may run at most one step ahead of the
+slowest (it waits for the step's partials before it starts the next), so two slots per thread
+hold every partial still being read.
 """
 from __future__ import annotations
 

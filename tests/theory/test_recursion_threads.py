@@ -86,9 +86,10 @@ def test_the_team_size_follows_the_modes_and_the_variable(monkeypatch):
     assert recursion.team_size(2 * recursion.MODES_PER_THREAD - 1) == 1
     assert recursion.running_elsewhere() >= 0
     big = recursion.team_size(10 ** 7)
-    assert 1 <= big <= min(len(os.sched_getaffinity(0)), numba.get_num_threads())
+    usable = min(len(os.sched_getaffinity(0)), numba.get_num_threads())
+    assert 1 <= big <= usable
     monkeypatch.setattr(recursion, "running_elsewhere", lambda: 0)
-    assert recursion.team_size(10 ** 7) == min(len(os.sched_getaffinity(0)), numba.get_num_threads())
+    assert recursion.team_size(10 ** 7) == usable
     monkeypatch.setattr(recursion, "running_elsewhere", lambda: 99)
     assert recursion.team_size(10 ** 7) == 1
     monkeypatch.setenv("SGDYN_RECURSION_THREADS", "5")
