@@ -47,9 +47,9 @@ from sgdyn.theory.methods import MAX_STATE_DIM
 
 OVERFLOW_GUARD = 1e200
 CHUNK = 4096          # steps per evaluation of a non-constant schedule
-MODES_PER_THREAD = 2048   # about twice the break-even of heavy ball, where a second thread's half
-                          # of the modes saves as much as the per-step barrier costs (~0.5 us);
-                          # benchmarks/theory_loss.py measures it
+MODES_PER_THREAD = 2048   # a team from 4096 modes: four times the break-even of heavy ball on the
+                          # quiet 2-core machine (N ~ 1000, where half the modes saves what the
+                          # per-step barrier costs; benchmarks/theory_loss.py), margin for a busy one
 THREADS_VARIABLE = "SGDYN_RECURSION_THREADS"
 _ALONE, _ALONE_PARTS = np.zeros(1, np.int64), np.zeros(1)   # never touched by a team of one
 
