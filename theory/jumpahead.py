@@ -625,7 +625,7 @@ def _chunks(n: int) -> int:
     return max(1, min(n, 16))
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, pf, Md, er, ei,
                   hr, hm, lr, lm, step, kappa, resid, nchunk, pairs):
     """One Jacobi sweep of Aberth's method for the roots ``active`` (indices into anchor/delta):
@@ -636,7 +636,8 @@ def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, 
     ``hr + i hm``, ``lr + i lm`` (in the pair tree's order, ``pf``). Near modes and pairs exactly,
     far ones by multipoles (``mf``, ``Mu``: moments of u; ``Md``: of the dipoles).
     ``kappa_j = ||G c|| ||d^T G|| / |f'|`` (the eigenvalue condition number) and ``resid_j = |f| /
-    (1 + sum_k |u_k|_1)`` at the point evaluated. Without ``pairs`` (the first sweep, every root
+    (1 + sum_k |u_k|_1)`` at the point evaluated. Fast math is limited to reassociation
+    (vectorised sums); inf and NaN keep their meaning. Without ``pairs`` (the first sweep, every root
     still ``1e-8`` of a pole spacing from its pole: the pair terms are that small) it is a
     Newton step on P."""
     N, q = chat.shape
