@@ -561,8 +561,8 @@ def _split(zh, zl, own, mf, tag, stack, far, near, pstamp, mstamp, modes, q):
 
 @njit(cache=True, error_model="numpy")
 def _far_sums(zh, zl, mf, M, nf, far, k_list, nk, tag, pstamp, q, val, der, crude):
-    """Far field at ``z = zh + zl`` (unevaluated, as ``cauchy_tree.traverse``): ``val[c] = sum rho_c / (z - lambda)``, ``der[0] = sum rho_0 / (z - lambda)^2``
-    over the poles of the far nodes (multipoles), less the poles of the exactly summed modes
+    """Far field at ``z = zh + zl`` (unevaluated, as ``cauchy_tree.traverse``):
+    ``val[c] = sum rho_c / (z - lambda)``, ``der[0] = sum rho_0 / (z - lambda)^2`` over the poles of the far nodes (multipoles), less the poles of the exactly summed modes
     ``k_list[:nk]`` that lie in far nodes (their modes are already summed in full);
     ``crude = (sum ||G c||^2, sum ||d^T G||^2, sum |u_k|)`` of the far nodes (monopole terms:
     condition numbers and residual scales only)."""
@@ -597,6 +597,26 @@ def _far_sums(zh, zl, mf, M, nf, far, k_list, nk, tag, pstamp, q, val, der, crud
                     r = rho[g, c]
                     val[c] -= r * iv
                     der[c] -= r * iv * iv
+
+
+@njit(cache=True, error_model="numpy")
+def _scratch(N, q, nodes, nc):
+    """A chunk's work arrays for ``_split_sums``: traversal stack, far and near node lists (of
+    ``nodes``), pole and mode stamps, the list of exactly summed modes, far values and
+    derivatives of ``nc`` charges, crude scales."""
+    return (np.empty(256, np.int64), np.empty(nodes, np.int64), np.empty(nodes, np.int64),
+            np.full(N * q, -1, np.int64), np.full(N, -1, np.int64), np.empty(N, np.int64),
+            np.empty(nc, np.complex128), np.empty(nc, np.complex128), np.empty(3))
+
+
+@njit(cache=True, error_model="numpy")
+def _split_sums(zh, zl, own, mf, M, tag, work, q):
+    """``_split`` and ``_far_sums`` at ``z = zh + zl`` into ``work`` (``_scratch``): returns the
+    number of exactly summed modes, listed in ``work[5]``; far values in ``work[6:9]``."""
+    stack, far, near, pstamp, mstamp, modes, val, der, crude = work
+    nf, nk = _split(zh, zl, own, mf, tag, stack, far, near, pstamp, mstamp, modes, q)
+    _far_sums(zh, zl, mf, M, nf, far, modes, nk, tag, pstamp, q, val, der, crude)
+    return nk
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
@@ -644,15 +664,9 @@ def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, 
     pstart, pstop, pleft, pright, pcentre, pradius, tpos = pf
     nn_ = mf[0].size
     for ch in prange(nchunk):
-        stack = np.empty(256, np.int64)
-        far = np.empty(max(nn_, pstart.size), np.int64)
-        near = np.empty(max(nn_, pstart.size), np.int64)
-        pstamp = np.full(N * q, -1, np.int64)
-        mstamp = np.full(N, -1, np.int64)
-        modes = np.empty(N, np.int64)
-        val = np.empty(Mu.shape[1], np.complex128)
-        der = np.empty(Mu.shape[1], np.complex128)
-        crude = np.empty(3)
+        work = _scratch(N, q, max(nn_, pstart.size), Mu.shape[1])
+        stack, far, near = work[0], work[1], work[2]
+        modes, val, der, crude = work[5], work[6], work[7], work[8]
         x = np.empty(q, np.complex128)
         y = np.empty(q, np.complex128)
         inv = np.empty(q, np.complex128)
@@ -663,8 +677,7 @@ def _aberth_sweep(active, anchor, delta, apoles, hi, lo, R, chat, dhat, mf, Mu, 
             zh = hi[p]
             lop = lo[p]
             zl = lop + dj
-            nf, nk = _split(zh, zl, p // q, mf, jj, stack, far, near, pstamp, mstamp, modes, q)
-            _far_sums(zh, zl, mf, Mu, nf, far, modes, nk, jj, pstamp, q, val, der, crude)
+            nk = _split_sums(zh, zl, p // q, mf, Mu, jj, work, q)
             f = 1.0 - val[0]
             fp = der[0]
             xn = crude[0]
@@ -862,15 +875,8 @@ def _polish(anchor, delta, hi, lo, A, c, Q, R, chat, dhat, lhat, mf, M, out, nch
     ||d^T G||^2, Newton step f / f', f (plain double evaluation)."""
     N, q = chat.shape
     for ch in prange(nchunk):
-        stack = np.empty(256, np.int64)
-        far = np.empty(mf[0].size, np.int64)
-        near = np.empty(mf[0].size, np.int64)
-        pstamp = np.full(N * q, -1, np.int64)
-        mstamp = np.full(N, -1, np.int64)
-        modes = np.empty(N, np.int64)
-        val = np.empty(M.shape[1], np.complex128)
-        der = np.empty(M.shape[1], np.complex128)
-        crude = np.empty(3)
+        work = _scratch(N, q, mf[0].size, M.shape[1])
+        modes, val, der, crude = work[5], work[6], work[7], work[8]
         x = np.empty(q, np.complex128)
         xs = np.empty(q, np.complex128)
         y = np.empty(q, np.complex128)
@@ -882,8 +888,7 @@ def _polish(anchor, delta, hi, lo, A, c, Q, R, chat, dhat, lhat, mf, M, out, nch
             dj = delta[j]
             zh = hi[p]
             zl = lo[p] + dj
-            nf, nk = _split(zh, zl, p // q, mf, j, stack, far, near, pstamp, mstamp, modes, q)
-            _far_sums(zh, zl, mf, M, nf, far, modes, nk, j, pstamp, q, val, der, crude)
+            nk = _split_sums(zh, zl, p // q, mf, M, j, work, q)
             f_hi, f_lo = _two_sum(1.0, -val[0].real)
             fi_hi = -val[0].imag
             fi_lo = 0.0
@@ -932,15 +937,8 @@ def _point_sums(anchor, delta, hi, lo, A, Q, R, c, X0, S, chat, dhat, lhat, X0ha
     multipoles ``M`` of (u, a, b0, bS))."""
     N, q = chat.shape
     for ch in prange(nchunk):
-        stack = np.empty(256, np.int64)
-        far = np.empty(mf[0].size, np.int64)
-        near = np.empty(mf[0].size, np.int64)
-        pstamp = np.full(N * q, -1, np.int64)
-        mstamp = np.full(N, -1, np.int64)
-        modes = np.empty(N, np.int64)
-        val = np.empty(M.shape[1], np.complex128)
-        der = np.empty(M.shape[1], np.complex128)
-        crude = np.empty(3)
+        work = _scratch(N, q, mf[0].size, M.shape[1])
+        modes, val, der, crude = work[5], work[6], work[7], work[8]
         x = np.empty(q, np.complex128)
         y = np.empty(q, np.complex128)
         inv = np.empty(q, np.complex128)
@@ -953,8 +951,7 @@ def _point_sums(anchor, delta, hi, lo, A, Q, R, c, X0, S, chat, dhat, lhat, X0ha
             zh = hi[p]
             lop = lo[p]
             zl = lop + dj
-            nf, nk = _split(zh, zl, p // q, mf, j, stack, far, near, pstamp, mstamp, modes, q)
-            _far_sums(zh, zl, mf, M, nf, far, modes, nk, j, pstamp, q, val, der, crude)
+            nk = _split_sums(zh, zl, p // q, mf, M, j, work, q)
             f = 1.0 - val[0]
             fp = der[0]
             a = val[1]
